@@ -1,0 +1,14 @@
+"""Funds service (专款专用): fund sources, allocations and the ledger, disbursements, loans, 公示, audit API."""
+
+from fastapi import FastAPI
+
+from services.funds.audit_api.router import router as audit_router
+from services.funds.sources.router import router as sources_router
+from shared import audit
+from shared.app import create_app
+from shared.settings import Settings
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    return create_app(service="funds", title="Jingzhun funds 资金", settings=settings,
+                      routers=[sources_router, audit_router, audit.internal_router()])

@@ -1,0 +1,6 @@
+"""Every funds table, for migrations."""
+
+from services.funds.base import Base
+from services.funds.sources import models as _sources  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,5 @@
+"""Every gateway table, for migrations."""
+
+from services.gateway.base import Base
+
+metadata = Base.metadata

@@ -1,0 +1,13 @@
+"""Notifications service: the app inbox and SMS, fed by events from the other services."""
+
+from fastapi import FastAPI
+
+from services.notifications.inbox.router import router as inbox_router
+from shared import audit
+from shared.app import create_app
+from shared.settings import Settings
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    return create_app(service="notifications", title="Jingzhun notifications 通知", settings=settings,
+                      routers=[inbox_router, audit.internal_router()])

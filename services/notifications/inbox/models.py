@@ -1,0 +1,24 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Text, func
+from sqlalchemy.dialects.postgresql import UUID
+from sqlmodel import Field
+
+from services.notifications.base import Base
+
+
+class InboxMessage(Base, table=True):
+    """A message in a user's app inbox (站内信)."""
+
+    __tablename__ = "inbox_message"
+    __table_args__ = (Index("ix_inbox_message_user", "user_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    user_id: str = Field(max_length=64)
+    kind: str = Field(max_length=64)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    event_id: uuid.UUID | None = Field(default=None, sa_column=Column(UUID(as_uuid=True)))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    read_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

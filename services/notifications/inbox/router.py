@@ -1,0 +1,26 @@
+from fastapi import APIRouter
+
+from services.notifications.inbox import service
+from services.notifications.inbox.schemas import InboxMessageRead
+from shared.auth import PrincipalDep
+from shared.db import SessionDep
+from shared.http_types import IdPath, Limit
+from shared.pagination import Page
+from shared.problems import problem_responses
+
+router = APIRouter(prefix="/api/v1/me/notifications", tags=["notifications 通知"])
+
+
+@router.get("", response_model=Page[InboxMessageRead], responses=problem_responses(401),
+            summary="My inbox 我的消息")
+async def my_notifications(session: SessionDep, principal: PrincipalDep, unread: bool = False,
+                           limit: Limit = 50, cursor: str | None = None) -> Page[InboxMessageRead]:
+    rows, next_cursor = await service.list_mine(session=session, principal=principal, unread=unread,
+                                                limit=limit, cursor=cursor)
+    return Page(items=[service.to_read(m) for m in rows], next_cursor=next_cursor)
+
+
+@router.post("/{message_id}/read", response_model=InboxMessageRead, responses=problem_responses(401, 404),
+             summary="Mark read 标记已读")
+async def read(message_id: IdPath, session: SessionDep, principal: PrincipalDep) -> InboxMessageRead:
+    return service.to_read(await service.mark_read(session=session, principal=principal, message_id=message_id))

@@ -1,0 +1,100 @@
+"""The FastAPI factory every service uses: problems, request ids, metrics, health, auth state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI
+
+from shared.db import Database
+from shared.http import ServiceClient
+from shared.jwt import KeyPair, Signer, Verifier
+from shared.observability import Metrics, RequestContextMiddleware, configure_logging
+from shared.problems import ServiceUnavailable, install_problem_handlers, problem_response
+from shared.queue import redis_url
+from shared.settings import Settings, get_settings
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_app(*, service: str, title: str, routers: Sequence[APIRouter], description: str = "",
+               settings: Settings | None = None, on_startup: Sequence[Hook] = (),
+               on_shutdown: Sequence[Hook] = (), readiness: Sequence[Hook] = (),
+               keys: KeyPair | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(settings, service)
+        app.state.redis = aioredis.from_url(redis_url(settings), socket_connect_timeout=2, socket_timeout=5)
+        app.state.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
+        app.state.services = ServiceClient(settings=settings, client=app.state.http, signer=app.state.signer,
+                                           service=service)
+        for hook in on_startup:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in on_shutdown:
+                await hook(app)
+            await app.state.http.aclose()
+            await app.state.redis.aclose()
+            await app.state.db.close()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  docs_url="/docs" if service == "gateway" else None, redoc_url=None)
+    keys = keys or KeyPair.from_file(settings.key_file)
+    app.state.settings = settings
+    app.state.service = service
+    app.state.keys = keys
+    app.state.verifier = Verifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    app.state.signer = Signer(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    metrics = Metrics(service)
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Any:
+        checks: dict[str, str] = {}
+        try:
+            await app.state.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await app.state.redis.ping()
+            checks["queue"] = "ok"
+        except Exception as exc:
+            checks["queue"] = f"error: {type(exc).__name__}"
+        for hook in readiness:
+            name = getattr(hook, "__name__", "dependency").lstrip("_")
+            try:
+                await hook(app)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"error: {exc}"
+        if all(v == "ok" for v in checks.values()):
+            return {"status": "ready", "service": service, "checks": checks}
+        return problem_response(ServiceUnavailable("not ready", checks=checks))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint():
+        return metrics.response()
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def run_logging(service: str, settings: Settings | None = None) -> None:
+    configure_logging(service, (settings or get_settings()).log_level)
+

@@ -1,0 +1,107 @@
+"""JWT signing and verification: the only module that touches python-jose.
+
+RS256 only: the algorithm is pinned on decode, so ``alg: none`` and HS256-with-the-public-key tokens fail.
+``exp``, ``iat``, ``aud``, ``iss``, ``sub`` and ``jti`` are required.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwk
+from jose import jwt as jose_jwt
+from jose.exceptions import JOSEError
+
+ALGORITHM = "RS256"
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def _b64(n: int) -> str:
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def load_or_create_private_key(path: Path) -> bytes:
+    """PEM of the signing key; created (mode 0600) on first use."""
+    path = Path(path)
+    if path.exists():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    try:
+        os.link(tmp, path)          # first writer wins; a concurrent starter reads the winner's key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
+
+
+class KeyPair:
+    def __init__(self, private_pem: bytes) -> None:
+        private = serialization.load_pem_private_key(private_pem, password=None)
+        public = private.public_key()
+        self.public_pem = public.public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+        numbers = public.public_numbers()
+        self.jwk_public = {"kty": "RSA", "use": "sig", "alg": ALGORITHM, "n": _b64(numbers.n), "e": _b64(numbers.e)}
+        self.kid = hashlib.sha256(f'{self.jwk_public["e"]}.{self.jwk_public["n"]}'.encode()).hexdigest()[:16]
+        self.jwk_public["kid"] = self.kid
+        self._private = jwk.construct(private_pem.decode(), ALGORITHM)
+        self._public = jwk.construct(self.public_pem.decode(), ALGORITHM)
+
+    @classmethod
+    def from_file(cls, path: Path) -> KeyPair:
+        return cls(load_or_create_private_key(path))
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.jwk_public]}
+
+
+class Signer:
+    def __init__(self, keys: KeyPair, *, issuer: str, audience: str) -> None:
+        self.keys, self.issuer, self.audience = keys, issuer, audience
+
+    def sign(self, claims: dict[str, Any], *, ttl: int) -> tuple[str, dict[str, Any]]:
+        now = int(time.time())
+        full = {"iss": self.issuer, "aud": self.audience, "iat": now, "exp": now + ttl,
+                "jti": uuid.uuid4().hex, **claims}
+        token = jose_jwt.encode(full, self.keys._private, algorithm=ALGORITHM, headers={"kid": self.keys.kid})
+        return token, full
+
+
+class Verifier:
+    def __init__(self, keys: KeyPair, *, issuer: str, audience: str) -> None:
+        self.keys, self.issuer, self.audience = keys, issuer, audience
+
+    def verify(self, token: str) -> dict[str, Any]:
+        try:
+            header = jose_jwt.get_unverified_header(token)
+        except JOSEError:
+            raise InvalidToken("token is not a JWT") from None
+        if header.get("alg") != ALGORITHM or header.get("kid") not in (None, self.keys.kid):
+            raise InvalidToken("token is not signed with this deployment's key")
+        try:
+            return jose_jwt.decode(
+                token, self.keys._public, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
+                options={"require_exp": True, "require_iat": True, "require_aud": True, "require_iss": True,
+                         "require_sub": True, "require_jti": True, "leeway": 10})
+        except JOSEError as exc:
+            raise InvalidToken(str(exc)) from None

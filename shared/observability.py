@@ -1,0 +1,87 @@
+"""Request ids, access metrics and log formatting (pure ASGI middleware: cheap on hot paths)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import context
+from shared.problems import PayloadTooLarge, problem_response
+
+MAX_BODY = 25 * 1024 * 1024
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = context.request_id.get() or "-"
+        return True
+
+
+def configure_logging(service: str, level: str = "info") -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+class Metrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("jingzhun_http_requests_total", "HTTP requests", ["service", "method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("jingzhun_http_request_seconds", "HTTP request latency", ["service", "route"],
+                                 registry=self.registry)
+        self.service = service
+
+    def response(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestContextMiddleware:
+    """Sets/propagates X-Request-ID, refuses oversized bodies, records metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = None
+        length = 0
+        for k, v in scope["headers"]:
+            if k == b"x-request-id":
+                rid = v.decode("latin-1")[:64]
+            elif k == b"content-length":
+                length = int(v) if v.isdigit() else 0
+        rid = rid or uuid.uuid4().hex
+        token = context.request_id.set(rid)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            if length > MAX_BODY:
+                await problem_response(PayloadTooLarge(f"body exceeds {MAX_BODY // (1024 * 1024)} MB"))(
+                    scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(self.metrics.service, scope["method"], path, str(status)).inc()
+            self.metrics.latency.labels(self.metrics.service, path).observe(time.perf_counter() - start)
+            context.request_id.reset(token)

@@ -1,0 +1,132 @@
+"""Transactional outbox: events are rows written with the change, relayed to arq queues, consumed once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import queue
+from shared.settings import Settings
+from shared.tables import outbox, processed_events
+
+log = logging.getLogger("jingzhun.outbox")
+CHANNEL = "jingzhun_outbox"
+
+
+async def emit(session: AsyncSession, *, topic: str, payload: dict[str, Any], to: Sequence[str],
+               event_id: uuid.UUID | None = None) -> uuid.UUID:
+    """Write an event for the services in ``to``; it leaves only if the caller's transaction commits."""
+    event_id = event_id or uuid.uuid4()
+    await session.execute(outbox.insert().values(event_id=event_id, topic=topic, destinations=list(to),
+                                                 payload=jsonable_encoder(payload)))
+    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+    return event_id
+
+
+def envelope(row: Any, source: str) -> dict[str, Any]:
+    return {"event_id": str(row.event_id), "topic": row.topic, "source": source, "payload": row.payload,
+            "occurred_at": row.created_at.astimezone(UTC).isoformat()}
+
+
+class Relay:
+    """Moves unsent outbox rows to each destination's queue and marks them sent.
+
+    Wakes on NOTIFY and polls as a fallback; on a Redis failure the rows stay unsent and are retried.
+    """
+
+    def __init__(self, *, settings: Settings, service: str, sessionmaker, redis=None, batch: int = 200,
+                 poll_seconds: float = 1.0) -> None:
+        self.settings, self.service, self.sessionmaker = settings, service, sessionmaker
+        self.redis, self.batch, self.poll_seconds = redis, batch, poll_seconds
+        self._wake = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        """Deliver one batch; returns how many events were delivered. Raises when Redis is unreachable."""
+        if self.redis is None:
+            self.redis = await queue.connect(self.settings)
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(text(
+                "SELECT id, event_id, topic, destinations, payload, created_at FROM outbox "
+                "WHERE sent_at IS NULL ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"), {"n": self.batch})).all()
+            if not rows:
+                return 0
+            try:
+                for row in rows:
+                    for dest in row.destinations:
+                        await queue.enqueue(self.redis, queue=queue.queue_name(self.settings, dest),
+                                            function=queue.EVENT_JOB, args=(envelope(row, self.service),),
+                                            job_id=f"{row.event_id}:{dest}")
+            except Exception as exc:
+                await session.rollback()
+                async with self.sessionmaker() as s2:
+                    await s2.execute(text("UPDATE outbox SET attempts = attempts + 1, last_error = :e "
+                                          "WHERE id = ANY(:ids)"), {"e": str(exc)[:500], "ids": [r.id for r in rows]})
+                    await s2.commit()
+                raise
+            await session.execute(text("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 "
+                                       "WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]})
+            await session.commit()
+            return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while n := await self.relay_once():
+            total += n
+        return total
+
+    async def run(self) -> None:
+        """Relay forever (in a worker); backs off while Redis is down."""
+        listener = asyncio.create_task(self._listen())
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    await self.drain()
+                    backoff = 0.5
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    except TimeoutError:
+                        pass
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # Redis or database away: keep the rows, try again later
+                    log.warning("outbox relay for %s failed (%s); retrying in %.1fs", self.service, exc, backoff)
+                    self.redis = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10)
+        finally:
+            listener.cancel()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self.sessionmaker() as session:
+                    conn = await session.connection()
+                    raw = (await conn.get_raw_connection()).driver_connection
+                    await raw.add_listener(CHANNEL, lambda *_: self._wake.set())
+                    while True:
+                        await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # reconnect after a database blip
+                await asyncio.sleep(1)
+
+
+async def consume_once(session: AsyncSession, event: dict[str, Any]) -> bool:
+    """Claim an event in the consumer's transaction; False if it was already handled."""
+    result = await session.execute(
+        pg_insert(processed_events).values(event_id=uuid.UUID(event["event_id"]), topic=event["topic"])
+        .on_conflict_do_nothing().returning(processed_events.c.event_id))
+    return result.first() is not None
+
+

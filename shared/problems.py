@@ -1,0 +1,194 @@
+"""RFC 9457 problem details: one exception family, one set of handlers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("jingzhun.problems")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://jingzhun.example/problems/"
+
+
+class Problem(Exception):
+    """Raise a subclass; the handler renders it as application/problem+json."""
+
+    status: int = 500
+    slug: str = "internal"
+    title: str = "Internal error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        if slug:
+            self.slug = slug
+        if title:
+            self.title = title
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail or self.title,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class BadRequest(Problem):
+    status, slug, title = 400, "bad-request", "Malformed request"
+
+
+class Unauthorized(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(Problem):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(Problem):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class Conflict(Problem):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status, slug, title = 412, "precondition-failed", "Version mismatch"
+
+
+class PayloadTooLarge(Problem):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class Unprocessable(Problem):
+    status, slug, title = 422, "validation", "Invalid field"
+
+
+class TooManyRequests(Problem):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class ServiceUnavailable(Problem):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+_BY_STATUS = {c.status: c for c in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed,
+                                     Conflict, PreconditionFailed, PayloadTooLarge, Unprocessable,
+                                     TooManyRequests, ServiceUnavailable)}
+
+
+def problem_for_status(status: int, detail: str | None = None) -> Problem:
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        p = Problem(detail, slug=f"http-{status}", title=detail or "Error")
+        p.status = status
+        return p
+    return cls(detail)
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    return JSONResponse(problem.body(), status_code=problem.status, headers=problem.headers,
+                        media_type=PROBLEM_JSON)
+
+
+def _clean_loc(loc: Any) -> list[Any]:
+    return [p for p in loc if not isinstance(p, bytes)]
+
+
+def validation_problem(exc: RequestValidationError) -> Problem:
+    errs = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errs):
+        return BadRequest("Request body is not valid JSON")
+    return Unprocessable(
+        "One or more fields are invalid",
+        errors=[{"loc": _clean_loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errs],
+    )
+
+
+def _db_problem(exc: sa_exc.DBAPIError) -> Problem | None:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    if isinstance(exc, sa_exc.IntegrityError) or (code or "").startswith("23"):
+        return Conflict("The change conflicts with existing data")
+    if isinstance(exc, sa_exc.DataError) or (code or "").startswith("22"):
+        return Unprocessable("A value is out of range or not allowed")
+    if code in ("40001", "40P01"):
+        return Conflict("A concurrent change interfered; retry", slug="concurrent-update")
+    return None
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_problem(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        p = problem_for_status(exc.status_code, exc.detail if isinstance(exc.detail, str) else None)
+        if exc.headers:
+            p.headers = dict(exc.headers)
+        return problem_response(p)
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _db(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
+        p = _db_problem(exc)
+        if p is None:
+            return await _unexpected(request, exc)
+        return problem_response(p)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(Problem("An unexpected error occurred; it has been logged"))
+
+
+class ProblemBody(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For ``responses=`` on routes: documents the problem bodies a route may answer."""
+    return {s: {"model": ProblemBody, "description": _BY_STATUS[s].title if s in _BY_STATUS else "Error"}
+            for s in statuses}

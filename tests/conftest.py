@@ -1,0 +1,70 @@
+"""Real PostgreSQL and Redis for every test: one set of databases per run, emptied after each test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared import migrations
+from shared.settings import SERVICES, Settings
+from shared.testing import TestServers, app_client, drop_databases, make_token, truncate_all
+
+COUNTY = "640122000000"       # 贺兰县
+TOWNSHIP = "640122100000"     # 洪广镇
+OTHER_TOWNSHIP = "640122101000"
+VILLAGE = "640122100001"
+
+
+@pytest.fixture(scope="session")
+def servers() -> TestServers:
+    s = TestServers()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def settings(servers: TestServers) -> Settings:
+    settings = servers.settings()
+    for service in SERVICES:
+        migrations.upgrade(settings, service)
+    yield settings
+    asyncio.run(drop_databases(settings))
+
+
+@pytest.fixture(autouse=True)
+async def _clean(request) -> AsyncIterator[None]:
+    yield
+    if "settings" in request.fixturenames:
+        await truncate_all(request.getfixturevalue("settings"))
+
+
+@pytest.fixture
+def token(settings: Settings):
+    def make(role: str = "county_admin", region: str = COUNTY, sub: str = "u-admin", **kw) -> str:
+        return make_token(settings, role=role, region=region, sub=sub, **kw)
+    return make
+
+
+def _service_app(name: str, settings: Settings):
+    import importlib
+    return importlib.import_module(f"services.{name}.app").create(settings)
+
+
+@pytest.fixture
+async def registry(settings: Settings):
+    async with app_client(_service_app("registry", settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def funds(settings: Settings):
+    async with app_client(_service_app("funds", settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def notifications(settings: Settings):
+    async with app_client(_service_app("notifications", settings)) as client:
+        yield client
