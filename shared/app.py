@@ -34,6 +34,8 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
         app.state.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
         app.state.services = ServiceClient(settings=settings, client=app.state.http, signer=app.state.signer,
                                            service=service)
+        if service != "gateway":
+            app.state.revocation_fallback = _ask_gateway(app)
         for hook in on_startup:
             await hook(app)
         try:
@@ -93,6 +95,16 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _ask_gateway(app: FastAPI) -> Callable[[str], Awaitable[bool]]:
+    """When Redis is away, the gateway (which keeps revocations in its database) answers instead."""
+
+    async def revoked(jti: str) -> bool:
+        answer = await app.state.services.request("GET", "gateway", f"/internal/revocations/{jti}")
+        return bool(answer["revoked"])
+
+    return revoked
 
 
 def run_logging(service: str, settings: Settings | None = None) -> None:

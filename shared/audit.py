@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
+from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from shared.auth import require_service
+from shared.db import SessionDep
 from shared.tables import GENESIS, audit_head, audit_log
 
 
@@ -88,13 +91,8 @@ async def list_events(session: AsyncSession, *, service: str, after: int = 0, li
     return {"items": items, "next_after": rows[limit - 1]["seq"] if len(rows) > limit else None}
 
 
-def internal_router():
+def internal_router() -> APIRouter:
     """``/internal/audit/*`` for the audit API in funds (service tokens only)."""
-    from fastapi import APIRouter, Query, Request
-
-    from shared.auth import require_service
-    from shared.db import SessionDep
-
     router = APIRouter(prefix="/internal/audit", include_in_schema=False, dependencies=[require_service()])
 
     @router.get("/verify")

@@ -51,8 +51,6 @@ class Relay:
 
     async def relay_once(self) -> int:
         """Deliver one batch; returns how many events were delivered. Raises when Redis is unreachable."""
-        if self.redis is None:
-            self.redis = await queue.connect(self.settings)
         async with self.sessionmaker() as session:
             rows = (await session.execute(text(
                 "SELECT id, event_id, topic, destinations, payload, created_at FROM outbox "
@@ -60,6 +58,8 @@ class Relay:
             if not rows:
                 return 0
             try:
+                if self.redis is None:
+                    self.redis = await queue.connect(self.settings)
                 for row in rows:
                     for dest in row.destinations:
                         await queue.enqueue(self.redis, queue=queue.queue_name(self.settings, dest),

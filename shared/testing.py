@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -188,3 +188,23 @@ async def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
         if result or time.monotonic() > deadline:
             return result
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def running(apps: dict[str, FastAPI], settings: Settings) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """Start several service apps in-process and wire their service-to-service calls to each other."""
+    mounts = {settings.service_url(name): httpx.ASGITransport(app=app) for name, app in apps.items()}
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        wired = httpx.AsyncClient(mounts=mounts)
+        stack.push_async_callback(wired.aclose)
+        for app in apps.values():
+            await app.state.http.aclose()
+            app.state.http = wired
+            app.state.services.client = wired
+        clients = {}
+        for name, app in apps.items():
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test"))
+        yield clients

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -27,10 +28,13 @@ def servers() -> TestServers:
 @pytest.fixture(scope="session")
 def settings(servers: TestServers) -> Settings:
     settings = servers.settings()
-    for service in SERVICES:
-        migrations.upgrade(settings, service)
+    # in a thread: the first test to ask may already be running an event loop
+    with ThreadPoolExecutor(1) as pool:
+        for service in SERVICES:
+            pool.submit(migrations.upgrade, settings, service).result()
     yield settings
-    asyncio.run(drop_databases(settings))
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, drop_databases(settings)).result()
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ async def _chain(request: Request, session, service: str) -> dict[str, Any]:
         return await client.request("GET", service, "/internal/audit/verify")
     except Exception as exc:
         return {"ok": False, "count": None, "head_hash": None, "first_bad_seq": None,
-                "error": f"{service} unreachable: {exc}"}
+                "error": f"{service}: {exc}"}
 
 
 @router.get("/verify", responses=problem_responses(401, 403), summary="Verify every audit chain 校验审计链")
