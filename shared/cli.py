@@ -1,0 +1,594 @@
+"""The ``jingzhun`` command (CONTRACT §1).
+
+``jingzhun up [--demo]``     the whole stack in the foreground until Ctrl-C / SIGTERM (see :class:`Supervisor`)
+``jingzhun migrate``         upgrade every service's database
+``jingzhun create-user ...`` add a staff user to the gateway's database
+``jingzhun makemigration SERVICE -m MESSAGE``
+``jingzhun worker SERVICE``  (hidden) one service's arq worker; ``up`` runs one per service with a worker.py
+
+Services are found by name (``services/<name>/app.py``, ``worker.py``), never imported statically: ``shared``
+imports no service.
+
+Crash policy of ``up``: before the gateway answers ``/readyz``, any child that exits aborts the start with a
+message naming it (and exit code 1). After that, a child that exits is restarted with exponential backoff
+(1 s, 2 s, 4 s … 30 s); a child that crashes more than :data:`MAX_CRASHES` times within
+:data:`CRASH_WINDOW` seconds makes the supervisor stop everything and exit 1, naming it. The embedded
+PostgreSQL and Redis are supervised the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import importlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shared.settings import SERVICES, Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVICES_DIR = PROJECT_ROOT / "services"
+GATEWAY_APP = "services.gateway.app:create"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+MAX_CRASHES = 5
+CRASH_WINDOW = 300.0
+MAX_BACKOFF = 30.0
+DEMO_MARKER = "demo-seeded"
+DEMO_PASSWORD_FILE = Path("keys") / "demo-admin-password"
+ROLES = ("county_admin", "township_officer", "village_cadre", "helper", "finance_officer", "auditor")
+
+
+class CliError(Exception):
+    """A failure explained to the user in one message (no traceback)."""
+
+
+class _Stopping(Exception):
+    """SIGINT/SIGTERM arrived while starting."""
+
+
+def say(message: str) -> None:
+    print(f"jingzhun: {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# data dir: lock and run state
+
+
+class DataDirLock:
+    """One ``jingzhun`` owning the data dir at a time (an flock, released by the kernel if we die)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "jingzhun.lock"
+        self.fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)   # not inherited by children (O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def acquire(self) -> None:
+        if not self.try_acquire():
+            raise CliError(f"another jingzhun (pid {self.holder()}) is running on data dir {self.path.parent}; "
+                           "stop it first or use another JINGZHUN_DATA_DIR")
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _state_file(data_dir: Path) -> Path:
+    return Path(data_dir) / "run" / "state.json"
+
+
+def _read_state(data_dir: Path) -> dict:
+    try:
+        return json.loads(_state_file(data_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """Settings with a database URL: the configured one, the running ``up``'s, or a temporary embedded server."""
+    if settings.database_url:
+        yield settings
+        return
+    from shared.embedded import EmbeddedPostgres, RunDir
+    data_dir = settings.data_dir.resolve()
+    lock = DataDirLock(data_dir)
+    if not lock.try_acquire():
+        url = _read_state(data_dir).get("database_url")
+        if not url:
+            raise CliError(f"data dir {data_dir} is locked by pid {lock.holder()} and no database URL is known; "
+                           "set JINGZHUN_DATABASE_URL")
+        yield settings.model_copy(update={"database_url": url})
+        return
+    run_dir = pg = None
+    try:
+        run_dir = RunDir(data_dir)
+        pg = EmbeddedPostgres(data_dir, run_dir.path).start()
+        yield settings.model_copy(update={"database_url": pg.url})
+    finally:
+        if pg is not None:
+            pg.stop()
+        if run_dir is not None:
+            run_dir.cleanup()
+        lock.release()
+
+
+def migrate_all(settings: Settings, *, log: Callable[[str], None] = say) -> None:
+    from shared.migrations import upgrade
+    for service in SERVICES:
+        log(f"migrating {service}")
+        upgrade(settings, service)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the supervisor
+
+
+class Supervised:
+    """Something ``up`` keeps running: a ``proc`` to watch and a ``start()`` that (re)creates it."""
+
+    name: str
+    proc: subprocess.Popen | None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def forget(self) -> None:
+        """Drop the exited process (its exit code was read)."""
+        raise NotImplementedError
+
+
+@dataclass
+class Child(Supervised):
+    """A Python child: a uvicorn for a service, or a worker."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from shared.embedded import spawn
+        self.proc = spawn(self.args, env=self.env)
+
+    def stop(self) -> None:   # used for a single child; shutdown stops children together
+        from shared.embedded import stop_process
+        stop_process(self.proc, timeout=STOP_TIMEOUT)
+
+    def forget(self) -> None:
+        self.proc = None
+
+
+class Server(Supervised):
+    """An embedded PostgreSQL or Redis, restarted by calling its own ``start``."""
+
+    def __init__(self, name: str, server) -> None:
+        self.name, self.server = name, server
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.server.proc
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def forget(self) -> None:
+        self.server.proc = None
+
+
+@dataclass
+class _Health:
+    crashes: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def _connect_host(host: str) -> str:
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def _url(host: str, port: int) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+def services_with_worker() -> list[str]:
+    return [s for s in SERVICES if (SERVICES_DIR / s / "worker.py").exists()]
+
+
+class Supervisor:
+    """``jingzhun up``: embedded servers, migrations, one uvicorn per service, one worker per service."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False, gateway_app: str = GATEWAY_APP,
+                 ready_timeout: float = READY_TIMEOUT, environ: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.gateway_app = gateway_app
+        self.ready_timeout = ready_timeout
+        self.environ = dict(os.environ if environ is None else environ)
+        self.data_dir = settings.data_dir.resolve()
+        self.lock = DataDirLock(self.data_dir)
+        self.run_dir = None
+        self.servers: list[Server] = []        # started first, stopped last
+        self.children: list[Child] = []
+        self.health: dict[str, _Health] = {}
+        self.stop_signal: int | None = None
+        self.gateway_url = _url(_connect_host(settings.host), settings.port)
+        self.public_url = _url(settings.host or "127.0.0.1", settings.port)
+        self.generated_admin_password: str | None = None
+
+    # --- signals
+    def _on_signal(self, signum, frame) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = signum
+            say(f"{signal.Signals(signum).name} received: stopping")
+
+    def _check_stop(self) -> None:
+        if self.stop_signal is not None:
+            raise _Stopping
+
+    # --- main
+    def run(self) -> int:
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            self.start()
+            print(f"Jingzhun is ready at {self.public_url} (API docs: {self.public_url}/docs)", flush=True)
+            if self.demo:
+                self.seed_demo()
+            return self.watch()
+        except _Stopping:
+            return 0
+        except CliError as exc:
+            say(f"error: {exc}")
+            return 1
+        finally:
+            self.shutdown()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def start(self) -> None:
+        from shared.jwt import load_or_create_private_key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        env = {k: v for k, v in self.environ.items() if not k.startswith("JINGZHUN_")}
+        env.update({k: v for k, v in self.environ.items() if k.startswith("JINGZHUN_")})
+        env["JINGZHUN_DATA_DIR"] = str(self.data_dir)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+        if not _port_free(self.settings.host, self.settings.port):
+            raise CliError(f"{self.settings.host}:{self.settings.port} is already in use; set JINGZHUN_PORT")
+        settings = self._start_servers(env)
+        self._check_stop()
+        load_or_create_private_key(settings.key_file)
+        migrate_all(settings)
+        self._check_stop()
+        self._write_state(env)
+        self._prepare_demo_admin(env)
+        self._plan_children(env)
+        for child in self.children:
+            child.start()
+        self._wait_ready()
+
+    def _start_servers(self, env: dict[str, str]) -> Settings:
+        from shared.embedded import EmbeddedPostgres, EmbeddedRedis, RunDir
+        updates = {}
+        if not self.settings.database_url or not self.settings.redis_url:
+            self.run_dir = RunDir(self.data_dir)
+        if not self.settings.database_url:
+            say(f"starting embedded PostgreSQL in {self.data_dir / 'postgres'}")
+            pg = EmbeddedPostgres(self.data_dir, self.run_dir.path)
+            self.servers.append(Server("postgres", pg))
+            self._start_server(self.servers[-1])
+            env["JINGZHUN_DATABASE_URL"] = updates["database_url"] = pg.url
+        if not self.settings.redis_url:
+            say(f"starting embedded Redis in {self.data_dir / 'redis'}")
+            redis = EmbeddedRedis(self.data_dir, self.run_dir.path)
+            self.servers.append(Server("redis", redis))
+            self._start_server(self.servers[-1])
+            env["JINGZHUN_REDIS_URL"] = updates["redis_url"] = redis.url
+        return self.settings.model_copy(update=updates)
+
+    def _start_server(self, server: Server) -> None:
+        try:
+            server.start()
+        except RuntimeError as exc:
+            raise CliError(f"embedded {server.name} did not start: {exc}") from None
+
+    def _write_state(self, env: dict[str, str]) -> None:
+        path = _state_file(self.data_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"pid": os.getpid(), "database_url": env.get("JINGZHUN_DATABASE_URL"),
+                                    "gateway_url": self.gateway_url}))
+
+    def _plan_children(self, env: dict[str, str]) -> None:
+        binds: dict[str, tuple[str, int]] = {"gateway": (self.settings.host, self.settings.port)}
+        env["JINGZHUN_GATEWAY_URL"] = self.gateway_url
+        for service in SERVICES:
+            if service == "gateway":
+                continue
+            explicit = self.environ.get(f"JINGZHUN_{service.upper()}_URL")
+            if explicit:      # pinned by the operator: listen where the URL says
+                parts = urlsplit(explicit)
+                binds[service] = (parts.hostname or "127.0.0.1", parts.port or 80)
+                env[f"JINGZHUN_{service.upper()}_URL"] = explicit.rstrip("/")
+            else:
+                binds[service] = ("127.0.0.1", _free_port())
+                env[f"JINGZHUN_{service.upper()}_URL"] = _url(*binds[service])
+        level = self.settings.log_level.lower()
+        for service in SERVICES:
+            app = self.gateway_app if service == "gateway" else f"services.{service}.app:create"
+            host, port = binds[service]
+            args = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", host, "--port", str(port),
+                    "--log-level", level, "--timeout-graceful-shutdown", "5"]
+            if service != "gateway":
+                args.append("--no-access-log")
+            if self.settings.workers > 1:
+                args += ["--workers", str(self.settings.workers)]
+            self.children.append(Child(service, args, env))
+        for service in services_with_worker():
+            self.children.append(Child(f"{service}-worker", [sys.executable, "-m", "shared.cli", "worker", service],
+                                       env))
+
+    def _wait_ready(self) -> None:
+        import httpx
+        deadline = time.monotonic() + self.ready_timeout
+        last = "no answer"
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                self._check_stop()
+                for child in [*self.servers, *self.children]:
+                    if child.proc is not None and child.proc.poll() is not None:
+                        raise CliError(f"{child.name} exited with code {child.proc.returncode} before the gateway "
+                                       "was ready (its output is above)")
+                try:
+                    response = client.get(f"{self.gateway_url}/readyz")
+                    if response.status_code == 200:
+                        return
+                    last = f"{response.status_code} {response.text[:300]}"
+                except httpx.HTTPError as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() > deadline:
+                    raise CliError(f"the gateway was not ready within {self.ready_timeout:.0f} s "
+                                   f"(GET {self.gateway_url}/readyz: {last})")
+                time.sleep(0.25)
+
+    def watch(self) -> int:
+        """Restart what exits, with backoff; give up (exit 1) on a child that keeps crashing."""
+        while self.stop_signal is None:
+            now = time.monotonic()
+            for item in [*self.servers, *self.children]:
+                health = self.health.setdefault(item.name, _Health())
+                if item.proc is not None and item.proc.poll() is not None:
+                    code = item.proc.returncode
+                    item.forget()
+                    health.crashes = [t for t in health.crashes if now - t < CRASH_WINDOW] + [now]
+                    if len(health.crashes) > MAX_CRASHES:
+                        say(f"{item.name} exited {len(health.crashes)} times within {CRASH_WINDOW:.0f} s "
+                            f"(last exit code {code}); stopping everything")
+                        return 1
+                    delay = min(MAX_BACKOFF, 2.0 ** (len(health.crashes) - 1))
+                    say(f"{item.name} exited with code {code}; restarting it in {delay:.0f} s")
+                    health.restart_at = now + delay
+                elif item.proc is None and health.restart_at is not None and now >= health.restart_at:
+                    health.restart_at = None
+                    try:
+                        item.start()
+                        say(f"{item.name} restarted")
+                    except Exception as exc:    # noqa: BLE001 - counted as one more crash
+                        say(f"{item.name} failed to restart: {exc}")
+                        health.crashes.append(now)
+                        health.restart_at = now + MAX_BACKOFF
+            time.sleep(0.2)
+        return 0
+
+    def shutdown(self) -> None:
+        """Children first (SIGTERM together, SIGKILL after STOP_TIMEOUT), then Redis, then PostgreSQL."""
+        from shared.embedded import stop_process
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.proc.pid, signal.SIGTERM)
+        for child in self.children:
+            stop_process(child.proc, timeout=max(0.1, deadline - time.monotonic()))
+            child.proc = None
+        for server in reversed(self.servers):
+            try:
+                server.stop()
+            except Exception as exc:    # noqa: BLE001 - keep stopping the others
+                say(f"stopping {server.name}: {exc}")
+        if self.run_dir is not None:
+            _state_file(self.data_dir).unlink(missing_ok=True)
+            self.run_dir.cleanup()
+        else:
+            _state_file(self.data_dir).unlink(missing_ok=True)
+        self.lock.release()
+
+    # --- demo county
+    def _prepare_demo_admin(self, env: dict[str, str]) -> None:
+        """The demo seeds through the API as the bootstrap admin, so the supervisor must know that password."""
+        if not self.demo or (self.data_dir / DEMO_MARKER).exists() or self.settings.admin_password:
+            return
+        path = self.data_dir / DEMO_PASSWORD_FILE
+        if path.exists():
+            password = path.read_text().strip()
+        else:
+            password = secrets.token_urlsafe(12)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(password)
+            print(f"Demo administrator: {self.settings.admin_username} / {password} (shown once)", flush=True)
+        env["JINGZHUN_ADMIN_PASSWORD"] = self.generated_admin_password = password
+
+    def seed_demo(self) -> None:
+        from shared import demo
+        marker = self.data_dir / DEMO_MARKER
+        if marker.exists():
+            return
+        password = self.settings.admin_password or self.generated_admin_password
+        try:
+            summary = demo.seed(self.gateway_url, username=self.settings.admin_username, password=password,
+                                log=say, should_stop=lambda: self.stop_signal is not None)
+        except demo.SeedError as exc:
+            say(f"demo data not seeded: {exc}")
+            return
+        if summary is None:     # interrupted by a signal
+            return
+        marker.write_text(json.dumps(summary, ensure_ascii=False) + "\n")
+        (self.data_dir / DEMO_PASSWORD_FILE).unlink(missing_ok=True)
+        say("demo county seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# other commands
+
+
+def run_worker(service: str) -> None:
+    from arq.worker import Worker
+
+    from shared.app import run_logging
+    from shared.settings import get_settings
+    settings = get_settings()
+    run_logging(f"{service}-worker", settings)
+    module = importlib.import_module(f"services.{service}.worker")
+    Worker(**module.settings(settings)).run()
+
+
+async def create_user(settings: Settings, fields: dict) -> object:
+    """Create a staff user with the gateway's own ``create_user`` (rules, password policy, audit), in-process."""
+    from shared.db import Database
+    from shared.problems import Problem
+    try:
+        service = importlib.import_module("services.gateway.users.service")
+    except ModuleNotFoundError as exc:
+        raise CliError(f"the gateway's user service is not available ({exc})") from None
+    db = Database(settings, "gateway", pool_size=1)
+    try:
+        async with db.sessionmaker() as session:
+            try:
+                user = await service.create_user(session, created_by="cli", **fields)
+            except Problem as exc:
+                details = "; ".join(f"{'.'.join(map(str, e.get('loc', ())[1:]))}: {e.get('msg')}"
+                                    for e in exc.errors or []) or exc.detail or exc.title
+                raise CliError(f"user not created ({exc.status}): {details}") from None
+            await session.commit()
+            return user
+    finally:
+        await db.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jingzhun", description="Jingzhun 精准扶贫 backend")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = sub.add_parser("up", help="start the whole stack in the foreground (Ctrl-C stops it)")
+    up.add_argument("--demo", action="store_true", help="seed the demo county at first start (JINGZHUN_DEMO=1)")
+    sub.add_parser("migrate", help="upgrade every service's database")
+    cu = sub.add_parser("create-user", help="create a staff user in the gateway")
+    cu.add_argument("--username", required=True)
+    cu.add_argument("--password", required=True)
+    cu.add_argument("--role", required=True, choices=ROLES)
+    cu.add_argument("--region", required=True, help="12-digit region code")
+    cu.add_argument("--display-name")
+    cu.add_argument("--phone")
+    mm = sub.add_parser("makemigration", help="autogenerate a migration for a service")
+    mm.add_argument("service", choices=SERVICES)
+    mm.add_argument("-m", "--message", required=True)
+    worker = sub.add_parser("worker")      # hidden from the command list: `up` runs it
+    worker.add_argument("service", choices=SERVICES)
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest != "worker"]
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    try:
+        if args.command == "up":
+            code = Supervisor(settings, demo=args.demo or settings.demo).run()
+        elif args.command == "worker":
+            run_worker(args.service)
+            code = 0
+        elif args.command == "migrate":
+            with database(settings) as s:
+                migrate_all(s)
+            code = 0
+        elif args.command == "create-user":
+            fields = {"username": args.username, "password": args.password, "role": args.role,
+                      "region_code": args.region, "display_name": args.display_name or args.username,
+                      "phone": args.phone}
+            with database(settings) as s:
+                from shared.migrations import upgrade
+                upgrade(s, "gateway")
+                user = asyncio.run(create_user(s, fields))
+            print(f"created user {getattr(user, 'username', args.username)} (id {getattr(user, 'id', '?')}, "
+                  f"{args.role}, {args.region})")
+            code = 0
+        elif args.command == "makemigration":
+            from shared.devtools import make_migration
+            with database(settings) as s:
+                make_migration(s, args.service, args.message)
+            code = 0
+        else:   # pragma: no cover - argparse refuses unknown commands
+            code = 2
+    except CliError as exc:
+        say(f"error: {exc}")
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

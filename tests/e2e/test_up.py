@@ -1,0 +1,152 @@
+"""`jingzhun up` as a user runs it: no database or Redis URL, so both are embedded in a fresh data dir.
+
+One test, two starts (CI budget): the first seeds the demo county, writes through the gateway and is
+stopped with SIGTERM; the second, on the same data dir, still has the data. After each stop no process of
+the stack is left (postgres, redis-server, uvicorns, workers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from shared import demo
+from shared.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_PASSWORD = "e2e-admin-password"
+READY = "Jingzhun is ready at"
+
+pytestmark = pytest.mark.skipif(not (ROOT / "services" / "gateway" / "app.py").exists(),
+                                reason="the gateway (services/gateway/app.py) is not built yet")
+
+
+class Stack:
+    """`python -m shared.cli up` in a subprocess, its output collected by a thread."""
+
+    def __init__(self, data_dir: Path, port: int, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
+        env.update(JINGZHUN_DATA_DIR=str(data_dir), JINGZHUN_PORT=str(port), JINGZHUN_ADMIN_PASSWORD=ADMIN_PASSWORD,
+                   JINGZHUN_NOTICE_MIN_DAYS="0", PYTHONUNBUFFERED="1")
+        self.url = f"http://127.0.0.1:{port}"
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "up", *args], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def output(self) -> str:
+        return "\n".join(self.lines[-80:])
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            if self.proc.poll() is not None:
+                pytest.fail(f"`jingzhun up` exited with {self.proc.returncode} before {text!r}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {text!r} within {timeout:.0f} s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def stop(self, data_dir: Path) -> None:
+        """SIGTERM: exit 0 within 30 s, nothing left behind."""
+        family = self.descendants()
+        assert {"postgres", "redis-server"} <= {p.name() for p in family}, [p.name() for p in family]
+        for p in family:    # embedded servers on unix sockets only: never the machine's 5432 / 6379
+            try:
+                listening = {c.laddr.port for c in p.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+            except psutil.Error:
+                continue
+            assert not listening & {5432, 6379}, (p.cmdline(), listening)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`jingzhun up` did not stop within 30 s:\n{self.output()}")
+        assert code == 0, self.output()
+        _, alive = psutil.wait_procs(family, timeout=5)
+        assert not alive, [p.cmdline() for p in alive]
+        mentions = []
+        for p in psutil.process_iter(["pid", "cmdline"]):
+            if p.info["cmdline"] and str(data_dir) in " ".join(p.info["cmdline"]):
+                mentions.append(p.info)
+        assert not mentions
+        assert sum(READY in line for line in self.lines) == 1
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()      # its children follow (parent-death signal)
+                self.proc.wait()
+
+
+def token(client: httpx.Client, username: str, password: str) -> dict[str, str]:
+    r = client.post("/api/v1/auth/token", data={"grant_type": "password", "username": username,
+                                                "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(tmp_path):
+    data_dir = tmp_path / "data"
+    port = free_port()
+    new_village = {"code": "640122100299", "name": "测试新村", "rural_population": 321}
+
+    first = Stack(data_dir, port, "--demo")
+    try:
+        first.wait_for(READY, timeout=120)
+        assert f"{READY} http://127.0.0.1:{port}" in first.output()
+        # a second `up` on the same data dir is refused while this one runs
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
+        second = subprocess.run([sys.executable, "-m", "shared.cli", "up"], cwd=ROOT, capture_output=True, text=True,
+                                env=dict(env, JINGZHUN_DATA_DIR=str(data_dir), JINGZHUN_PORT=str(free_port())),
+                                timeout=60)
+        assert second.returncode == 1 and "another jingzhun" in second.stderr
+        first.wait_for("demo county seeded", timeout=60)
+
+        with httpx.Client(base_url=first.url, timeout=10) as client:
+            assert client.get("/readyz").status_code == 200
+            admin = token(client, "admin", ADMIN_PASSWORD)
+            village = client.get("/api/v1/regions/640122100201", headers=admin)
+            assert village.status_code == 200 and village.json()["name"] == "欣荣村"
+            r = client.post("/api/v1/regions", json=new_village, headers=admin)
+            assert r.status_code == 201, r.text
+            r = client.get(f"/api/v1/regions/{new_village['code']}", headers=admin)
+            assert r.status_code == 200 and r.json()["name"] == "测试新村"
+        first.stop(data_dir)
+    finally:
+        first.kill()
+    assert (data_dir / "demo-seeded").exists()
+
+    again = Stack(data_dir, port)
+    try:
+        again.wait_for(READY, timeout=90)
+        with httpx.Client(base_url=again.url, timeout=10) as client:
+            admin = token(client, "admin", ADMIN_PASSWORD)
+            r = client.get(f"/api/v1/regions/{new_village['code']}", headers=admin)
+            assert r.status_code == 200 and r.json()["rural_population"] == 321
+            finance = token(client, "finance", demo.DEMO_PASSWORD)        # a demo user, kept too
+            r = client.get("/api/v1/fund-sources", headers=finance)
+            assert r.status_code == 200
+            assert len([s for s in r.json()["items"] if s["year"] == demo.YEAR]) == len(demo.FUND_SOURCES)
+        again.stop(data_dir)
+    finally:
+        again.kill()

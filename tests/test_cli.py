@@ -1,0 +1,219 @@
+"""The `jingzhun` command without the whole stack: supervision policy, sockets, lock, demo data, create-user."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from shared import cli, demo, idnumber, regions
+from shared.embedded import SOCKET_PATH_MAX, EmbeddedRedis, RunDir
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _supervisor(tmp_path: Path) -> cli.Supervisor:
+    return cli.Supervisor(Settings(data_dir=tmp_path / "data", database_url="x", redis_url="x"))
+
+
+def _stop_later(sup: cli.Supervisor, seconds: float) -> None:
+    threading.Timer(seconds, lambda: setattr(sup, "stop_signal", signal.SIGTERM)).start()
+
+
+def test_run_dir_is_short_enough_for_unix_sockets(tmp_path):
+    short = RunDir(tmp_path / "d")
+    assert short.path == (tmp_path / "d" / "run").resolve() and not short.temporary
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    long = RunDir(deep)
+    try:
+        assert long.temporary and len(str(long.path / "redis.sock")) <= SOCKET_PATH_MAX
+        redis = EmbeddedRedis(deep, long.path).start()      # a data dir too long for a socket still works
+        try:
+            assert redis.ping() and (deep / "redis").is_dir()
+        finally:
+            redis.stop()
+    finally:
+        long.cleanup()
+    assert not long.path.exists()
+
+
+def test_a_child_that_crashes_is_restarted(tmp_path):
+    flag = tmp_path / "crashed-once"
+    script = f"import pathlib, sys, time\np = pathlib.Path({str(flag)!r})\n" \
+             "if not p.exists():\n    p.touch(); sys.exit(3)\ntime.sleep(60)\n"
+    sup = _supervisor(tmp_path)
+    child = cli.Child("flaky", [sys.executable, "-c", script], dict(os.environ))
+    sup.children.append(child)
+    child.start()
+    _stop_later(sup, 2.5)
+    assert sup.watch() == 0
+    assert flag.exists() and child.proc is not None and child.proc.poll() is None   # running again
+    pid = child.proc.pid
+    sup.shutdown()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_child_that_keeps_crashing_stops_everything(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "MAX_BACKOFF", 0.05)
+    sup = _supervisor(tmp_path)
+    sup.children.append(cli.Child("broken", [sys.executable, "-c", "raise SystemExit(7)"], dict(os.environ)))
+    sup.children[0].start()
+    _stop_later(sup, 20)      # safety net only
+    started = time.monotonic()
+    assert sup.watch() == 1
+    assert time.monotonic() - started < 15
+    sup.shutdown()
+    assert "broken exited 6 times" in capsys.readouterr().err
+
+
+def test_children_die_with_a_killed_supervisor(tmp_path):
+    """Even `kill -9` of the supervisor leaves nothing: every child has a parent-death signal."""
+    pid_file = tmp_path / "pid"
+    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time, pathlib
+        from shared.embedded import spawn
+        p = spawn([sys.executable, "-c", "import time; time.sleep(60)"])
+        pathlib.Path({str(pid_file)!r}).write_text(str(p.pid))
+        time.sleep(60)
+    """)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 15
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        child = psutil.Process(int(pid_file.read_text()))
+        parent.kill()
+        parent.wait()
+        child.wait(10)
+    finally:
+        parent.kill()
+
+
+def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path):
+    lock = cli.DataDirLock(tmp_path / "data")
+    assert lock.try_acquire()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
+        env["JINGZHUN_DATA_DIR"] = str(tmp_path / "data")
+        done = subprocess.run([sys.executable, "-m", "shared.cli", "up"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 1
+        assert f"another jingzhun (pid {os.getpid()}) is running" in done.stderr
+        assert not (tmp_path / "data" / "postgres").exists()
+    finally:
+        lock.release()
+    assert cli.DataDirLock(tmp_path / "data").try_acquire()
+
+
+def test_worker_is_a_hidden_command():
+    assert "worker" not in cli._parser().format_help()
+    assert cli._parser().parse_args(["worker", "funds"]).service == "funds"
+    assert cli.services_with_worker() == ["registry", "funds", "notifications"]
+
+
+# --- demo county
+
+
+def test_demo_regions_form_a_tree_under_the_county():
+    codes = {r.code for r in demo.REGIONS}
+    for region in demo.REGIONS:
+        regions.validate(region.code)
+        assert region is demo.COUNTY or regions.parent(region.code) in codes
+    assert {"640122100000", "640122101000", "640122102000", "640122200000"} <= codes
+    assert {"欣荣村", "广荣村", "隆源村"} <= {r.name for r in demo.VILLAGES}
+    assert all(role in cli.ROLES for _, _, role, _, _ in demo.USERS)
+
+
+def test_demo_households_have_valid_unique_id_numbers():
+    households = list(demo.demo_households())
+    assert len(households) >= 300
+    ids = [m["id_number"] for h in households for m in h["members"]]
+    assert len(ids) == len(set(ids))
+    assert all(idnumber.normalize(i) == i for i in ids)
+    for h in households:
+        heads = [m for m in h["members"] if m["relation"] == "head"]
+        assert len(heads) == 1 and idnumber.sex(heads[0]["id_number"]) == "male"
+    assert households == list(demo.demo_households())      # deterministic
+
+
+class FakeGateway:
+    """Just enough of the API for the seed: 409 on a second create, a paged fund-source list."""
+
+    def __init__(self) -> None:
+        self.regions: dict[str, dict] = {}
+        self.users: dict[str, dict] = {}
+        self.sources: list[dict] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        import json
+        path = request.url.path
+        if path == "/api/v1/auth/token":
+            ok = b"password=secret-password" in request.content
+            return httpx.Response(200 if ok else 401, json={"access_token": "t"})
+        assert request.headers["Authorization"] == "Bearer t"
+        if request.method == "POST":
+            body = json.loads(request.content)
+            if path == "/api/v1/fund-sources":
+                self.sources.append(dict(body, id=len(self.sources) + 1))
+                return httpx.Response(201, json=self.sources[-1])
+            store, key = {"/api/v1/regions": (self.regions, "code"),
+                          "/api/v1/auth/users": (self.users, "username")}[path]
+            if body[key] in store:
+                return httpx.Response(409, json={"status": 409})
+            store[body[key]] = body
+            return httpx.Response(201, json=body)
+        if path == "/api/v1/fund-sources":
+            return httpx.Response(200, json={"items": self.sources, "next_cursor": None})
+        return httpx.Response(404)
+
+
+def test_demo_seed_is_idempotent():
+    gateway = FakeGateway()
+    transport = httpx.MockTransport(gateway)
+    first = demo.seed("http://gw", username="admin", password="secret-password", log=lambda m: None,
+                      transport=transport)
+    assert first == {"regions": len(demo.REGIONS), "users": len(demo.USERS), "fund_sources": len(demo.FUND_SOURCES),
+                     "households": 0}
+    assert list(gateway.regions)[:5] == [demo.COUNTY.code, *[t.code for t in demo.TOWNSHIPS]]   # parents first
+    again = demo.seed("http://gw", username="admin", password="secret-password", log=lambda m: None,
+                      transport=transport)
+    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "households": 0}
+    with pytest.raises(demo.SeedError, match="cannot log in"):
+        demo.seed("http://gw", username="admin", password="wrong", transport=transport)
+
+
+# --- create-user
+
+
+async def test_create_user_uses_the_gateway_rules(settings):
+    fields = {"username": "hg_officer", "password": "long-enough-pw", "role": "township_officer",
+              "region_code": "640122100000", "display_name": "马德福", "phone": "13995100201"}
+    user = await cli.create_user(settings, fields)
+    assert user.username == "hg_officer" and user.role == "township_officer"
+    with pytest.raises(cli.CliError, match="409"):
+        await cli.create_user(settings, fields)
+    with pytest.raises(cli.CliError, match="password"):
+        await cli.create_user(settings, dict(fields, username="other", password="short"))
+
+
+def test_create_user_command(settings):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
+    env.update(JINGZHUN_DATABASE_URL=settings.database_url, JINGZHUN_DB_PREFIX=settings.db_prefix,
+               JINGZHUN_DATA_DIR=str(settings.data_dir))
+    args = [sys.executable, "-m", "shared.cli", "create-user", "--username", "cli_admin", "--password",
+            "another-long-pw", "--role", "county_admin", "--region", "640122000000"]
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "created user cli_admin" in done.stdout
+    again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "taken" in again.stderr
