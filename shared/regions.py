@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 LEVELS = ("province", "city", "county", "township", "village")
-_SPANS = ((2, 12), (4, 12), (6, 12), (9, 12), (12, 12))
+_SEGMENTS = ((0, 2), (2, 4), (4, 6), (6, 9), (9, 12))
 
 
 def validate(code: str) -> str:
@@ -18,11 +18,15 @@ def validate(code: str) -> str:
 
 
 def level_of(code: str) -> str:
-    """The level of a code; a code with digits after its zero padding is invalid."""
-    for name, (used, _) in zip(LEVELS, _SPANS):
-        if code[used:] == "0" * (12 - used) and code[:used] != "0" * used:
-            return name
-    raise ValueError("region code is not a valid division code")
+    """The level of a code: its last non-zero segment, with every segment before it non-zero."""
+    segments = [code[a:b] for a, b in _SEGMENTS]
+    nonzero = [int(seg) != 0 for seg in segments]
+    if not nonzero[0] or not code.isdigit():
+        raise ValueError("region code is not a valid division code")
+    last = max(i for i, nz in enumerate(nonzero) if nz)
+    if not all(nonzero[: last + 1]):
+        raise ValueError("region code skips a level")
+    return LEVELS[last]
 
 
 def prefix(code: str) -> str:

@@ -5,6 +5,7 @@ from services.funds.sources.schemas import FundSourceCreate, FundSourceRead
 from shared.auth import PrincipalDep, Role, require
 from shared.db import SessionDep
 from shared.etag import set_etag
+from shared.idempotency import IdempotencyDep
 from shared.http_types import IdPath, Limit
 from shared.pagination import Page
 from shared.problems import problem_responses
@@ -16,10 +17,14 @@ router = APIRouter(prefix="/api/v1/fund-sources", tags=["funds 资金来源"])
              dependencies=[require(Role.county_admin, Role.finance_officer)],
              responses=problem_responses(401, 403, 422), summary="Register a fund source 登记资金来源")
 async def create_source(source_in: FundSourceCreate, session: SessionDep, principal: PrincipalDep,
-                        response: Response) -> FundSourceRead:
+                        response: Response, idempotency: IdempotencyDep) -> FundSourceRead:
+    if replay := await idempotency.replay(session, owner=principal.sub, body=source_in):
+        return replay
     source = await service.create(session=session, principal=principal, source_in=source_in)
     set_etag(response, source.version)
-    return service.to_read(source)
+    answer = service.to_read(source)
+    await idempotency.save(session, status_code=201, response=answer)
+    return answer
 
 
 @router.get("", response_model=Page[FundSourceRead], responses=problem_responses(401))

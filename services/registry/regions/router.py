@@ -5,6 +5,7 @@ from services.registry.regions.schemas import RegionCreate, RegionRead
 from shared.auth import PrincipalDep, Role, require
 from shared.db import SessionDep
 from shared.etag import set_etag
+from shared.idempotency import IdempotencyDep
 from shared.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/regions", tags=["regions 行政区划"])
@@ -13,10 +14,14 @@ router = APIRouter(prefix="/api/v1/regions", tags=["regions 行政区划"])
 @router.post("", status_code=201, response_model=RegionRead, dependencies=[require(Role.county_admin)],
              responses=problem_responses(401, 403, 404, 409, 422), summary="Create a region 新增行政区划")
 async def create_region(region_in: RegionCreate, session: SessionDep, principal: PrincipalDep,
-                        response: Response) -> RegionRead:
+                        response: Response, idempotency: IdempotencyDep) -> RegionRead:
+    if replay := await idempotency.replay(session, owner=principal.sub, body=region_in):
+        return replay
     region = await service.create(session=session, principal=principal, region_in=region_in)
     set_etag(response, region.version)
-    return service.to_read(region)
+    answer = service.to_read(region)
+    await idempotency.save(session, status_code=201, response=answer)
+    return answer
 
 
 @router.get("/{code}", response_model=RegionRead, responses=problem_responses(401, 404))
