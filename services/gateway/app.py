@@ -1,0 +1,94 @@
+"""Gateway: identity (users, bank clients, tokens, revocation), routing to the services, merged docs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from services.gateway import bootstrap
+from services.gateway.banks.router import router as banks_router
+from services.gateway.openapi import MergedOpenAPI
+from services.gateway.proxy import ROUTES, Proxy
+from services.gateway.tokens.ratelimit import LoginLimiter
+from services.gateway.tokens.revocation import Mirror
+from services.gateway.tokens.router import internal_router as revocations_router
+from services.gateway.tokens.router import router as tokens_router
+from services.gateway.users.router import internal_router as users_internal_router
+from services.gateway.users.router import router as users_router
+from shared import audit
+from shared.app import create_app
+from shared.http import ServiceClient
+from shared.jwt import KeyPair
+from shared.settings import Settings, get_settings
+
+UPSTREAMS = tuple(sorted(set(ROUTES.values())))
+READY_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
+
+
+def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None,
+           keys: KeyPair | None = None) -> FastAPI:
+    """The gateway app. ``transport`` (e.g. routing to in-process ASGI apps) replaces the network for every
+    call the gateway makes to the services: proxying, readiness, OpenAPI, internal calls."""
+    settings = settings or get_settings()
+
+    async def _http(app: FastAPI) -> None:
+        # One pooled client for the whole process, sized for proxying, optionally over an injected transport.
+        default = app.state.http
+        app.state.http = httpx.AsyncClient(transport=app.state.http_transport, trust_env=False,
+                                           limits=httpx.Limits(max_connections=512, max_keepalive_connections=256,
+                                                               keepalive_expiry=60),
+                                           timeout=httpx.Timeout(10.0, connect=2.0))
+        await default.aclose()
+        app.state.services = ServiceClient(settings=settings, client=app.state.http, signer=app.state.signer,
+                                           service="gateway")
+
+    async def _identity(app: FastAPI) -> None:
+        app.state.login_limiter = LoginLimiter(redis=app.state.redis, prefix=settings.queue_prefix)
+        mirror = Mirror(redis=app.state.redis, sessionmaker=app.state.db.sessionmaker)
+        app.state.revocations = mirror
+        app.state.revocation_fallback = mirror.fallback()
+        await bootstrap.ensure_admin(app)
+        await mirror.resync()
+        app.state.tasks = [asyncio.create_task(mirror.run()), asyncio.create_task(app.state.openapi.warm())]
+
+    async def _stop(app: FastAPI) -> None:
+        for task in getattr(app.state, "tasks", []):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def services(app: FastAPI) -> None:
+        async def ready(service: str) -> str | None:
+            url = settings.service_url(service).rstrip("/") + "/readyz"
+            try:
+                resp = await app.state.http.get(url, timeout=READY_TIMEOUT)
+            except httpx.HTTPError as exc:
+                return f"{service} unreachable ({type(exc).__name__})"
+            return None if resp.status_code == 200 else f"{service} not ready ({resp.status_code})"
+
+        failures = [f for f in await asyncio.gather(*(ready(s) for s in UPSTREAMS)) if f]
+        if failures:
+            raise RuntimeError("; ".join(failures))
+
+    app = create_app(service="gateway", title="Jingzhun 精准扶贫 API",
+                     description="One entry point: identity here, households (registry), funds and 公示 (funds), "
+                                 "notifications. Sign in with **Authorize** (username and password).",
+                     settings=settings, keys=keys,
+                     routers=[tokens_router, users_router, banks_router, revocations_router, users_internal_router,
+                              audit.internal_router()],
+                     on_startup=[_http, _identity], on_shutdown=[_stop], readiness=[services])
+    app.state.http_transport = transport
+    app.state.openapi = MergedOpenAPI(app)
+    # /openapi.json: the merged document instead of the gateway's own.
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != app.openapi_url]
+    app.router.routes.insert(0, Route(app.openapi_url, app.state.openapi.endpoint, include_in_schema=False))
+    proxy = Proxy(app, settings)
+    app.state.proxy = proxy
+    app.router.routes.append(Route("/api/v1/{path:path}", proxy, include_in_schema=False))
+    app.router.routes.append(Route("/public", proxy, include_in_schema=False))
+    app.router.routes.append(Route("/public/{path:path}", proxy, include_in_schema=False))
+    return app

@@ -1,0 +1,246 @@
+"""The routing table and the reverse proxy: ``/api/v1/*`` and ``/public*`` go to the services.
+
+A pure ASGI endpoint (no Request/Response objects on the hot path): the caller's token is verified
+here first (``/api/v1`` only), then method, path, query, the forwarded headers and the body (streamed)
+go upstream over the process's one pooled ``httpx.AsyncClient``; status, headers and body come back
+unchanged except hop-by-hop headers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
+
+from shared import context
+from shared.auth import authenticate
+from shared.observability import MAX_BODY
+from shared.problems import MethodNotAllowed, NotFound, PayloadTooLarge, Problem, ServiceUnavailable, problem_response
+from shared.settings import Settings
+
+log = logging.getLogger("jingzhun.gateway.proxy")
+
+# Path prefix -> service. Longest prefix wins, on path-segment boundaries.
+ROUTES: dict[str, str] = {
+    "/api/v1/regions": "registry",
+    "/api/v1/poverty-lines": "registry",
+    "/api/v1/households": "registry",
+    "/api/v1/persons": "registry",
+    "/api/v1/stats/regions": "registry",
+    "/api/v1/imports": "registry",
+    "/api/v1/jobs": "registry",
+    "/api/v1/exports": "registry",
+    "/api/v1/fund-sources": "funds",
+    "/api/v1/allocations": "funds",
+    "/api/v1/adjustments": "funds",
+    "/api/v1/projects": "funds",
+    "/api/v1/disbursements": "funds",
+    "/api/v1/bank": "funds",
+    "/api/v1/loans": "funds",
+    "/api/v1/stats/loans": "funds",
+    "/api/v1/notices": "funds",
+    "/api/v1/objections": "funds",
+    "/api/v1/audit": "funds",
+    "/public": "funds",
+    "/api/v1/me/notifications": "notifications",
+    "/api/v1/notifications": "notifications",
+}
+
+TIMEOUT = httpx.Timeout(connect=2.0, read=120.0, write=120.0, pool=10.0)
+BUFFER_LIMIT = 1024 * 1024        # bodies up to this size are read at once; larger ones are streamed
+
+FORWARDED = frozenset({b"authorization", b"content-type", b"content-length", b"idempotency-key", b"if-match",
+                       b"if-none-match", b"if-modified-since", b"accept", b"accept-language", b"user-agent",
+                       b"range"})
+HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+                        b"trailer", b"trailers", b"transfer-encoding", b"upgrade"})
+# The gateway's own server and request-id middleware set these again.
+NOT_RETURNED = HOP_BY_HOP | {b"x-request-id", b"date", b"server"}
+NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+def match(path: str, routes: dict[str, str] = ROUTES) -> tuple[str, str] | None:
+    """(prefix, service) for ``path``: the longest prefix ending on a segment boundary, or None."""
+    candidate = path
+    while candidate:
+        service = routes.get(candidate)
+        if service is not None:
+            return candidate, service
+        candidate = candidate[:candidate.rfind("/")]
+    return None
+
+
+def _unsafe(path: str) -> bool:
+    """Dot segments could climb out of a prefix once normalised upstream (e.g. into /internal)."""
+    if "/." in path:
+        segments = path.split("/")
+        return "." in segments or ".." in segments
+    return "\x00" in path
+
+
+class _RouteLabel:
+    """Stands in for ``scope["route"]`` so metrics are labelled by routing prefix."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class Proxy:
+    """ASGI endpoint mounted at ``/api/v1/{path}`` and ``/public{path}``."""
+
+    def __init__(self, app: FastAPI, settings: Settings, routes: dict[str, str] = ROUTES) -> None:
+        self.app = app
+        self.routes = routes
+        self.bases = {s: settings.service_url(s).rstrip("/").encode() for s in set(routes.values())}
+        self.labels = {p: _RouteLabel(f"proxy:{p}") for p in routes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        found = None if _unsafe(path) else match(path, self.routes)
+        if found is None:
+            return await problem_response(self._not_routed(scope))(scope, receive, send)
+        prefix, service = found
+        scope["route"] = self.labels[prefix]
+
+        headers: list[tuple[bytes, bytes]] = []
+        authorization = forwarded_for = accept_encoding = None
+        length = -1
+        chunked = False
+        for key, value in scope["headers"]:
+            if key in FORWARDED:
+                headers.append((key, value))
+                if key == b"authorization":
+                    authorization = value
+                elif key == b"content-length":
+                    length = int(value) if value.isdigit() else -1
+            elif key == b"x-forwarded-for":
+                forwarded_for = value
+            elif key == b"accept-encoding":
+                accept_encoding = value
+            elif key == b"transfer-encoding":
+                chunked = True
+
+        if prefix != "/public":
+            problem = await self._authenticate(scope, authorization)
+            if problem is not None:
+                return await problem_response(problem)(scope, receive, send)
+
+        if rid := context.request_id.get():
+            headers.append((b"x-request-id", rid.encode("latin-1")))
+        client = scope.get("client")
+        if client:
+            ip = client[0].encode("latin-1")
+            headers.append((b"x-forwarded-for", forwarded_for + b", " + ip if forwarded_for else ip))
+        elif forwarded_for:
+            headers.append((b"x-forwarded-for", forwarded_for))
+        # Bytes are passed through as they come: ask upstream only for encodings the caller accepts.
+        headers.append((b"accept-encoding", accept_encoding or b"identity"))
+
+        url = self.bases[service] + (scope.get("raw_path") or path.encode())
+        if query := scope.get("query_string"):
+            url += b"?" + query
+
+        method: str = scope["method"]
+        try:
+            if length == 0 or (length < 0 and not chunked and method in NO_BODY):
+                content: Any = None
+            elif 0 < length <= BUFFER_LIMIT:
+                content = await _read_body(receive)
+            else:
+                content = _stream_body(receive)
+            http: httpx.AsyncClient = self.app.state.http
+            request = http.build_request(method, url.decode("latin-1"), headers=headers, content=content,
+                                         timeout=TIMEOUT)
+            response = await http.send(request, stream=True)
+        except _ClientGone:
+            return
+        except _TooLarge:
+            return await problem_response(PayloadTooLarge(f"body exceeds {MAX_BODY // (1024 * 1024)} MB"))(
+                scope, receive, send)
+        except httpx.TimeoutException:
+            log.warning("%s did not answer %s %s in time", service, method, path)
+            return await problem_response(ServiceUnavailable(f"The {service} service did not answer in time",
+                                                             service=service))(scope, receive, send)
+        except httpx.HTTPError as exc:
+            log.warning("%s unreachable for %s %s: %s", service, method, path, exc)
+            return await problem_response(ServiceUnavailable(f"The {service} service is unavailable",
+                                                             service=service))(scope, receive, send)
+
+        try:
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in NOT_RETURNED]})
+            pending: bytes | None = None
+            async for chunk in response.aiter_raw():
+                if pending:
+                    await send({"type": "http.response.body", "body": pending, "more_body": True})
+                pending = chunk
+            await send({"type": "http.response.body", "body": pending or b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+    async def _authenticate(self, scope: Scope, authorization: bytes | None) -> Problem | None:
+        token = None
+        if authorization:
+            scheme, _, param = authorization.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                token = param.strip() or None
+        try:
+            await authenticate(Request(scope), token)
+        except Problem as problem:
+            return problem
+        return None
+
+    def _not_routed(self, scope: Scope) -> Problem:
+        # A gateway route matched on path but not method: say so rather than "not found".
+        for route in self.app.router.routes:
+            if getattr(route, "endpoint", None) is self:
+                continue
+            matched, child = route.matches(scope)
+            if matched is Match.PARTIAL:
+                methods = getattr(child.get("route"), "methods", None) or getattr(route, "methods", None)
+                return MethodNotAllowed(f"{scope['method']} is not allowed here",
+                                        headers={"Allow": ", ".join(sorted(methods))} if methods else None)
+        return NotFound("No such resource")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _stream_body(receive: Receive):
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        body = message.get("body", b"")
+        size += len(body)
+        if size > MAX_BODY:
+            raise _TooLarge
+        more = message.get("more_body", False)
+        if body:
+            yield body
