@@ -451,11 +451,10 @@ class Supervisor:
             except Exception as exc:    # noqa: BLE001 - keep stopping the others
                 say(f"stopping {server.name}: {exc}")
         if self.run_dir is not None:
-            _state_file(self.data_dir).unlink(missing_ok=True)
             self.run_dir.cleanup()
-        else:
+        if self.lock.fd is not None:      # never touch the state of another supervisor that holds the lock
             _state_file(self.data_dir).unlink(missing_ok=True)
-        self.lock.release()
+            self.lock.release()
 
     # --- demo county
     def _prepare_demo_admin(self, env: dict[str, str]) -> None:

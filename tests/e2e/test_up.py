@@ -120,6 +120,12 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(tmp_path):
                                 env=dict(env, JINGZHUN_DATA_DIR=str(data_dir), JINGZHUN_PORT=str(free_port())),
                                 timeout=60)
         assert second.returncode == 1 and "another jingzhun" in second.stderr
+        # the ops door works against the running stack's embedded database
+        made = subprocess.run([sys.executable, "-m", "shared.cli", "create-user", "--username", "ops_user",
+                               "--password", "ops-user-password", "--role", "auditor", "--region", "640122000000"],
+                              cwd=ROOT, capture_output=True, text=True, env=dict(env, JINGZHUN_DATA_DIR=str(data_dir)),
+                              timeout=60)
+        assert made.returncode == 0, made.stderr
         first.wait_for("demo county seeded", timeout=60)
 
         with httpx.Client(base_url=first.url, timeout=10) as client:
@@ -131,6 +137,7 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(tmp_path):
             assert r.status_code == 201, r.text
             r = client.get(f"/api/v1/regions/{new_village['code']}", headers=admin)
             assert r.status_code == 200 and r.json()["name"] == "测试新村"
+            token(client, "ops_user", "ops-user-password")
         first.stop(data_dir)
     finally:
         first.kill()
