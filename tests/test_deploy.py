@@ -1,0 +1,549 @@
+"""Static checks of deploy/: the compose file, the Kubernetes manifests, the Dockerfile and the probe script.
+
+No Docker engine or cluster runs here, so nothing is started: the files are parsed, cross-checked against the
+code (every JINGZHUN_* setting, every module and command they name) and the manifests are validated against
+the Kubernetes API schemas (kubernetes-validate, strict: unknown fields fail).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import tomllib
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from shared.settings import SERVICES, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+# Every service with a worker.py runs an arq worker (as `jingzhun up` does).
+WORKER_SERVICES = tuple(s for s in SERVICES if (ROOT / "services" / s / "worker.py").is_file())
+HTTP_SERVICES = SERVICES          # gateway, registry, funds, notifications
+# Every setting the code reads: pydantic-settings maps field `x` to JINGZHUN_X.
+ENV_VARS = sorted(f"JINGZHUN_{name.upper()}" for name in Settings.model_fields)
+# Manifests that document Secrets for the operator to create; parsed and checked, never applied by kustomize.
+K8S_EXAMPLES = {"secrets.example.yaml"}
+MODULE_REF = re.compile(r"\b(services\.[A-Za-z_][\w.]*):([A-Za-z_]\w*)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# loading
+
+
+@cache
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+@cache
+def k8s_docs() -> tuple[tuple[str, dict[str, Any]], ...]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs.append((path.name, doc))
+    return tuple(docs)
+
+
+def k8s(kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in k8s_docs() if doc["kind"] == kind]
+
+
+def pod_specs() -> list[tuple[str, dict[str, Any]]]:
+    """(name, pod spec) of every Deployment and Job."""
+    return [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in k8s("Deployment") + k8s("Job")]
+
+
+def app_services() -> dict[str, dict[str, Any]]:
+    """The compose services that run the project's image (everything but postgres and redis)."""
+    return {name: svc for name, svc in compose()["services"].items() if "build" in svc}
+
+
+def interpolate(value: str) -> str:
+    """Compose's ${VAR:-default} and ${VAR:?error} as compose would expand them with VAR unset or set to 'x'."""
+    return re.sub(r"\$\{(\w+)(?::-([^}]*)|:\?[^}]*)?\}", lambda m: m.group(2) if m.group(2) is not None else "x",
+                  value)
+
+
+def command_text(command: Any) -> str:
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+def argv(command: Any) -> list[str]:
+    """The words of a command, looking inside `sh -c '...'`."""
+    words = shlex.split(command_text(command))
+    return shlex.split(words[2]) if words[:2] == ["sh", "-c"] else words
+
+
+def listen_port(command: Any) -> int | None:
+    """The port a uvicorn command listens on (literal, or resolved from the environment it is given)."""
+    words = argv(command)
+    if "--port" not in words:
+        return None
+    value = words[words.index("--port") + 1]
+    if value.isdigit():
+        return int(value)
+    var = re.fullmatch(r"\$\(?\{?(\w+)[^\w]*", value.replace("$$", "$"))
+    assert var, f"cannot read the port of {command!r}"
+    return int(compose()["x-jingzhun-env"][var.group(1)])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# compose
+
+
+def test_compose_runs_every_process_of_jingzhun_up():
+    services = compose()["services"]
+    for name in ("postgres", "redis", "migrate", *HTTP_SERVICES, *(f"{s}-worker" for s in WORKER_SERVICES)):
+        assert name in services, f"compose.yaml has no service {name!r}"
+    for svc in HTTP_SERVICES:
+        assert f"services.{svc}.app:create" in command_text(services[svc]["command"]), svc
+        assert "uvicorn --factory" in command_text(services[svc]["command"]), svc
+    for svc in WORKER_SERVICES:
+        assert services[f"{svc}-worker"]["command"] == ["jingzhun", "worker", svc]
+    assert services["migrate"]["command"] == ["jingzhun", "migrate"]
+    assert services["migrate"].get("restart") == "no", "migrate is a one-shot service"
+    pg_major = int(re.search(r":(\d+)", services["postgres"]["image"]).group(1))
+    assert pg_major >= 16
+    assert services["redis"]["image"].startswith("redis:")
+
+
+def test_compose_sets_every_setting_the_code_reads_in_every_app_container():
+    assert app_services(), "no service builds the project's image"
+    for name, svc in app_services().items():
+        env = svc["environment"]
+        assert isinstance(env, dict), name
+        missing = [var for var in ENV_VARS if var not in env]
+        assert not missing, f"{name} does not set or document {missing}"
+        # Optional secrets are passed through (null), never set to "" (an empty admin password, an empty SMS URL).
+        for var in ("JINGZHUN_ADMIN_PASSWORD", "JINGZHUN_SMS_URL"):
+            assert env[var] is None, f"{name}: {var} must be passed through only when set"
+
+
+def test_compose_service_urls_point_at_the_services_listening_there():
+    env = compose()["x-jingzhun-env"]
+    services = compose()["services"]
+    for svc in HTTP_SERVICES:
+        url = urlsplit(env[f"JINGZHUN_{svc.upper()}_URL"])
+        assert url.hostname == svc, f"JINGZHUN_{svc.upper()}_URL does not name the {svc} service"
+        assert url.port == listen_port(services[svc]["command"]), f"{svc} listens elsewhere than its URL says"
+    assert urlsplit(interpolate(env["JINGZHUN_DATABASE_URL"])).hostname == "postgres"
+    assert urlsplit(interpolate(env["JINGZHUN_REDIS_URL"])).hostname == "redis"
+    assert "8000:8000" in [str(p) for p in services["gateway"]["ports"]], "the gateway is published on 8000"
+    for name, svc in services.items():
+        if name != "gateway":
+            assert "ports" not in svc, f"only the gateway is published, not {name}"
+
+
+def test_compose_healthchecks_probe_health_endpoints_on_the_right_port():
+    services = compose()["services"]
+    for name in ("postgres", "redis", *HTTP_SERVICES, *(f"{s}-worker" for s in WORKER_SERVICES)):
+        assert "healthcheck" in services[name], f"{name} has no healthcheck"
+    for svc in HTTP_SERVICES:
+        test = services[svc]["healthcheck"]["test"]
+        urls = [urlsplit(word) for word in test if str(word).startswith(("http://", "https://"))]
+        assert urls, f"{svc}'s healthcheck fetches no URL"
+        assert urls[0].path in ("/readyz", "/healthz"), svc
+        assert urls[0].port == listen_port(services[svc]["command"]), f"{svc}'s healthcheck probes another port"
+    for svc in WORKER_SERVICES:
+        assert services[f"{svc}-worker"]["healthcheck"]["test"][1:] == ["jingzhun-probe", "deps", svc]
+
+
+def test_compose_start_order_uses_conditions():
+    services = compose()["services"]
+    for name, svc in app_services().items():
+        deps = svc.get("depends_on")
+        assert isinstance(deps, dict) and deps, f"{name} must depend on its infrastructure with conditions"
+        for target, spec in deps.items():
+            assert target in services, f"{name} depends on unknown {target}"
+            condition = spec["condition"]
+            assert condition in ("service_started", "service_healthy", "service_completed_successfully")
+            if condition == "service_healthy":
+                assert "healthcheck" in services[target], f"{name} waits for {target}'s health, which has no check"
+            if condition == "service_completed_successfully":
+                assert services[target].get("restart") == "no", f"{target} must be one-shot to complete"
+        assert deps.get("postgres", {}).get("condition") == "service_healthy", name
+        if name != "migrate":
+            assert deps.get("redis", {}).get("condition") == "service_healthy", name
+            assert deps.get("migrate", {}).get("condition") == "service_completed_successfully", name
+
+
+def test_compose_key_files_are_mounted_secrets():
+    top = compose()["secrets"]
+    for name, svc in app_services().items():
+        for var in ("JINGZHUN_JWT_PRIVATE_KEY_FILE", "JINGZHUN_PII_KEY_FILE"):
+            path = Path(svc["environment"][var])
+            assert path.parent == Path("/run/secrets"), f"{name}: {var} is not a compose secret"
+            assert path.name in svc["secrets"], f"{name} does not mount the secret {path.name}"
+            assert "file" in top[path.name], path.name
+    ignored = (DEPLOY / "secrets" / ".gitignore").read_text().split()
+    for secret in top.values():
+        file = (DEPLOY / secret["file"]).resolve()
+        assert file.parent == DEPLOY / "secrets", file
+        assert any(fnmatch.fnmatch(file.name, pattern) for pattern in ignored if not pattern.startswith("!")), \
+            f"{file.name} is not git-ignored"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_gen_secrets_makes_keys_the_services_accept(tmp_path):
+    from shared.jwt import KeyPair
+    from shared.pii import PiiCipher, load_or_create_key
+
+    keys = tmp_path / "keys"
+    gen = ["sh", str(DEPLOY / "gen-secrets.sh"), str(keys)]
+    subprocess.run(gen, check=True, capture_output=True, timeout=120)
+    first = {p.name: p.read_bytes() for p in keys.iterdir()}
+    subprocess.run(gen, check=True, capture_output=True, timeout=120)     # a second run keeps the keys
+    assert {p.name: p.read_bytes() for p in keys.iterdir()} == first
+    assert set(first) == {Path(s["file"]).name for s in compose()["secrets"].values()}
+    [k8s_keys] = [s for s in k8s("Secret") if s["metadata"]["name"] == "jingzhun-keys"]
+    assert set(first) == set(k8s_keys["stringData"])
+    KeyPair.from_file(keys / "jwt_private.pem")     # raises on anything but a PEM private key
+    cipher = PiiCipher(load_or_create_key(keys / "pii.key"))
+    assert cipher.decrypt(cipher.encrypt("640122199001011234", field="id_number"), field="id_number") \
+        == "640122199001011234"
+
+
+def test_compose_builds_the_dockerfile_from_the_repository_root():
+    for name, svc in app_services().items():
+        context = (DEPLOY / svc["build"]["context"]).resolve()
+        assert context == ROOT, name
+        assert (context / svc["build"]["dockerfile"]).is_file(), name
+    images = {svc["image"] for svc in app_services().values()}
+    assert len(images) == 1, "every process runs the same image"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Kubernetes
+
+
+@pytest.mark.parametrize("version", ["1.28.0", kubernetes_validate.latest_version()])
+def test_k8s_manifests_match_the_api_schemas(version):
+    assert k8s_docs(), "deploy/k8s holds no manifest"
+    for filename, doc in k8s_docs():
+        if doc["kind"] == "Kustomization":
+            continue
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{filename} {doc['kind']}/{doc['metadata']['name']}: {'.'.join(map(str, exc.path))}: "
+                        f"{exc.message}")
+
+
+def test_kustomization_applies_every_manifest_but_the_examples():
+    [kustomization] = k8s("Kustomization")
+    listed = set(kustomization["resources"])
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == files - K8S_EXAMPLES, f"not applied: {files - K8S_EXAMPLES - listed}, unknown: {listed - files}"
+    docs = [doc for _, doc in k8s_docs() if doc["kind"] != "Kustomization"]
+    names = {(doc["kind"], doc["metadata"]["name"]) for doc in docs}
+    assert len(names) == len(docs), "two manifests share a kind and name"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_renders_every_manifest_into_the_namespace():
+    done = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    expected = [doc for name, doc in k8s_docs() if name not in K8S_EXAMPLES and doc["kind"] != "Kustomization"]
+    assert len(rendered) == len(expected)
+    for doc in rendered:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "jingzhun", doc["metadata"]["name"]
+        for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            assert container["image"].startswith("jingzhun:"), container["image"]
+
+
+def test_k8s_sets_every_setting_the_code_reads():
+    provided: set[str] = set()
+    for cm in k8s("ConfigMap"):
+        provided |= set(cm["data"])
+    for secret in k8s("Secret"):
+        provided |= set(secret.get("stringData", {})) | set(secret.get("data", {}))
+    for _, spec in pod_specs():
+        for container in spec["containers"]:
+            provided |= {e["name"] for e in container.get("env", [])}
+    missing = [var for var in ENV_VARS if var not in provided]
+    assert not missing, f"the Kubernetes manifests neither set nor reference {missing}"
+    stray = sorted(v for v in provided if v.startswith("JINGZHUN_") and v not in ENV_VARS)
+    assert not stray, f"settings the code does not read: {stray}"
+
+
+def test_k8s_pods_get_the_config_and_secrets():
+    configmaps = {cm["metadata"]["name"] for cm in k8s("ConfigMap")}
+    secrets = {s["metadata"]["name"]: s for s in k8s("Secret")}
+    [config] = k8s("ConfigMap")
+    for name, spec in pod_specs():
+        for container in spec["containers"]:
+            refs = container.get("envFrom", [])
+            cms = {r["configMapRef"]["name"] for r in refs if "configMapRef" in r}
+            secs = {r["secretRef"]["name"] for r in refs if "secretRef" in r}
+            assert cms and cms <= configmaps, f"{name} does not load the ConfigMap"
+            assert secs and secs <= set(secrets), f"{name} does not load the connection Secret"
+            for env in container.get("env", []):
+                ref = env["valueFrom"]["secretKeyRef"]
+                assert ref["name"] in secrets or ref.get("optional"), f"{name}: {env['name']} needs an unknown Secret"
+            # the key files: their directory is a read-only mount of the keys Secret, and the files are its keys
+            mounts = {m["name"]: m for m in container["volumeMounts"]}
+            volumes = {v["name"]: v for v in spec["volumes"]}
+            for var in ("JINGZHUN_JWT_PRIVATE_KEY_FILE", "JINGZHUN_PII_KEY_FILE"):
+                path = Path(config["data"][var])
+                [mount] = [m for m in mounts.values() if Path(m["mountPath"]) == path.parent]
+                assert mount.get("readOnly"), f"{name}: the keys are mounted writable"
+                secret_name = volumes[mount["name"]]["secret"]["secretName"]
+                assert path.name in secrets[secret_name]["stringData"], f"{secret_name} has no key {path.name}"
+            # the data dir and /tmp stay writable under readOnlyRootFilesystem
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+            mounted = {m["mountPath"] for m in mounts.values()}
+            assert {config["data"]["JINGZHUN_DATA_DIR"], "/tmp"} <= mounted, name
+
+
+def test_k8s_deployments_have_probes_resources_and_replicas():
+    deployments = k8s("Deployment")
+    assert deployments
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        assert deployment["spec"]["replicas"] >= 2, f"{name} is stateless: run more than one replica"
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        for container in spec["containers"]:
+            for probe in ("readinessProbe", "livenessProbe"):
+                assert probe in container, f"{name} has no {probe}"
+            requests = container.get("resources", {}).get("requests", {})
+            assert {"cpu", "memory"} <= set(requests), f"{name} requests no cpu/memory"
+            ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+            if ports:   # an HTTP service
+                ready, live = container["readinessProbe"]["httpGet"], container["livenessProbe"]["httpGet"]
+                assert ready["path"] == "/readyz" and live["path"] == "/healthz", name
+                assert ready["port"] in ports and live["port"] in ports, name
+
+
+def test_k8s_runs_every_process():
+    commands = {d["metadata"]["name"]: command_text(d["spec"]["template"]["spec"]["containers"][0]["command"])
+                for d in k8s("Deployment")}
+    for svc in HTTP_SERVICES:
+        assert f"services.{svc}.app:create" in commands.get(svc, ""), f"no Deployment {svc} runs its app"
+    for svc in WORKER_SERVICES:
+        assert commands.get(f"{svc}-worker") == f"jingzhun worker {svc}", f"no Deployment runs the {svc} worker"
+    jobs = [j["spec"]["template"]["spec"]["containers"][0]["command"] for j in k8s("Job")]
+    assert ["jingzhun", "migrate"] in jobs, "no Job runs the migrations"
+
+
+def test_k8s_services_select_their_deployments_and_match_the_urls():
+    deployments = {d["metadata"]["name"]: d for d in k8s("Deployment")}
+    services = {s["metadata"]["name"]: s for s in k8s("Service")}
+    for name, service in services.items():
+        selector = service["spec"]["selector"]
+        matched = [d for d in deployments.values()
+                   if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        assert len(matched) == 1, f"Service {name} selects {len(matched)} Deployments"
+        container_ports = {p["name"] for c in matched[0]["spec"]["template"]["spec"]["containers"]
+                           for p in c.get("ports", [])}
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in container_ports, f"Service {name} targets an unknown port"
+    [config] = k8s("ConfigMap")
+    for svc in HTTP_SERVICES:
+        url = urlsplit(config["data"][f"JINGZHUN_{svc.upper()}_URL"])
+        assert url.hostname in services, f"JINGZHUN_{svc.upper()}_URL names no Service"
+        assert url.port in [p["port"] for p in services[url.hostname]["spec"]["ports"]], svc
+        selected = services[url.hostname]["spec"]["selector"]["app.kubernetes.io/component"]
+        assert selected == svc, f"JINGZHUN_{svc.upper()}_URL reaches {selected}"
+    gateway = deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]
+    assert [p["containerPort"] for p in gateway["ports"]] == [int(config["data"]["JINGZHUN_PORT"])]
+
+
+def test_only_the_gateway_is_exposed():
+    backends = [path["backend"]["service"]["name"] for ing in k8s("Ingress") for rule in ing["spec"]["rules"]
+                for path in rule["http"]["paths"]]
+    assert backends and set(backends) == {"gateway"}
+    for service in k8s("Service"):
+        if service["metadata"]["name"] != "gateway":
+            assert service["spec"].get("type", "ClusterIP") == "ClusterIP", service["metadata"]["name"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the commands and modules the deploy files name
+
+
+def all_commands() -> list[str]:
+    commands = [command_text(svc["command"]) for svc in app_services().values()]
+    commands += [command_text(c["command"]) for _, spec in pod_specs() for c in spec["containers"]]
+    cmd = re.search(r"^CMD (\[.*\])$", (DEPLOY / "Dockerfile").read_text(), re.M)
+    assert cmd, "the Dockerfile has no CMD"
+    commands.append(command_text(yaml.safe_load(cmd.group(1))))
+    return commands
+
+
+def test_every_app_module_named_by_a_command_exists():
+    refs = {ref for command in all_commands() for ref in MODULE_REF.findall(command)}
+    assert {f"services.{svc}.app" for svc in HTTP_SERVICES} <= {module for module, _ in refs}
+    for module, attr in sorted(refs):
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), f"{module} is not in the repository"
+        factory = getattr(importlib.import_module(module), attr, None)
+        assert callable(factory), f"{module}:{attr} is not a factory"
+
+
+def test_every_jingzhun_command_exists():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts.get("jingzhun") == "shared.cli:main"
+    jingzhun = {tuple(shlex.split(c)[1:]) for c in all_commands() if shlex.split(c)[0] == "jingzhun"}
+    assert ("migrate",) in jingzhun and {("worker", s) for s in WORKER_SERVICES} <= jingzhun
+    run = "import sys; from shared.cli import main; sys.argv[0] = 'jingzhun'; sys.exit(main())"
+    for args in sorted(jingzhun):
+        if args[0] == "worker":
+            module = importlib.import_module(f"services.{args[1]}.worker")
+            assert callable(getattr(module, "settings", None)), f"services.{args[1]}.worker has no settings()"
+        # argparse answers --help with 0 only when the command (and a service's name) is known
+        done = subprocess.run([sys.executable, "-c", run, *args, "--help"], cwd=ROOT, capture_output=True,
+                              timeout=120)
+        assert done.returncode == 0, f"`jingzhun {' '.join(args)}` is not a command: {done.stderr.decode()[-500:]}"
+
+
+def test_the_image_ships_the_probe_the_healthchecks_call():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^COPY .*deploy/probe\.py /usr/local/bin/jingzhun-probe$", dockerfile, re.M)
+    uses = [c for c in all_commands() if "jingzhun-probe" in c]
+    uses += [command_text(svc["healthcheck"]["test"]) for svc in app_services().values() if "healthcheck" in svc]
+    uses += [command_text(c[p]["exec"]["command"]) for _, spec in pod_specs() for c in spec["containers"]
+             for p in ("readinessProbe", "livenessProbe") if "exec" in c.get(p, {})]
+    modes = {shlex.split(u)[shlex.split(u).index("jingzhun-probe") + 1] for u in uses if "jingzhun-probe" in u}
+    assert modes and modes <= {"http", "deps", "alive"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the Dockerfile
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text())
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
+            for line in map(str.strip, text.splitlines()) if line and not line.startswith("#")]
+
+
+def test_dockerfile_is_multi_stage_uv_built_and_non_root():
+    instructions = dockerfile_instructions()
+    args = {a.split("=", 1)[0]: a.split("=", 1)[1] for kind, a in instructions if kind == "ARG" and "=" in a}
+    stages = [re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], a).split() for kind, a in instructions
+              if kind == "FROM"]
+    assert len(stages) >= 2, "builder and runtime stages"
+    assert stages[-1][0].startswith("python:3.11-slim"), "the runtime is python:3.11-slim"
+    runs = " ".join(a for kind, a in instructions if kind == "RUN")
+    assert re.search(r"uv sync[^&]*--no-dev", runs), "the venv is made by `uv sync --no-dev`"
+    assert not re.search(r"--locked|--frozen", runs), "uv.lock is not committed, so it cannot be required"
+    final = instructions[max(i for i, (kind, _) in enumerate(instructions) if kind == "FROM"):]
+    assert any(kind == "COPY" and a.startswith("--from=") and "venv" in a for kind, a in final)
+    users = [a for kind, a in final if kind == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the runtime runs as a non-root user"
+    assert any(kind in ("CMD", "ENTRYPOINT") for kind, _ in final)
+
+
+def test_dockerfile_copies_only_what_exists_and_is_not_ignored():
+    ignore = [line for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+              if line and not line.startswith("#")]
+
+    def ignored(path: str) -> bool:
+        result = False
+        for pattern in ignore:
+            negate = pattern.startswith("!")
+            pat = pattern.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, pat) or path.startswith(pat + "/"):
+                result = not negate
+        return result
+
+    for kind, arg in dockerfile_instructions():
+        if kind != "COPY" or "--from=" in arg:
+            continue
+        sources = [w for w in arg.split() if not w.startswith("--")][:-1]
+        for source in sources:
+            matches = list(ROOT.glob(source))
+            assert matches or "*" in source, f"COPY {source}: not in the repository"
+            for match in matches:
+                assert not ignored(str(match.relative_to(ROOT))), f"COPY {source}: excluded by the .dockerignore"
+
+
+def test_images_name_no_registry_host():
+    """Images are given by name only; where they come from is the operator's choice (kustomize, .env)."""
+    images = [svc["image"] for svc in compose()["services"].values()]
+    images += [c["image"] for _, spec in pod_specs() for c in spec["containers"]]
+    instructions = dockerfile_instructions()
+    args = {a.split("=", 1)[0]: a.split("=", 1)[1] for kind, a in instructions if kind == "ARG" and "=" in a}
+    images += [re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], a).split()[0]
+               for kind, a in instructions if kind == "FROM"]
+    for image in images:
+        image = interpolate(image)
+        first = image.split("/")[0]
+        assert "/" not in image or not ("." in first or ":" in first or first == "localhost"), image
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert not re.search(r"--(extra-)?index-url|UV_INDEX|PIP_INDEX", text), "the Dockerfile names a package index"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the probe script
+
+
+@cache
+def probe():
+    spec = importlib.util.spec_from_file_location("jingzhun_probe", DEPLOY / "probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self):   # noqa: N802
+        self.send_response(200 if self.path == "/readyz" else 503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_probe_http_accepts_only_2xx():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert probe().check_http(f"{base}/readyz") is None
+        assert "503" in probe().check_http(f"{base}/other")
+        assert probe().main(["http", f"{base}/readyz"]) == 0
+        assert probe().main(["http", f"{base}/other"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert probe().check_http(f"{base}/readyz", timeout=1) is not None   # nobody listens any more
+
+
+def test_probe_alive_reads_the_process_state(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("1 (uvicorn (x) ) S 0 1 1 0 -1")
+    assert probe().check_alive(stat) is None
+    stat.write_text("1 (jingzhun) Z 0 1 1 0 -1")
+    assert "state Z" in probe().check_alive(stat)
+    assert probe().check_alive(tmp_path / "missing") is not None
+    assert probe().main(["nonsense"]) == 2
+
+
+def test_probe_deps_fails_when_the_servers_do_not_answer(monkeypatch):
+    monkeypatch.setenv("JINGZHUN_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/postgres")
+    monkeypatch.setenv("JINGZHUN_REDIS_URL", "redis://127.0.0.1:1/0")
+    assert probe().check_deps("registry", timeout=2).startswith("database:")
+    assert "unknown service" in probe().check_deps("nosuch")
+    monkeypatch.delenv("JINGZHUN_REDIS_URL")
+    assert "must both be set" in probe().check_deps("registry")
