@@ -303,8 +303,7 @@ class Supervisor:
         from shared.jwt import load_or_create_private_key
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
-        env = {k: v for k, v in self.environ.items() if not k.startswith("JINGZHUN_")}
-        env.update({k: v for k, v in self.environ.items() if k.startswith("JINGZHUN_")})
+        env = dict(self.environ)       # what every child gets; the URLs decided below are added
         env["JINGZHUN_DATA_DIR"] = str(self.data_dir)
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
@@ -313,7 +312,10 @@ class Supervisor:
         settings = self._start_servers(env)
         self._check_stop()
         load_or_create_private_key(settings.key_file)
-        migrate_all(settings)
+        try:
+            migrate_all(settings)
+        except Exception as exc:    # noqa: BLE001 - an unreachable database, a broken migration: say which
+            raise CliError(f"migrations failed: {type(exc).__name__}: {exc}") from exc
         self._check_stop()
         self._write_state(env)
         self._prepare_demo_admin(env)
