@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.routing import Route
 
 from services.gateway import bootstrap
@@ -21,12 +21,32 @@ from services.gateway.users.router import internal_router as users_internal_rout
 from services.gateway.users.router import router as users_router
 from shared import audit
 from shared.app import create_app
+from shared.auth import Principal, authenticate, oauth2
 from shared.http import ServiceClient
 from shared.jwt import KeyPair
+from shared.problems import NotFound, Problem
 from shared.settings import Settings, get_settings
 
 UPSTREAMS = tuple(sorted(set(ROUTES.values())))
 READY_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
+
+
+async def _service_or_404(request: Request, token: str | None = Depends(oauth2)) -> Principal:
+    """``/internal/*`` exists only for service tokens: anyone else gets 404, as for any unknown path."""
+    try:
+        principal = await authenticate(request, token)
+    except Problem:
+        principal = None
+    if principal is None or not principal.is_service:
+        raise NotFound("No such resource")
+    return principal
+
+
+def internal_routes() -> APIRouter:
+    router = APIRouter(dependencies=[Depends(_service_or_404)], include_in_schema=False)
+    for sub in (revocations_router, users_internal_router, audit.internal_router()):
+        router.include_router(sub)
+    return router
 
 
 def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None,
@@ -78,8 +98,7 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
                      description="One entry point: identity here, households (registry), funds and 公示 (funds), "
                                  "notifications. Sign in with **Authorize** (username and password).",
                      settings=settings, keys=keys,
-                     routers=[tokens_router, users_router, banks_router, revocations_router, users_internal_router,
-                              audit.internal_router()],
+                     routers=[tokens_router, users_router, banks_router, internal_routes()],
                      on_startup=[_http, _identity], on_shutdown=[_stop], readiness=[services])
     app.state.http_transport = transport
     app.state.openapi = MergedOpenAPI(app)

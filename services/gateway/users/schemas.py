@@ -8,7 +8,7 @@ from shared.http_types import Name, Phone
 from shared.regions import RegionCode
 
 Username = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=64,
-                                            pattern=r"^[a-z0-9][a-z0-9_.@-]*$")]
+                                            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")]
 Password = Annotated[str, StringConstraints(max_length=256)]
 StaffRole = Role  # the rules (may_create) refuse bank and service for people
 
