@@ -1,6 +1,9 @@
 """Every registry table, for migrations."""
 
+from services.registry.assistance import models as _assistance  # noqa: F401
 from services.registry.base import Base
+from services.registry.households import models as _households  # noqa: F401
+from services.registry.poverty_lines import models as _poverty_lines  # noqa: F401
 from services.registry.regions import models as _regions  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""The fields the registry reads from, and the calls it makes to, other services (over HTTP)."""

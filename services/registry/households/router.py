@@ -1,0 +1,151 @@
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.registry.deps import CadreScope, CipherDep, EndpointDep, ReaderScope
+from services.registry.glossary import Attribute, Cause, Status
+from services.registry.households import repository, service
+from services.registry.households.schemas import (EligibilityAnswer, EligibilityQuery, HouseholdCreate,
+                                                  HouseholdRead, HouseholdSummary, HouseholdUpdate, MemberIn,
+                                                  MemberRead, MemberUpdate, PersonRef)
+from services.registry.households.scope import scope_of
+from shared.auth import PrincipalDep, require_service
+from shared.db import SessionDep
+from shared.etag import check_if_match, etag
+from shared.http_types import IdPath, Limit
+from shared.idempotency import IdempotencyDep
+from shared.pagination import Page
+from shared.problems import problem_responses
+from shared.regions import RegionCode
+
+router = APIRouter(prefix="/api/v1", tags=["households 建档立卡户"])
+
+Cursor = Annotated[str | None, Query(max_length=512)]
+
+
+def _answer(body: dict, status_code: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers={"ETag": etag(body["version"]), **headers})
+
+
+@router.post("/households", status_code=201, response_model=HouseholdRead,
+             responses=problem_responses(401, 403, 409, 422), summary="Register a household 建档立卡")
+async def create_household(household_in: HouseholdCreate, session: SessionDep, scope: CadreScope,
+                           cipher: CipherDep, principal: PrincipalDep, idempotency: IdempotencyDep,
+                           endpoint: EndpointDep) -> JSONResponse:
+    """Stored as ``pending`` (识别中) with a generated ``household_no`` (village code + sequence). Exactly one
+    member is the head; a person already in any household of the registry is a 409 naming that household
+    (``household_id``, ``household_no``). Sex and birth date come from the ID number."""
+    if replay := await idempotency.replay(session, owner=principal.sub, body=household_in):
+        # the stored answer holds only the id (no personal data at rest in clear): show it again as of now
+        prior = json.loads(replay.body)
+        body = await service.view(session, scope=scope, cipher=cipher, household_id=prior["id"], endpoint=endpoint)
+        return _answer(body, replay.status_code, **{"Idempotent-Replayed": "true"})
+    household_id = await service.create(session=session, scope=scope, cipher=cipher, household_in=household_in)
+    await idempotency.save(session, status_code=201, response={"id": household_id})
+    body = await service.view(session, scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
+    return _answer(body, 201, Location=f"/api/v1/households/{household_id}")
+
+
+@router.get("/households", response_model=Page[HouseholdSummary], responses=problem_responses(400, 401, 403, 422),
+            summary="List households 建档立卡户列表")
+async def list_households(session: SessionDep, scope: ReaderScope, cipher: CipherDep, endpoint: EndpointDep,
+                          region: RegionCode | None = None, status: Status | None = None,
+                          attribute: Attribute | None = None,
+                          cause: Annotated[Cause | None, Query(description="main or other cause")] = None,
+                          q: Annotated[str | None, Query(max_length=64, description=(
+                              "a member's name (prefix), a full ID number, or a household number"))] = None,
+                          limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    """Households in your region (a helper: those assigned to you), oldest first."""
+    items, next_cursor = await service.list_page(
+        session=session, scope=scope, cipher=cipher, region=region, status=status and status.value,
+        attribute=attribute and attribute.value, cause=cause and cause.value, q=q, limit=limit, cursor=cursor,
+        endpoint=endpoint)
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+@router.get("/households/{household_id}", response_model=HouseholdRead, responses=problem_responses(401, 403, 404),
+            summary="A household 户详情")
+async def get_household(household_id: IdPath, request: Request, scope: ReaderScope, cipher: CipherDep,
+                        endpoint: EndpointDep) -> JSONResponse:
+    """Members, incomes and assurances included. ID numbers, phones and the account are masked unless your role
+    may see them; a full view is recorded in the PII access log."""
+    pool = await request.app.state.db.pool()
+    body = await service.view_pooled(pool, scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
+    return _answer(body)
+
+
+@router.patch("/households/{household_id}", response_model=HouseholdRead,
+              responses=problem_responses(401, 403, 404, 412, 422), summary="Change a household 修改户信息")
+async def update_household(household_id: IdPath, household_in: HouseholdUpdate, request: Request,
+                           session: SessionDep, scope: CadreScope, cipher: CipherDep,
+                           endpoint: EndpointDep) -> JSONResponse:
+    household = await service.lock_visible(session, scope=scope, household_id=household_id)
+    check_if_match(request, household["version"])
+    await service.update(session=session, scope=scope, cipher=cipher, household=household, household_in=household_in)
+    return _answer(await service.view(session, scope=scope, cipher=cipher, household_id=household_id,
+                                      endpoint=endpoint))
+
+
+@router.post("/households/{household_id}/members", status_code=201, response_model=MemberRead,
+             responses=problem_responses(401, 403, 404, 409, 422), summary="Add a member 添加家庭成员")
+async def add_member(household_id: IdPath, member_in: MemberIn, session: SessionDep, scope: CadreScope,
+                     cipher: CipherDep, endpoint: EndpointDep) -> JSONResponse:
+    household = await service.lock_visible(session, scope=scope, household_id=household_id)
+    member_id = await service.add_member(session=session, scope=scope, cipher=cipher, household=household,
+                                         member_in=member_in)
+    member = await repository.member_by_id(session, member_id)
+    if scope.full_pii:
+        await repository.log_access(session, scope=scope, endpoint=endpoint, household_ids=[household_id])
+    return _answer(service.member_body(member, cipher=cipher, scope=scope), 201)
+
+
+@router.patch("/households/{household_id}/members/{member_id}", response_model=MemberRead,
+              responses=problem_responses(401, 403, 404, 409, 412, 422), summary="Change a member 修改家庭成员")
+async def update_member(household_id: IdPath, member_id: IdPath, member_in: MemberUpdate, request: Request,
+                        session: SessionDep, scope: CadreScope, cipher: CipherDep,
+                        endpoint: EndpointDep) -> JSONResponse:
+    """``If-Match`` is the member's ETag. The head stays the head: a change leaving none or two is a 422."""
+    household = await service.lock_visible(session, scope=scope, household_id=household_id)
+    member = await service.member_of(session, household=household, member_id=member_id)
+    check_if_match(request, member["version"])
+    member = await service.update_member(session=session, scope=scope, cipher=cipher, household=household,
+                                         member=member, member_in=member_in)
+    if scope.full_pii:
+        await repository.log_access(session, scope=scope, endpoint=endpoint, household_ids=[household_id])
+    return _answer(service.member_body(member, cipher=cipher, scope=scope))
+
+
+@router.delete("/households/{household_id}/members/{member_id}", status_code=204,
+               responses=problem_responses(401, 403, 404, 412, 422), summary="Remove a member 删除家庭成员")
+async def delete_member(household_id: IdPath, member_id: IdPath, request: Request, session: SessionDep,
+                        scope: CadreScope) -> Response:
+    """The head cannot be removed (422)."""
+    household = await service.lock_visible(session, scope=scope, household_id=household_id)
+    member = await service.member_of(session, household=household, member_id=member_id)
+    check_if_match(request, member["version"])
+    await service.delete_member(session=session, scope=scope, household=household, member=member)
+    return Response(status_code=204)
+
+
+@router.get("/persons/by-id-number/{id_number}", response_model=PersonRef,
+            responses=problem_responses(401, 403, 404, 422), summary="Find a person 按身份证号查找")
+async def person_by_id_number(id_number: str, session: SessionDep, scope: ReaderScope,
+                              cipher: CipherDep) -> PersonRef:
+    found = await service.find_person(session=session, scope=scope, cipher=cipher, id_number=id_number[:64])
+    return PersonRef(household_id=found["household_id"], member_id=found["member_id"])
+
+
+internal_router = APIRouter(prefix="/internal/households", include_in_schema=False,
+                            dependencies=[require_service()])
+
+
+@internal_router.post("/eligibility", response_model=EligibilityAnswer)
+async def eligibility(query: EligibilityQuery, session: SessionDep, principal: PrincipalDep, cipher: CipherDep,
+                      endpoint: EndpointDep) -> JSONResponse:
+    """For funds, one call per disbursement batch: per id whether it exists, its status, whether it lies in
+    ``region_code``, and what a payment needs (head, ID number, phone, payout account), in full."""
+    items = await service.eligibility(session=session, scope=scope_of(principal), cipher=cipher, query=query,
+                                      endpoint=endpoint)
+    return JSONResponse({"items": items})

@@ -1,0 +1,125 @@
+"""Personal information at rest (PIPL): AES-GCM encryption and a keyed digest for lookup and uniqueness.
+
+One 32-byte master key per deployment, read from ``settings.pii_key_file`` or ``<data_dir>/keys/pii.key``
+(created with mode 0600 on first use). Two independent subkeys are derived from it with HKDF-SHA256: one
+for AES-256-GCM, one for HMAC-SHA256, so the lookup digest reveals nothing about the encryption key.
+
+Ciphertexts are ``version (1 byte) || nonce (12 bytes) || ciphertext+tag``; the field name (``id_number``,
+``phone``…) is bound as associated data, so a value cannot be moved from one column into another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from shared.settings import Settings
+
+__all__ = ["PiiCipher", "DecryptionError", "key_path", "load_or_create_key", "cipher", "mask_account"]
+
+VERSION = b"\x01"
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class DecryptionError(Exception):
+    """A stored value could not be decrypted (wrong key, tampered, or another field's value)."""
+
+
+def key_path(settings: Settings) -> Path:
+    return Path(settings.pii_key_file or settings.data_dir / "keys" / "pii.key")
+
+
+def _parse_key(raw: bytes) -> bytes:
+    """Base64 text of 32 bytes (what we write), or the 32 raw bytes themselves."""
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except ValueError:
+        key = b""
+    if len(key) == KEY_BYTES:
+        return key
+    if len(raw) == KEY_BYTES:
+        return raw
+    raise RuntimeError("the PII key file must hold 32 bytes (base64-encoded or raw)")
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The master key; created (mode 0600, base64 text) on first use. A concurrent starter reads the winner's."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64encode(os.urandom(KEY_BYTES)) + b"\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return _parse_key(path.read_bytes())
+
+
+def _subkey(master: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=b"jingzhun-pii",
+                info=b"jingzhun pii " + purpose + b" v1").derive(master)
+
+
+class PiiCipher:
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != KEY_BYTES:
+            raise ValueError("master key must be 32 bytes")
+        self._aead = AESGCM(_subkey(master_key, b"encryption"))
+        self._mac_key = _subkey(master_key, b"lookup hmac")
+
+    def encrypt(self, value: str, *, field: str) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return VERSION + nonce + self._aead.encrypt(nonce, value.encode(), field.encode())
+
+    def decrypt(self, blob: bytes, *, field: str) -> str:
+        blob = bytes(blob)
+        if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != VERSION:
+            raise DecryptionError("not a value this deployment encrypted")
+        try:
+            return self._aead.decrypt(blob[1:1 + NONCE_BYTES], blob[1 + NONCE_BYTES:], field.encode()).decode()
+        except InvalidTag:
+            raise DecryptionError("value does not decrypt with this key") from None
+
+    def encrypt_opt(self, value: str | None, *, field: str) -> bytes | None:
+        return None if value is None else self.encrypt(value, field=field)
+
+    def decrypt_opt(self, blob: bytes | None, *, field: str) -> str | None:
+        return None if blob is None else self.decrypt(blob, field=field)
+
+    def digest(self, value: str, *, field: str) -> bytes:
+        """Keyed digest (HMAC-SHA256, 32 bytes) of a normalised value: equal values, equal digests."""
+        return hmac.new(self._mac_key, field.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()
+
+
+@lru_cache(maxsize=8)
+def _cipher_for(path: str) -> PiiCipher:
+    return PiiCipher(load_or_create_key(Path(path)))
+
+
+def cipher(settings: Settings) -> PiiCipher:
+    """The deployment's cipher (cached per key file)."""
+    return _cipher_for(str(key_path(settings)))
+
+
+def mask_account(account_no: str | None) -> str | None:
+    """A bank account masked like an ID number: first six and last four kept (``622848*********1234``)."""
+    if not account_no:
+        return account_no
+    if len(account_no) <= 10:
+        return "*" * (len(account_no) - 4) + account_no[-4:] if len(account_no) > 4 else "*" * len(account_no)
+    return account_no[:6] + "*" * (len(account_no) - 10) + account_no[-4:]
