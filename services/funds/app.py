@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.funds.audit_api.router import router as audit_router
+from services.funds.notices import router as notices
 from services.funds.sources.router import router as sources_router
 from shared import audit
 from shared.app import create_app
@@ -11,4 +12,5 @@ from shared.settings import Settings
 
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="funds", title="Jingzhun funds 资金", settings=settings,
-                      routers=[sources_router, audit_router, audit.internal_router()])
+                      routers=[sources_router, notices.officers, notices.public, notices.internal, audit_router,
+                               audit.internal_router()])
