@@ -40,7 +40,7 @@ OBJECTION_LABELS = {"pending": "待处理", "upheld": "异议成立", "dismissed
 # Column headings for item fields on the public page (unknown fields are shown under their own name).
 FIELD_LABELS = {
     "name": "姓名", "id_number": "身份证号", "phone": "联系电话", "amount": "金额（元）",
-    "address": "住址", "village": "村", "group": "组", "household_no": "户编号", "attribute": "属性",
+    "address": "住址", "village": "村", "group": "组", "household_no": "户编号", "attribute": "贫困户属性",
     "main_cause": "主要致贫原因", "members": "家庭人口", "member_count": "家庭人口", "memo": "备注",
     "purpose": "用途", "budget": "预算（元）", "income": "人均纯收入（元）", "year": "年度", "reason": "理由",
     "payout_account": "补贴账户",

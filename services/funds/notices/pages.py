@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from services.funds.notices.glossary import FIELD_LABELS, VALUE_LABELS
 from services.funds.notices.schemas import NoticePublic, NoticeSummary
@@ -40,7 +40,7 @@ h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
 .tag{display:inline-block;padding:0 .5rem;border-radius:4px;font-size:.85rem;background:#eee;color:#333;margin-right:.3rem}
 .tag.open{background:#e8f5e9;color:#1b5e20}.tag.closed{background:#eceff1;color:#37474f}
 .tag.withdrawn{background:#fff3e0;color:#e65100}.tag.kind{background:#fdecea;color:#b71c1c}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:0 0 1rem}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:.95rem}
 th,td{border:1px solid #e3ddd3;padding:.45rem .55rem;text-align:left;vertical-align:top;white-space:nowrap}
 td.wrap{white-space:normal;min-width:8rem}
@@ -62,6 +62,22 @@ ul.board{list-style:none;padding:0;margin:0}
 ul.board li{background:#fff;border:1px solid #e3ddd3;border-radius:8px;padding:.8rem 1rem;margin:0 0 .7rem}
 ul.board a.title{font-weight:600;font-size:1.05rem;color:#0d47a1;text-decoration:none}
 footer{color:#8a8a8a;font-size:.85rem;text-align:center;padding:1.5rem 1rem}
+@media (max-width:640px){
+main{padding:.7rem}
+.scroll{overflow:visible}
+#items,#items tbody,#items tfoot,#items tr,#items td{display:block;width:100%}
+#items{background:transparent}
+#items thead{display:none}
+#items tbody tr{background:#fff;border:1px solid #e3ddd3;border-radius:8px;margin:0 0 .6rem;padding:.4rem .8rem}
+#items td{border:0;padding:.12rem 0;white-space:normal;display:flex;gap:.8rem;text-align:left;min-width:0}
+#items td::before{content:attr(data-label);flex:0 0 6.5rem;color:#6b6b6b;font-size:.95rem;font-weight:400;text-decoration:none}
+#items td.seq{font-size:.85rem;color:#8a8a8a}
+#items td.name{font-weight:600;font-size:1.05rem}
+#items tfoot tr{display:flex;justify-content:space-between;background:#faf7f2;border-radius:8px;padding:.5rem .8rem}
+#items tfoot td{display:block;width:auto;background:transparent}
+#items tfoot td::before{content:none}
+#items td.note:empty{display:none}
+}
 """
 
 
@@ -144,27 +160,29 @@ def _table(notice: NoticePublic) -> str:
     items = notice.items
     cols = _columns(items)
     struck = set(notice.struck_refs or []) if notice.status == "closed" else set()
-    head = "".join(f'<th class="{"num" if c == "amount" else ""}">{e(_label(c))}</th>' for c in cols)
+    num = ' class="num"'
+    head = "".join(f'<th{num if c == "amount" else ""}>{e(_label(c))}</th>' for c in cols)
     note_col = bool(struck)
     rows = []
     total = Decimal(0)
     has_amount = "amount" in cols
     for i, item in enumerate(items, 1):
-        cells = [f'<td class="num">{i}</td>']
+        cells = [f'<td class="num seq" data-label="序号">{i}</td>']
         for c in cols:
             value = item.get(c)
+            label = f' data-label="{e(_label(c))}"'
             if c == "amount":
-                cells.append(f'<td class="num">{e(_money(value)) if value is not None else "—"}</td>')
+                cells.append(f'<td class="num"{label}>{e(_money(value)) if value is not None else "—"}</td>')
                 try:
                     total += Decimal(str(value)) if value is not None else 0
                 except (InvalidOperation, ValueError):
                     pass
             else:
-                wrap = ' class="wrap"' if c not in FIXED_COLUMNS else ""
-                cells.append(f"<td{wrap}>{e(_fmt(c, value))}</td>")
+                css = ' class="name"' if c == "name" else ' class="wrap"' if c not in FIXED_COLUMNS else ""
+                cells.append(f"<td{css}{label}>{e(_fmt(c, value))}</td>")
         is_struck = item.get("ref") in struck
         if note_col:
-            cells.append(f'<td class="note">{"异议成立，不予通过" if is_struck else ""}</td>')
+            cells.append(f'<td class="note" data-label="结果">{"异议成立，不予通过" if is_struck else ""}</td>')
         row_class = ' class="struck"' if is_struck else ""
         rows.append(f"<tr{row_class}>{''.join(cells)}</tr>")
     foot = ""
@@ -172,7 +190,7 @@ def _table(notice: NoticePublic) -> str:
         span = 1 + cols.index("amount")
         after = len(cols) - cols.index("amount") - 1 + (1 if note_col else 0)
         foot = (f'<tfoot><tr><td colspan="{span}">合计（{len(items)}项）</td><td class="num">{e(_money(total))}</td>'
-                + (f'<td colspan="{after}"></td>' if after else "") + "</tr></tfoot>")
+                + (f'<td colspan="{after}" class="note"></td>' if after else "") + "</tr></tfoot>")
     note_head = "<th>结果</th>" if note_col else ""
     return (f'<div class="scroll"><table id="items"><thead><tr><th class="num">序号</th>{head}{note_head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody>{foot}</table></div>')
@@ -277,6 +295,3 @@ def board_page(notices: list[NoticeSummary], *, region: str | None, next_cursor:
 def missing_page(detail: str = "没有找到这条公示，它可能不存在或链接有误。") -> str:
     return _layout("未找到", f'<div class="notice err">{e(detail)}</div><p><a href="/public">返回公示公告栏</a></p>')
 
-
-def notice_link(notice_id: int) -> str:
-    return f"/public/notices/{quote(str(notice_id))}.html"
