@@ -12,7 +12,7 @@ from starlette.routing import Route
 from services.gateway import bootstrap
 from services.gateway.banks.router import router as banks_router
 from services.gateway.openapi import MergedOpenAPI
-from services.gateway.proxy import ROUTES, Proxy
+from services.gateway.proxy import ROUTES, ProxyRoute
 from services.gateway.tokens.ratelimit import LoginLimiter
 from services.gateway.tokens.revocation import Mirror
 from services.gateway.tokens.router import internal_router as revocations_router
@@ -56,11 +56,12 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
     settings = settings or get_settings()
 
     async def _http(app: FastAPI) -> None:
-        # One pooled client for the whole process, sized for proxying, optionally over an injected transport.
+        # One connection pool for the whole process, sized for proxying (or the injected transport), under
+        # the one client every gateway call uses; the proxy hands requests to the pool directly.
         default = app.state.http
-        app.state.http = httpx.AsyncClient(transport=app.state.http_transport, trust_env=False,
-                                           limits=httpx.Limits(max_connections=512, max_keepalive_connections=256,
-                                                               keepalive_expiry=60),
+        app.state.http_pool = app.state.http_transport or httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=256, keepalive_expiry=60))
+        app.state.http = httpx.AsyncClient(transport=app.state.http_pool, trust_env=False,
                                            timeout=httpx.Timeout(10.0, connect=2.0))
         await default.aclose()
         app.state.services = ServiceClient(settings=settings, client=app.state.http, signer=app.state.signer,
@@ -105,9 +106,6 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
     # /openapi.json: the merged document instead of the gateway's own.
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != app.openapi_url]
     app.router.routes.insert(0, Route(app.openapi_url, app.state.openapi.endpoint, include_in_schema=False))
-    proxy = Proxy(app, settings)
-    app.state.proxy = proxy
-    app.router.routes.append(Route("/api/v1/{path:path}", proxy, include_in_schema=False))
-    app.router.routes.append(Route("/public", proxy, include_in_schema=False))
-    app.router.routes.append(Route("/public/{path:path}", proxy, include_in_schema=False))
+    # The prefix table's paths are tried first: the proxy's hot path skips the gateway's own routes.
+    app.router.routes.insert(0, ProxyRoute(app, settings))
     return app

@@ -1,26 +1,31 @@
 """The routing table and the reverse proxy: ``/api/v1/*`` and ``/public*`` go to the services.
 
-A pure ASGI endpoint (no Request/Response objects on the hot path): the caller's token is verified
-here first (``/api/v1`` only), then method, path, query, the forwarded headers and the body (streamed)
-go upstream over the process's one pooled ``httpx.AsyncClient``; status, headers and body come back
-unchanged except hop-by-hop headers.
+A route of its own kind, tried before the gateway's routes, that answers in pure ASGI (no
+Request/Response objects on the hot path): the caller's token is verified here first (not for
+``/public``), then method, path, query, the forwarded headers and the body (streamed) go upstream over
+the connection pool of the process's one ``httpx.AsyncClient``; status, headers and body come back
+unchanged except hop-by-hop headers. Paths the table does not route (``/internal/*`` included) are
+the gateway's own, or 404.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from starlette.datastructures import URLPath
 from starlette.requests import Request
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from shared import context
-from shared.auth import authenticate
+from shared.auth import Principal, is_revoked, principal_from_claims
+from shared.jwt import InvalidToken
 from shared.observability import MAX_BODY
-from shared.problems import MethodNotAllowed, NotFound, PayloadTooLarge, Problem, ServiceUnavailable, problem_response
+from shared.problems import PayloadTooLarge, Problem, ServiceUnavailable, Unauthorized, problem_response
 from shared.settings import Settings
 
 log = logging.getLogger("jingzhun.gateway.proxy")
@@ -52,6 +57,8 @@ ROUTES: dict[str, str] = {
 }
 
 TIMEOUT = httpx.Timeout(connect=2.0, read=120.0, write=120.0, pool=10.0)
+TIMEOUT_EXTENSION = TIMEOUT.as_dict()
+LEEWAY = 10                       # seconds of clock skew, as the verifier allows
 BUFFER_LIMIT = 1024 * 1024        # bodies up to this size are read at once; larger ones are streamed
 
 FORWARDED = frozenset({b"authorization", b"content-type", b"content-length", b"idempotency-key", b"if-match",
@@ -100,21 +107,68 @@ class _ClientGone(Exception):
     pass
 
 
-class Proxy:
-    """ASGI endpoint mounted at ``/api/v1/{path}`` and ``/public{path}``."""
+class TokenCache:
+    """Verified tokens -> Principal, so a client's repeated token costs one signature check, not one per
+    request. Expiry is re-checked on every hit; revocation is never cached."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._principals: dict[str, Principal] = {}
+
+    async def authenticate(self, scope: Scope, authorization: bytes | None) -> Problem | None:
+        token = None
+        if authorization:
+            scheme, _, param = authorization.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                token = param.strip() or None
+        if not token:
+            return Unauthorized("Bearer token required")
+        request = Request(scope)
+        principal = self._principals.get(token)
+        if principal is None or principal.exp + LEEWAY < time.time():
+            try:
+                principal = principal_from_claims(request.app.state.verifier.verify(token))
+            except InvalidToken:
+                self._principals.pop(token, None)
+                return Unauthorized("Token is invalid or expired")
+            if len(self._principals) >= self.size:
+                self._principals.clear()
+            self._principals[token] = principal
+        try:
+            if await is_revoked(request, principal.jti):
+                return Unauthorized("Token has been revoked")
+        except Problem as problem:
+            return problem
+        return None
+
+
+class ProxyRoute(BaseRoute):
+    """Matches exactly the paths the prefix table routes (checked before the gateway's own routes, so the
+    hot path costs one dict walk); everything else falls through to the gateway's routes and its 404/405."""
 
     def __init__(self, app: FastAPI, settings: Settings, routes: dict[str, str] = ROUTES) -> None:
         self.app = app
         self.routes = routes
+        self.path = "proxy"
+        self.include_in_schema = False
         self.bases = {s: settings.service_url(s).rstrip("/").encode() for s in set(routes.values())}
         self.labels = {p: _RouteLabel(f"proxy:{p}") for p in routes}
+        self.tokens = TokenCache()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        path = scope["path"]
         found = None if _unsafe(path) else match(path, self.routes)
         if found is None:
-            return await problem_response(self._not_routed(scope))(scope, receive, send)
-        prefix, service = found
+            return Match.NONE, {}
+        return Match.FULL, {"jingzhun.upstream": found}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        prefix, service = scope.get("jingzhun.upstream") or match(scope["path"], self.routes)
         scope["route"] = self.labels[prefix]
 
         headers: list[tuple[bytes, bytes]] = []
@@ -136,7 +190,7 @@ class Proxy:
                 chunked = True
 
         if prefix != "/public":
-            problem = await self._authenticate(scope, authorization)
+            problem = await self.tokens.authenticate(scope, authorization)
             if problem is not None:
                 return await problem_response(problem)(scope, receive, send)
 
@@ -151,7 +205,7 @@ class Proxy:
         # Bytes are passed through as they come: ask upstream only for encodings the caller accepts.
         headers.append((b"accept-encoding", accept_encoding or b"identity"))
 
-        url = self.bases[service] + (scope.get("raw_path") or path.encode())
+        url = self.bases[service] + (scope.get("raw_path") or scope["path"].encode())
         if query := scope.get("query_string"):
             url += b"?" + query
 
@@ -163,27 +217,33 @@ class Proxy:
                 content = await _read_body(receive)
             else:
                 content = _stream_body(receive)
-            http: httpx.AsyncClient = self.app.state.http
-            request = http.build_request(method, url.decode("latin-1"), headers=headers, content=content,
-                                         timeout=TIMEOUT)
-            response = await http.send(request, stream=True)
+            # Straight to the shared connection pool (the transport under app.state.http): no cookies,
+            # redirects or auth flows to run for a request that is only passed on.
+            request = httpx.Request(method, url.decode("latin-1"), headers=headers, content=content,
+                                    extensions={"timeout": TIMEOUT_EXTENSION})
+            pool: httpx.AsyncBaseTransport = self.app.state.http_pool
+            response = await pool.handle_async_request(request)
         except _ClientGone:
             return
         except _TooLarge:
             return await problem_response(PayloadTooLarge(f"body exceeds {MAX_BODY // (1024 * 1024)} MB"))(
                 scope, receive, send)
         except httpx.TimeoutException:
-            log.warning("%s did not answer %s %s in time", service, method, path)
+            log.warning("%s did not answer %s %s in time", service, method, scope["path"])
             return await problem_response(ServiceUnavailable(f"The {service} service did not answer in time",
                                                              service=service))(scope, receive, send)
         except httpx.HTTPError as exc:
-            log.warning("%s unreachable for %s %s: %s", service, method, path, exc)
+            log.warning("%s unreachable for %s %s: %s", service, method, scope["path"], exc)
             return await problem_response(ServiceUnavailable(f"The {service} service is unavailable",
                                                              service=service))(scope, receive, send)
 
         try:
-            await send({"type": "http.response.start", "status": response.status_code,
-                        "headers": [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in NOT_RETURNED]})
+            out = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in NOT_RETURNED]
+            out = self._relative_location(out, service)
+            await send({"type": "http.response.start", "status": response.status_code, "headers": out})
+            if response.is_stream_consumed:       # a transport that answered with a body already read
+                await send({"type": "http.response.body", "body": response.content, "more_body": False})
+                return
             pending: bytes | None = None
             async for chunk in response.aiter_raw():
                 if pending:
@@ -193,29 +253,10 @@ class Proxy:
         finally:
             await response.aclose()
 
-    async def _authenticate(self, scope: Scope, authorization: bytes | None) -> Problem | None:
-        token = None
-        if authorization:
-            scheme, _, param = authorization.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer":
-                token = param.strip() or None
-        try:
-            await authenticate(Request(scope), token)
-        except Problem as problem:
-            return problem
-        return None
-
-    def _not_routed(self, scope: Scope) -> Problem:
-        # A gateway route matched on path but not method: say so rather than "not found".
-        for route in self.app.router.routes:
-            if getattr(route, "endpoint", None) is self:
-                continue
-            matched, child = route.matches(scope)
-            if matched is Match.PARTIAL:
-                methods = getattr(child.get("route"), "methods", None) or getattr(route, "methods", None)
-                return MethodNotAllowed(f"{scope['method']} is not allowed here",
-                                        headers={"Allow": ", ".join(sorted(methods))} if methods else None)
-        return NotFound("No such resource")
+    def _relative_location(self, headers: list[tuple[bytes, bytes]], service: str) -> list[tuple[bytes, bytes]]:
+        """A service's absolute ``Location`` names its internal address: make it relative to the gateway."""
+        base = self.bases[service]
+        return [(k, v[len(base):] or b"/") if k == b"location" and v.startswith(base) else (k, v) for k, v in headers]
 
 
 async def _read_body(receive: Receive) -> bytes:

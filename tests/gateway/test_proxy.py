@@ -20,9 +20,11 @@ async def _echo(request: Request) -> Response:
         body += chunk
     if request.url.path == "/readyz":
         return JSONResponse({"status": "ready"})
-    headers = {"ETag": '"3"', "Location": "/api/v1/somewhere/1", "Retry-After": "7", "X-Request-ID": "upstream-id",
+    headers = {"ETag": '"3"', "Location": f"{request.base_url}api/v1/somewhere/1", "Retry-After": "7", "X-Request-ID": "upstream-id",
                "Content-Disposition": "attachment; filename=households.xlsx", "Keep-Alive": "timeout=5",
                "X-Upstream": "echo"}
+    if request.url.path.endswith("/"):       # what a service's redirect_slashes answers
+        return Response(status_code=307, headers={"Location": str(request.url.replace(path=request.url.path.rstrip("/")))})
     return JSONResponse({"method": request.method, "path": request.url.path,
                          "raw_path": request.scope["raw_path"].decode(), "query": request.url.query,
                          "headers": {k: v for k, v in request.headers.items()},
@@ -115,6 +117,9 @@ async def test_headers_query_and_body_are_forwarded_and_answers_come_back(make_s
         assert r.headers["content-disposition"] == "attachment; filename=households.xlsx"
         assert "keep-alive" not in r.headers
         assert r.headers.get_list("x-request-id") == [h["x-request-id"]]
+        # a service's redirect does not reveal where the service lives
+        r = await stack.client.get("/api/v1/loans/?status=overdue", headers=admin)
+        assert r.status_code == 307 and r.headers["location"] == "/api/v1/loans?status=overdue"
 
 
 async def test_public_pages_need_no_token(make_stack):
