@@ -1,6 +1,7 @@
 """Every query on notices and objections."""
 
 from sqlalchemy import func
+from sqlalchemy.orm import defer
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,8 +27,8 @@ async def open_for(session: AsyncSession, *, requester: str, requester_ref: str)
 
 async def list_(session: AsyncSession, *, region: str | None, status: str | None, kind: str | None = None,
                 before_id: int | None, limit: int) -> list[Notice]:
-    """Newest first; ``limit + 1`` rows so the caller knows whether a next page exists."""
-    q = select(Notice).order_by(Notice.id.desc()).limit(limit + 1)
+    """Newest first, without the items; ``limit + 1`` rows so the caller knows whether a next page exists."""
+    q = select(Notice).options(defer(Notice.items, raiseload=True)).order_by(Notice.id.desc()).limit(limit + 1)
     if region:
         q = q.where(Notice.region_code.startswith(regions.prefix(region)))
     if status:
