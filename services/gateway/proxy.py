@@ -84,10 +84,12 @@ def match(path: str, routes: dict[str, str] = ROUTES) -> tuple[str, str] | None:
 
 def _unsafe(path: str) -> bool:
     """Dot segments could climb out of a prefix once normalised upstream (e.g. into /internal)."""
+    if "\x00" in path:
+        return True
     if "/." in path:
         segments = path.split("/")
         return "." in segments or ".." in segments
-    return "\x00" in path
+    return False
 
 
 class _RouteLabel:

@@ -191,3 +191,19 @@ async def test_jwks_publishes_the_key_that_verifies_tokens(stack):
 def httpx_client(app):
     import httpx
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry")
+
+
+async def test_with_redis_down_the_gateway_still_knows_revoked_tokens(stack):
+    import redis.asyncio as aioredis
+    kept, revoked = await stack.login(), await stack.login()
+    assert (await stack.client.post("/api/v1/auth/logout", headers=auth(revoked["access_token"]))).status_code == 204
+    real = stack.app.state.redis
+    stack.app.state.redis = aioredis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2)
+    try:
+        assert (await stack.client.get("/api/v1/auth/me", headers=auth(kept["access_token"]))).status_code == 200
+        assert (await stack.client.get("/api/v1/auth/me", headers=auth(revoked["access_token"]))).status_code == 401
+        proxied = await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=auth(revoked["access_token"]))
+        assert proxied.status_code == 401
+    finally:
+        await stack.app.state.redis.aclose()
+        stack.app.state.redis = real
