@@ -207,3 +207,18 @@ async def test_with_redis_down_the_gateway_still_knows_revoked_tokens(stack):
     finally:
         await stack.app.state.redis.aclose()
         stack.app.state.redis = real
+
+
+async def test_expired_sessions_are_forgotten(stack):
+    from sqlalchemy import text
+    tokens = await stack.login()
+    await stack.client.post("/api/v1/auth/logout", headers=auth(tokens["access_token"]))
+    async with stack.app.state.db.sessionmaker() as session:
+        await session.execute(text("UPDATE revoked_token SET exp = now() - interval '2 hours'"))
+        await session.execute(text("UPDATE refresh_token SET expires_at = now() - interval '2 hours'"))
+        await session.commit()
+    await stack.app.state.revocations.prune()
+    async with stack.app.state.db.sessionmaker() as session:
+        left = (await session.execute(text("SELECT (SELECT count(*) FROM revoked_token), "
+                                           "(SELECT count(*) FROM refresh_token)"))).one()
+    assert tuple(left) == (0, 0)

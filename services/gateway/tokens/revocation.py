@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -66,9 +66,18 @@ class Mirror:
             return 0
         return len(rows)
 
-    async def run(self, interval: float = 5.0) -> None:
+    async def run(self, interval: float = 5.0, prune_every: float = 3600.0) -> None:
+        last_prune = float("-inf")
         while True:
             await asyncio.sleep(interval)
+            if time.monotonic() - last_prune > prune_every:
+                last_prune = time.monotonic()
+                try:
+                    await self.prune()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("pruning expired tokens failed: %s", exc)
             if self.dirty:
                 try:
                     n = await self.resync()
@@ -79,6 +88,13 @@ class Mirror:
                 except Exception as exc:
                     self.dirty = True
                     log.warning("revocation resync failed: %s", exc)
+
+    async def prune(self) -> None:
+        """Forget what can no longer be used: revocations of expired tokens, expired refresh tokens."""
+        async with self.sessionmaker() as session:
+            await session.execute(text("DELETE FROM revoked_token WHERE exp < now() - interval '1 hour'"))
+            await session.execute(text("DELETE FROM refresh_token WHERE expires_at < now() - interval '1 hour'"))
+            await session.commit()
 
     def fallback(self):
         """``app.state.revocation_fallback``: answer from the database when Redis cannot."""

@@ -1,4 +1,5 @@
 import base64
+import logging
 import binascii
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from shared.auth import ROLE_LABELS, PrincipalDep, Role, require_service
 from shared.db import SessionDep
 from shared.problems import BadRequest, Unauthorized, problem_responses
 
+log = logging.getLogger("jingzhun.gateway.tokens")
 router = APIRouter(tags=["auth 身份认证"])
 
 Field64 = Annotated[str | None, Form(max_length=256)]
@@ -82,6 +84,7 @@ async def token(request: Request, response: Response, session: SessionDep,
                                          token=refresh_token)
         except service.FamilyRevoked as exc:
             await session.commit()              # the revocation must outlive this 401
+            log.warning("refresh token replayed (family %s, from %s): the family is revoked", exc.family, ip)
             await state.revocations.push(exc.revoked_access)
             raise service.InvalidGrant("Refresh token was already used; every session it belongs to is revoked"
                                        ) from None
