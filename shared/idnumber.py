@@ -48,13 +48,17 @@ def mask(id_number: str | None) -> str | None:
     """640122********123X: region kept, birth date hidden."""
     if not id_number:
         return id_number
+    if len(id_number) < 15:      # not an ID number we issued: reveal nothing useful
+        return "*" * max(len(id_number) - 2, 1) + id_number[-2:] if len(id_number) > 4 else "*" * len(id_number)
     return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
 
 
 def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return phone
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "*" * len(phone)
+    if len(phone) >= 11:
+        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    return "*" * max(len(phone) - 2, 1) + phone[-2:] if len(phone) > 4 else "*" * len(phone)
 
 
 def make(region6: str, born: date, seq: int) -> str:

@@ -71,3 +71,10 @@ def test_cursor_round_trip_and_forgery():
     assert decode_cursor(encode_cursor({"id": 42})) == {"id": 42}
     with pytest.raises(BadRequest):
         decode_cursor("%%%")
+
+
+def test_masking_never_reveals_short_values_whole():
+    for short in ("123", "12345678", "1381234"):
+        assert idnumber.mask(short) != short and idnumber.mask_phone(short) != short
+        assert sum(c.isdigit() for c in idnumber.mask_phone(short)) <= 2
+    assert idnumber.mask_phone("+8613812345678") == "+86*******5678"
