@@ -222,3 +222,16 @@ async def test_expired_sessions_are_forgotten(stack):
         left = (await session.execute(text("SELECT (SELECT count(*) FROM revoked_token), "
                                            "(SELECT count(*) FROM refresh_token)"))).one()
     assert tuple(left) == (0, 0)
+
+
+async def test_hostile_credentials_are_plain_sign_in_failures(stack):
+    for data in ({"grant_type": "password", "username": "a\x00b", "password": "x"},
+                 {"grant_type": "password", "username": ADMIN, "password": "a\x00b"},
+                 {"grant_type": "password", "username": "长" * 100, "password": "x"},
+                 {"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "x"},
+                 {"grant_type": "refresh_token", "refresh_token": "a\x00b"}):
+        r = await stack.client.post(TOKEN, data=data)
+        assert r.status_code == 401, (data, r.text)
+    r = await stack.client.post(TOKEN, content=b"\xff\xfe=\xff",
+                                headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400

@@ -37,12 +37,14 @@ async def create(*, session: AsyncSession, principal: Principal, client_in: Bank
 
 
 async def authenticate(*, session: AsyncSession, client_id: str, client_secret: str) -> BankClient | None:
-    client = await session.scalar(select(BankClient).where(BankClient.client_id == client_id))
+    client = await by_client_id(session, client_id)
     ok = passwords.secret_matches(client.secret_hash if client else None, client_secret)
     return client if ok and client.active else None
 
 
 async def by_client_id(session: AsyncSession, client_id: str) -> BankClient | None:
+    if not client_id or len(client_id) > 64 or "\x00" in client_id:
+        return None
     return await session.scalar(select(BankClient).where(BankClient.client_id == client_id))
 
 

@@ -185,7 +185,10 @@ async def lock_bootstrap(session: AsyncSession) -> None:
 
 
 async def find_by_username(session: AsyncSession, username: str) -> User | None:
-    return await session.scalar(select(User).where(User.username == username.strip().lower()))
+    username = username.strip().lower()
+    if not username or len(username) > 64 or "\x00" in username:     # cannot exist; never reaches the database
+        return None
+    return await session.scalar(select(User).where(User.username == username))
 
 
 async def covering(*, session: AsyncSession, region_code: str, roles: list[str]) -> list[User]:
