@@ -18,6 +18,7 @@ from services.gateway.tokens.revocation import Mirror
 from services.gateway.tokens.router import internal_router as revocations_router
 from services.gateway.tokens.router import router as tokens_router
 from services.gateway.users.router import internal_router as users_internal_router
+from services.gateway.upstream import UpstreamTransport
 from services.gateway.users.router import router as users_router
 from shared import audit
 from shared.app import create_app
@@ -59,8 +60,7 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
         # One connection pool for the whole process, sized for proxying (or the injected transport), under
         # the one client every gateway call uses; the proxy hands requests to the pool directly.
         default = app.state.http
-        app.state.http_pool = app.state.http_transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=256, keepalive_expiry=60))
+        app.state.http_pool = app.state.http_transport or UpstreamTransport()
         app.state.http = httpx.AsyncClient(transport=app.state.http_pool, trust_env=False,
                                            timeout=httpx.Timeout(10.0, connect=2.0))
         await default.aclose()

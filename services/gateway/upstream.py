@@ -1,0 +1,301 @@
+"""The connection pool under the gateway's ``httpx.AsyncClient``: plain HTTP/1.1 keep-alive to the services.
+
+httpcore's pool rescans (and polls) every connection on each request, which on a busy gateway costs more
+CPU than the proxying itself. This transport keeps a LIFO stack of idle connections per origin, learns
+that a server closed one from asyncio's ``connection_lost`` (no polling), writes each request in one
+``write`` and parses answers with llhttp (``httptools``, uvicorn's parser). It implements
+``httpx.AsyncBaseTransport``, so the client, its timeouts and its exceptions behave as usual.
+Anything but ``http://`` goes to a regular ``httpx.AsyncHTTPTransport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+
+import httptools
+import httpx
+
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
+HIGH_WATER = 256 * 1024          # buffered answer bytes before we stop reading the socket
+LOW_WATER = 64 * 1024
+
+
+class _Stale(Exception):
+    """A reused connection closed before answering anything: safe to retry an idempotent request."""
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, pool: UpstreamTransport, origin: tuple[str, int]) -> None:
+        self.pool, self.origin = pool, origin
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.requests = 0
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future | None = None
+        self._reset()
+
+    # --- per exchange state
+    def _reset(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.head_only = False
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = False
+        self.error: Exception | None = None
+        self.received_any = False
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.read_paused = False
+        self._waiter: asyncio.Future | None = None
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self, timeout: float | None) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._waiter
+        except TimeoutError:
+            raise httpx.ReadTimeout("the service did not answer in time") from None
+
+    # --- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.received_any = True
+        if self.complete:               # nothing may follow a complete answer on HTTP/1.1 without pipelining
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.error = httpx.RemoteProtocolError(f"malformed answer from the service: {exc}")
+            self.close()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        return False                    # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers_done and not self.complete and self._until_eof():
+            self.complete = True        # an answer delimited by the end of the connection
+        elif not self.complete and self.error is None:
+            self.error = (_Stale() if not self.received_any
+                          else httpx.RemoteProtocolError("the service closed the connection mid-answer"))
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # --- httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.headers_done = True
+        if self.head_only:
+            self.on_message_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self.head_only:
+            return
+        self.chunks.append(bytes(body))
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.read_paused and self.transport is not None:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        if not self.complete:
+            self.complete = True
+            self.keep_alive = self.parser.should_keep_alive() and 200 <= self.status
+
+    def _until_eof(self) -> bool:
+        names = {n.lower() for n, _ in self.headers}
+        return b"content-length" not in names and b"transfer-encoding" not in names
+
+    # --- used by the transport
+    async def drain(self, timeout: float | None) -> None:
+        if self.closed:
+            raise httpx.WriteError("the service closed the connection")
+        if not self._write_paused:
+            return
+        self._drain_waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._drain_waiter
+        except TimeoutError:
+            raise httpx.WriteTimeout("the service did not take the request body in time") from None
+        if self.closed:
+            raise httpx.WriteError("the service closed the connection")
+
+    async def answer_head(self, timeout: float | None) -> None:
+        while not self.headers_done and self.error is None:
+            await self._wait(timeout)
+        if self.error is not None and not self.headers_done:
+            raise self.error
+
+    async def next_chunk(self, timeout: float | None) -> bytes | None:
+        while not self.chunks:
+            if self.complete:
+                return None
+            if self.error is not None:
+                raise self.error
+            await self._wait(timeout)
+        chunk = self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if self.read_paused and self.buffered < LOW_WATER and self.transport is not None:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, conn: _Connection, read_timeout: float | None) -> None:
+        self.conn, self.read_timeout = conn, read_timeout
+        self.done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self.conn
+        while (chunk := await conn.next_chunk(self.read_timeout)) is not None:
+            yield chunk
+        self.done = True
+
+    async def aclose(self) -> None:
+        conn = self.conn
+        if self.done and conn.complete and conn.keep_alive and not conn.closed and not conn.chunks:
+            conn.pool._release(conn)
+        else:                           # answer not read to the end: the connection cannot carry another
+            conn.close()
+
+
+class UpstreamTransport(httpx.AsyncBaseTransport):
+    def __init__(self, *, keepalive_expiry: float = 4.0, max_idle_per_origin: int = 256) -> None:
+        # uvicorn closes idle keep-alive connections after 5 s: give them up a little before that.
+        self.keepalive_expiry = keepalive_expiry
+        self.max_idle = max_idle_per_origin
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._other: httpx.AsyncHTTPTransport | None = None
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme != "http":
+            if self._other is None:
+                self._other = httpx.AsyncHTTPTransport()
+            return await self._other.handle_async_request(request)
+        timeouts = request.extensions.get("timeout") or {}
+        origin = (url.host, url.port or 80)
+        head = b"".join([request.method.encode("ascii"), b" ", url.raw_path, b" HTTP/1.1\r\n",
+                         *(k + b": " + v + b"\r\n" for k, v in request.headers.raw), b"\r\n"])
+        try:
+            body: bytes | None = request.content
+        except httpx.RequestNotRead:
+            body = None                 # a streamed body: sent as it comes, never retried
+        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
+        retryable = body is not None and request.method.encode("ascii") in IDEMPOTENT
+        while True:
+            conn = self._acquire(origin)
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(origin, timeouts.get("connect"))
+            try:
+                await self._send(conn, request, head, body, chunked, timeouts.get("write"))
+                await conn.answer_head(timeouts.get("read"))
+            except (_Stale, httpx.WriteError) as exc:
+                conn.close()
+                if reused and retryable and not conn.received_any:
+                    continue            # the server dropped an idle connection just as we used it
+                if isinstance(exc, httpx.WriteError):
+                    raise
+                raise httpx.RemoteProtocolError("the service closed the connection without answering") from None
+            except BaseException:
+                conn.close()
+                raise
+            return httpx.Response(conn.status, headers=conn.headers, stream=_Body(conn, timeouts.get("read")),
+                                  extensions={"http_version": b"HTTP/1.1"})
+
+    async def _send(self, conn: _Connection, request: httpx.Request, head: bytes, body: bytes | None,
+                    chunked: bool, timeout: float | None) -> None:
+        conn._reset()
+        conn.head_only = request.method == "HEAD"
+        conn.requests += 1
+        transport = conn.transport
+        assert transport is not None
+        if body is not None:
+            transport.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                transport.write(body)
+            await conn.drain(timeout)
+            return
+        transport.write(head)
+        async for chunk in request.stream:      # type: ignore[union-attr]
+            if not chunk:
+                continue
+            transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+            await conn.drain(timeout)
+        if chunked:
+            transport.write(b"0\r\n\r\n")
+        await conn.drain(timeout)
+
+    def _acquire(self, origin: tuple[str, int]) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since < self.keepalive_expiry:
+                return conn
+            conn.close()
+        return None
+
+    def _release(self, conn: _Connection) -> None:
+        idle = self._idle.setdefault(conn.origin, [])
+        if self._closed or len(idle) >= self.max_idle:
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        idle.append(conn)
+
+    async def _connect(self, origin: tuple[str, int], timeout: float | None) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                _, conn = await loop.create_connection(lambda: _Connection(self, origin), origin[0], origin[1])
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"connecting to {origin[0]}:{origin[1]} timed out") from None
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot connect to {origin[0]}:{origin[1]}: {exc}") from None
+        return conn
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+        if self._other is not None:
+            await self._other.aclose()
