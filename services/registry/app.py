@@ -2,8 +2,10 @@
 
 from fastapi import FastAPI
 
+from services.registry.assistance.router import router as assistance_router
 from services.registry.households.router import internal_router as households_internal_router
 from services.registry.households.router import router as households_router
+from services.registry.lifecycle.router import router as lifecycle_router
 from services.registry.poverty_lines.router import router as poverty_lines_router
 from services.registry.regions.router import router as regions_router
 from shared import audit
@@ -13,5 +15,5 @@ from shared.settings import Settings
 
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="registry", title="Jingzhun registry 建档立卡", settings=settings,
-                      routers=[regions_router, poverty_lines_router, households_router,
-                               households_internal_router, audit.internal_router()])
+                      routers=[regions_router, poverty_lines_router, households_router, lifecycle_router,
+                               assistance_router, households_internal_router, audit.internal_router()])

@@ -2,9 +2,10 @@
 
 from typing import Any
 
+from services.registry.lifecycle.handlers import HANDLERS
 from shared.settings import Settings
 from shared.worker import worker_settings
 
 
 def settings(app_settings: Settings | None = None) -> dict[str, Any]:
-    return worker_settings("registry", handlers={}, settings=app_settings)
+    return worker_settings("registry", handlers=HANDLERS, settings=app_settings)

@@ -3,8 +3,21 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index,
-                        SmallInteger, String, Text, Uuid, func)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    func,
+)
 from sqlmodel import Field
 
 from services.registry.base import Base

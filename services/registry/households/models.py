@@ -13,14 +13,30 @@ Designed for set-based loading (imports) and per-region aggregation (statistics)
 
 from datetime import date, datetime
 
-from sqlalchemy import (CHAR, BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Identity,
-                        Index, Integer, LargeBinary, SmallInteger, String, Text, func, text)
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
 from services.registry.base import Base
-from services.registry.glossary import (Attribute, Cause, Education, Health, Labor, Relation, Sex, Status,
-                                        sql_in)
+from services.registry.glossary import Attribute, Cause, Education, Health, Labor, Relation, Sex, Status, sql_in
 
 
 class VillageSeq(Base, table=True):
@@ -45,7 +61,8 @@ class Household(Base, table=True):
         CheckConstraint("village_code ~ '^[0-9]{12}$'", name="village_code"),
         Index("ix_household_village_status", "village_code", "status"),
         Index("ix_household_helper", "helper_user_id", postgresql_where=text("helper_user_id IS NOT NULL")),
-        Index("ix_household_pending_notice", "pending_notice_id", postgresql_where=text("pending_notice_id IS NOT NULL")),
+        Index("ix_household_pending_notice", "pending_notice_id",
+              postgresql_where=text("pending_notice_id IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))

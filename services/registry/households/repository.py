@@ -138,11 +138,13 @@ async def holder(session: AsyncSession, digests: Sequence[bytes]) -> Mapping[str
         WHERE m.id_hmac = ANY(:d) ORDER BY m.id LIMIT 1""", d=list(digests))
 
 
-async def lock(session: AsyncSession, *, household_id: int, scope: Scope) -> Mapping[str, Any] | None:
-    """The household row, locked for this transaction, if it is in the caller's scope."""
+async def lock(session: AsyncSession, *, household_id: int, scope: Scope, for_update: bool = True
+               ) -> Mapping[str, Any] | None:
+    """The household row (locked for this transaction unless ``for_update=False``) if it is in the caller's
+    scope."""
     return await fetch_one(session, f"""
         SELECT h.*, r.name AS village_name FROM household h LEFT JOIN region r ON r.code = h.village_code
-        WHERE h.id = :id AND {_SCOPED} FOR UPDATE OF h""",
+        WHERE h.id = :id AND {_SCOPED} {'FOR UPDATE OF h' if for_update else ''}""",
         id=household_id, lo=scope.lo, hi=scope.hi, helper=scope.helper)
 
 

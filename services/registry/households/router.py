@@ -7,9 +7,18 @@ from fastapi.responses import JSONResponse
 from services.registry.deps import CadreScope, CipherDep, EndpointDep, ReaderScope
 from services.registry.glossary import Attribute, Cause, Status
 from services.registry.households import repository, service
-from services.registry.households.schemas import (EligibilityAnswer, EligibilityQuery, HouseholdCreate,
-                                                  HouseholdRead, HouseholdSummary, HouseholdUpdate, MemberIn,
-                                                  MemberRead, MemberUpdate, PersonRef)
+from services.registry.households.schemas import (
+    EligibilityAnswer,
+    EligibilityQuery,
+    HouseholdCreate,
+    HouseholdRead,
+    HouseholdSummary,
+    HouseholdUpdate,
+    MemberIn,
+    MemberRead,
+    MemberUpdate,
+    PersonRef,
+)
 from services.registry.households.scope import scope_of
 from shared.auth import PrincipalDep, require_service
 from shared.db import SessionDep

@@ -15,9 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.glossary import Relation, Status
 from services.registry.households import repository, views
-from services.registry.households.schemas import (NULLABLE_HOUSEHOLD, NULLABLE_MEMBER, MAX_MEMBERS,
-                                                  EligibilityQuery, HouseholdCreate, HouseholdUpdate, MemberIn,
-                                                  MemberUpdate, PayoutAccount)
+from services.registry.households.schemas import (
+    MAX_MEMBERS,
+    NULLABLE_HOUSEHOLD,
+    NULLABLE_MEMBER,
+    EligibilityQuery,
+    HouseholdCreate,
+    HouseholdUpdate,
+    MemberIn,
+    MemberUpdate,
+    PayoutAccount,
+)
 from services.registry.households.scope import Scope, bounds, household_not_found
 from shared import audit, idnumber
 from shared.idnumber import mask, mask_phone
@@ -144,8 +152,10 @@ async def view_pooled(pool: asyncpg.Pool, *, scope: Scope, cipher: PiiCipher, ho
     return views.household_body(row, cipher=cipher, full=scope.full_pii)
 
 
-async def lock_visible(session: AsyncSession, *, scope: Scope, household_id: int) -> Mapping[str, Any]:
-    row = await repository.lock(session, household_id=household_id, scope=scope)
+async def lock_visible(session: AsyncSession, *, scope: Scope, household_id: int, for_update: bool = True
+                       ) -> Mapping[str, Any]:
+    """The household row in the caller's scope, locked for the transaction; 404 otherwise."""
+    row = await repository.lock(session, household_id=household_id, scope=scope, for_update=for_update)
     if row is None:
         raise household_not_found()
     return row

@@ -1,0 +1,23 @@
+"""What the registry asks of funds: opening a 公示 notice for a registration or an exit.
+
+``POST {funds}/internal/notices`` (service token)::
+
+    {"kind": "registration" | "exit", "region_code": <village code>, "title": str, "requester": "registry",
+     "requester_ref": str,
+     "items": [{"ref": "<household id>", "name": <head name>, "id_number": <full>, "phone": <full or null>,
+                "address": str, "attribute": code, "main_cause": code, "members": int}]}
+    → 201 {"id": int, "starts_at", "ends_at", "content_hash", "status": "open"}
+
+When the notice closes, funds emits ``notice.closed`` to the registry (see lifecycle/handlers.py).
+"""
+
+from typing import Any
+
+from shared.http import ServiceClient
+
+
+async def open_notice(services: ServiceClient, *, kind: str, region_code: str, title: str, requester_ref: str,
+                      items: list[dict[str, Any]]) -> dict[str, Any]:
+    return await services.request("POST", "funds", "/internal/notices", json={
+        "kind": kind, "region_code": region_code, "title": title, "requester": "registry",
+        "requester_ref": requester_ref, "items": items})
