@@ -70,6 +70,7 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
     async def _identity(app: FastAPI) -> None:
         app.state.login_limiter = LoginLimiter(redis=app.state.redis, prefix=settings.queue_prefix)
         mirror = Mirror(redis=app.state.redis, sessionmaker=app.state.db.sessionmaker)
+        mirror.listeners.append(app.state.proxy.tokens.clear)
         app.state.revocations = mirror
         app.state.revocation_fallback = mirror.fallback()
         await bootstrap.ensure_admin(app)
@@ -102,10 +103,11 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
                      routers=[tokens_router, users_router, banks_router, internal_routes()],
                      on_startup=[_http, _identity], on_shutdown=[_stop], readiness=[services])
     app.state.http_transport = transport
+    app.state.proxy = proxy = ProxyRoute(app, settings)
     app.state.openapi = MergedOpenAPI(app)
     # /openapi.json: the merged document instead of the gateway's own.
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != app.openapi_url]
     app.router.routes.insert(0, Route(app.openapi_url, app.state.openapi.endpoint, include_in_schema=False))
     # The prefix table's paths are tried first: the proxy's hot path skips the gateway's own routes.
-    app.router.routes.insert(0, ProxyRoute(app, settings))
+    app.router.routes.insert(0, proxy)
     return app

@@ -235,3 +235,13 @@ async def test_hostile_credentials_are_plain_sign_in_failures(stack):
     r = await stack.client.post(TOKEN, content=b"\xff\xfe=\xff",
                                 headers={"content-type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400
+
+
+async def test_a_token_revoked_by_another_gateway_worker_is_refused_at_once(stack):
+    tokens = await stack.login()
+    h = auth(tokens["access_token"])
+    assert (await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=h)).status_code == 404    # valid
+    jti = jose_jwt.get_unverified_claims(tokens["access_token"])["jti"]
+    await stack.app.state.redis.set(REVOKED_PREFIX + jti, 1, ex=600)      # what another worker's logout does
+    r = await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=h)
+    assert r.status_code == 401 and r.json()["detail"] == "Token has been revoked"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text
@@ -37,9 +37,12 @@ class Mirror:
     def __init__(self, *, redis, sessionmaker) -> None:
         self.redis, self.sessionmaker = redis, sessionmaker
         self.dirty = False
+        self.listeners: list[Callable[[], None]] = []     # told of every revocation made in this process
 
     async def push(self, items: Iterable[tuple[str, int]]) -> bool:
         """Set the Redis key of each (jti, exp); on failure remember to resync later. True when pushed."""
+        for listener in self.listeners:
+            listener()
         now = int(time.time())
         live = [(jti, exp - now + LEEWAY) for jti, exp in items if exp - now + LEEWAY > 0]
         if not live:
