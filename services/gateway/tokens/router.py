@@ -19,7 +19,7 @@ from shared.problems import BadRequest, Unauthorized, problem_responses
 log = logging.getLogger("jingzhun.gateway.tokens")
 router = APIRouter(tags=["auth 身份认证"])
 
-Field64 = Annotated[str | None, Form(max_length=256)]
+FormText = Annotated[str | None, Form(max_length=256)]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -37,9 +37,9 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 @router.post("/api/v1/auth/token", response_model=TokenResponse, responses=problem_responses(400, 401, 429),
              summary="Get a token 登录/换取令牌")
 async def token(request: Request, response: Response, session: SessionDep,
-                grant_type: Annotated[str | None, Form(max_length=64)] = None, username: Field64 = None,
-                password: Field64 = None, client_id: Field64 = None, client_secret: Field64 = None,
-                refresh_token: Field64 = None, scope: Annotated[str | None, Form(max_length=512)] = None
+                grant_type: Annotated[str | None, Form(max_length=64)] = None, username: FormText = None,
+                password: FormText = None, client_id: FormText = None, client_secret: FormText = None,
+                refresh_token: FormText = None, scope: Annotated[str | None, Form(max_length=512)] = None
                 ) -> TokenResponse:
     """OAuth2 token endpoint (form-encoded): ``grant_type`` = ``password`` (staff: ``username``, ``password``),
     ``client_credentials`` (partner banks: ``client_id``, ``client_secret``, also as HTTP Basic) or
