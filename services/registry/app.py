@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.registry.assistance.router import router as assistance_router
+from services.registry.households import read_pool
 from services.registry.households.router import internal_router as households_internal_router
 from services.registry.households.router import router as households_router
 from services.registry.lifecycle.router import router as lifecycle_router
@@ -16,4 +17,5 @@ from shared.settings import Settings
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="registry", title="Jingzhun registry 建档立卡", settings=settings,
                       routers=[regions_router, poverty_lines_router, households_router, lifecycle_router,
-                               assistance_router, households_internal_router, audit.internal_router()])
+                               assistance_router, households_internal_router, audit.internal_router()],
+                      on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool])

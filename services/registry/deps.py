@@ -9,7 +9,7 @@ from shared import pii
 from shared.auth import PrincipalDep
 
 
-def get_cipher(request: Request) -> pii.PiiCipher:
+async def get_cipher(request: Request) -> pii.PiiCipher:
     return pii.cipher(request.app.state.settings)
 
 
@@ -19,7 +19,7 @@ def _scope(allowed):
     return dep
 
 
-def endpoint(request: Request) -> str:
+async def endpoint(request: Request) -> str:
     """What the PII access log records as the endpoint: method and path."""
     return f"{request.method} {request.url.path}"
 

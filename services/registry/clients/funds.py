@@ -5,7 +5,8 @@
     {"kind": "registration" | "exit", "region_code": <village code>, "title": str, "requester": "registry",
      "requester_ref": str,
      "items": [{"ref": "<household id>", "name": <head name>, "id_number": <full>, "phone": <full or null>,
-                "address": str, "attribute": code, "main_cause": code, "members": int}]}
+                "address": str, "attribute": code, "main_cause": code, "members": int}],
+     "region_name": <village name>}
     → 201 {"id": int, "starts_at", "ends_at", "content_hash", "status": "open"}
 
 When the notice closes, funds emits ``notice.closed`` to the registry (see lifecycle/handlers.py).
@@ -17,7 +18,9 @@ from shared.http import ServiceClient
 
 
 async def open_notice(services: ServiceClient, *, kind: str, region_code: str, title: str, requester_ref: str,
-                      items: list[dict[str, Any]]) -> dict[str, Any]:
-    return await services.request("POST", "funds", "/internal/notices", json={
-        "kind": kind, "region_code": region_code, "title": title, "requester": "registry",
-        "requester_ref": requester_ref, "items": items})
+                      items: list[dict[str, Any]], region_name: str | None = None) -> dict[str, Any]:
+    body = {"kind": kind, "region_code": region_code, "title": title, "requester": "registry",
+            "requester_ref": requester_ref, "items": items}
+    if region_name:
+        body["region_name"] = region_name       # saves funds asking us back for it
+    return await services.request("POST", "funds", "/internal/notices", json=body)

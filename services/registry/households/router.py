@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 
 from services.registry.deps import CadreScope, CipherDep, EndpointDep, ReaderScope
 from services.registry.glossary import Attribute, Cause, Status
-from services.registry.households import repository, service
+from services.registry.households import read_pool, repository, service
 from services.registry.households.schemas import (
     EligibilityAnswer,
     EligibilityQuery,
@@ -80,8 +80,7 @@ async def get_household(household_id: IdPath, request: Request, scope: ReaderSco
                         endpoint: EndpointDep) -> JSONResponse:
     """Members, incomes and assurances included. ID numbers, phones and the account are masked unless your role
     may see them; a full view is recorded in the PII access log."""
-    pool = await request.app.state.db.pool()
-    body = await service.view_pooled(pool, scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
+    body = await service.view_pooled(read_pool.pool_of(request), scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
     return _answer(body)
 
 

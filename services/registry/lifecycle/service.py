@@ -116,7 +116,7 @@ async def transition(*, session: AsyncSession, scope: Scope, cipher: PiiCipher, 
         notice = await funds.open_notice(
             services, kind=kind, region_code=household["village_code"], title=title,
             requester_ref=f"registry/household/{household['id']}/{kind}/v{household['version']}",
-            items=await _notice_items(session, cipher, household))
+            items=await _notice_items(session, cipher, household), region_name=household["village_name"])
         notice_id = int(notice["id"])
         await households.update_household(session, household_id=household["id"], values={
             "pending_action": action.value, "pending_notice_id": notice_id, "pending_year": year})

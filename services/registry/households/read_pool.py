@@ -1,0 +1,33 @@
+"""The hot read's own asyncpg pool: the household read and its PII access-log row in one statement.
+
+Its connections commit asynchronously (``synchronous_commit=off``): the access-log insert that goes with each
+full view does not wait for a WAL flush. A database crash may lose the last fraction of a second of log rows
+(never corrupt or reorder them); every write of the registry itself goes through the request session and
+commits synchronously as usual.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from fastapi import FastAPI, Request
+
+from shared.db import asyncpg_dsn, database_name
+
+SERVER_SETTINGS = {"synchronous_commit": "off", "application_name": "jingzhun-registry-read"}
+
+
+async def open_pool(app: FastAPI) -> None:
+    settings = app.state.settings
+    app.state.read_pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings, database_name(settings, "registry")), min_size=1, max_size=10,
+        server_settings=SERVER_SETTINGS)
+
+
+async def close_pool(app: FastAPI) -> None:
+    pool = getattr(app.state, "read_pool", None)
+    if pool is not None:
+        await pool.close()
+
+
+def pool_of(request: Request) -> asyncpg.Pool:
+    return request.app.state.read_pool
