@@ -4,7 +4,9 @@ from fastapi import FastAPI
 
 from services.registry.assistance.router import router as assistance_router
 from services.registry.households import read_pool
-from services.registry.households.router import internal_router as households_internal_router
+from services.registry.households.router import (
+    internal_router as households_internal_router,
+)
 from services.registry.households.router import router as households_router
 from services.registry.lifecycle.router import router as lifecycle_router
 from services.registry.poverty_lines.router import router as poverty_lines_router

@@ -4,7 +4,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.registry.households.scope import CADRES, HELPER_WORK, OFFICERS, READERS, Scope, scope_of
+from services.registry.households.scope import (
+    CADRES,
+    HELPER_WORK,
+    OFFICERS,
+    READERS,
+    Scope,
+    scope_of,
+)
 from shared import pii
 from shared.auth import PrincipalDep
 

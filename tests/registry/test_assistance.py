@@ -181,3 +181,22 @@ async def test_poverty_lines(registry, token):
                            headers=auth(token("township_officer", TOWNSHIP)))
     assert r.status_code == 403
     assert (await registry.put("/api/v1/poverty-lines/2021", json={"amount": "-1"}, headers=admin)).status_code == 422
+
+
+async def test_retried_creates_with_an_idempotency_key(registry, token, create):
+    h = await create()
+    admin = auth(token())
+    measure = {"batch": "ecology", "kind": "生态护林员", "year": 2021}
+    key = {**admin, "Idempotency-Key": "m-1"}
+    first = await registry.post(f"/api/v1/households/{h['id']}/measures", json=measure, headers=key)
+    again = await registry.post(f"/api/v1/households/{h['id']}/measures", json=measure, headers=key)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert len((await registry.get(f"/api/v1/households/{h['id']}/measures", headers=admin)).json()["items"]) == 1
+    son = {"name": "马小军", "id_number": "640122201001011232", "relation": "son", "health": "healthy", "labor": "none"}
+    key = {**admin, "Idempotency-Key": "s-1"}
+    first = await registry.post(f"/api/v1/households/{h['id']}/members", json=son, headers=key)
+    again = await registry.post(f"/api/v1/households/{h['id']}/members", json=son, headers=key)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"] and again.json()["id_number"] == "640122201001011232"
+    assert (await registry.post(f"/api/v1/households/{h['id']}/members", json=son | {"name": "马小明"},
+                                headers=key)).status_code == 409

@@ -13,13 +13,25 @@ from services.registry.assistance.schemas import (
     VisitIn,
     VisitRead,
 )
-from services.registry.deps import CadreScope, CipherDep, EndpointDep, HelperWorkScope, ReaderScope
+from services.registry.deps import (
+    CadreScope,
+    CipherDep,
+    EndpointDep,
+    HelperWorkScope,
+    ReaderScope,
+)
 from services.registry.households import service as households
 from services.registry.households import views
-from services.registry.households.schemas import AssuranceRead, HouseholdRead, IncomeRead
+from services.registry.households.schemas import (
+    AssuranceRead,
+    HouseholdRead,
+    IncomeRead,
+)
+from shared.auth import PrincipalDep
 from shared.db import SessionDep
 from shared.etag import etag
 from shared.http_types import IdPath, Limit
+from shared.idempotency import IdempotencyDep
 from shared.pagination import Page
 from shared.problems import problem_responses
 
@@ -65,12 +77,17 @@ async def assign_helper(household_id: IdPath, helper_in: HelperIn, request: Requ
 
 
 @router.post("/measures", status_code=201, response_model=MeasureRead,
-             responses=problem_responses(401, 403, 404, 422), summary="Add a 五个一批 measure 添加帮扶措施")
-async def add_measure(household_id: IdPath, measure_in: MeasureIn, session: SessionDep,
-                      scope: HelperWorkScope) -> MeasureRead:
+             responses=problem_responses(401, 403, 404, 409, 422), summary="Add a 五个一批 measure 添加帮扶措施")
+async def add_measure(household_id: IdPath, measure_in: MeasureIn, session: SessionDep, scope: HelperWorkScope,
+                      principal: PrincipalDep, idempotency: IdempotencyDep) -> MeasureRead:
+    """Cadres, or the household's helper. ``Idempotency-Key`` accepted."""
     household = await households.lock_visible(session, scope=scope, household_id=household_id, for_update=False)
+    if replay := await idempotency.replay(session, owner=principal.sub, body=measure_in):
+        return replay
     row = await service.add_measure(session=session, scope=scope, household=household, measure_in=measure_in)
-    return MeasureRead(**service.measure_body(row))
+    answer = MeasureRead(**service.measure_body(row))
+    await idempotency.save(session, status_code=201, response=answer)
+    return answer
 
 
 @router.get("/measures", response_model=Page[MeasureRead], responses=problem_responses(400, 401, 403, 404),

@@ -11,7 +11,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.assistance import repository
-from services.registry.assistance.schemas import AssuranceIn, IncomeIn, MeasureIn, VisitIn
+from services.registry.assistance.schemas import (
+    AssuranceIn,
+    IncomeIn,
+    MeasureIn,
+    VisitIn,
+)
 from services.registry.clients import gateway
 from services.registry.glossary import ASSURANCES, BATCH_LABELS
 from services.registry.households import repository as households

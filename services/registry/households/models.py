@@ -36,7 +36,17 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
 from services.registry.base import Base
-from services.registry.glossary import Attribute, Cause, Education, Health, Labor, Relation, Sex, Status, sql_in
+from services.registry.glossary import (
+    Attribute,
+    Cause,
+    Education,
+    Health,
+    Labor,
+    Relation,
+    Sex,
+    Status,
+    sql_in,
+)
 
 
 class VillageSeq(Base, table=True):

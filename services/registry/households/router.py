@@ -26,7 +26,7 @@ from shared.etag import check_if_match, etag
 from shared.http_types import IdPath, Limit
 from shared.idempotency import IdempotencyDep
 from shared.pagination import Page
-from shared.problems import problem_responses
+from shared.problems import NotFound, problem_responses
 from shared.regions import RegionCode
 
 router = APIRouter(prefix="/api/v1", tags=["households 建档立卡户"])
@@ -99,14 +99,25 @@ async def update_household(household_id: IdPath, household_in: HouseholdUpdate, 
 @router.post("/households/{household_id}/members", status_code=201, response_model=MemberRead,
              responses=problem_responses(401, 403, 404, 409, 422), summary="Add a member 添加家庭成员")
 async def add_member(household_id: IdPath, member_in: MemberIn, session: SessionDep, scope: CadreScope,
-                     cipher: CipherDep, endpoint: EndpointDep) -> JSONResponse:
+                     cipher: CipherDep, principal: PrincipalDep, idempotency: IdempotencyDep,
+                     endpoint: EndpointDep) -> JSONResponse:
+    """Not a second head (422); a person already in any household is a 409 naming it. ``Idempotency-Key``
+    accepted."""
     household = await service.lock_visible(session, scope=scope, household_id=household_id)
-    member_id = await service.add_member(session=session, scope=scope, cipher=cipher, household=household,
-                                         member_in=member_in)
+    if replay := await idempotency.replay(session, owner=principal.sub, body=member_in):
+        member_id = json.loads(replay.body)["id"]
+        status_code, extra = replay.status_code, {"Idempotent-Replayed": "true"}
+    else:
+        member_id = await service.add_member(session=session, scope=scope, cipher=cipher, household=household,
+                                             member_in=member_in)
+        await idempotency.save(session, status_code=201, response={"id": member_id})
+        status_code, extra = 201, {}
     member = await repository.member_by_id(session, member_id)
+    if member is None or member["household_id"] != household_id:
+        raise NotFound("No such member")
     if scope.full_pii:
         await repository.log_access(session, scope=scope, endpoint=endpoint, household_ids=[household_id])
-    return _answer(service.member_body(member, cipher=cipher, scope=scope), 201)
+    return _answer(service.member_body(member, cipher=cipher, scope=scope), status_code, **extra)
 
 
 @router.patch("/households/{household_id}/members/{member_id}", response_model=MemberRead,

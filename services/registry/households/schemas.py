@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from services.registry.glossary import Attribute, Cause, Education, Health, Labor, Relation
+from services.registry.glossary import (
+    Attribute,
+    Cause,
+    Education,
+    Health,
+    Labor,
+    Relation,
+)
 from shared.http_types import INT64_MAX, Name, Phone, Year, text
 from shared.idnumber import IdNumber
 from shared.regions import RegionCode

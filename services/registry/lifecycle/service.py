@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.registry.assistance import repository as assistance
 from services.registry.assistance.service import all_assured
 from services.registry.clients import funds
-from services.registry.glossary import ACTION_LABELS, STATUS_LABELS, UNMET_LABELS, Action, Status
+from services.registry.glossary import (
+    ACTION_LABELS,
+    STATUS_LABELS,
+    UNMET_LABELS,
+    Action,
+    Status,
+)
 from services.registry.households import repository as households
 from services.registry.households.scope import OFFICERS, Scope
 from services.registry.lifecycle import repository
