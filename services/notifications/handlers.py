@@ -1,19 +1,79 @@
-"""Events from other services turned into messages (Chinese templates)."""
+"""Events from other services turned into messages: ``HANDLERS`` maps each topic to its handler.
 
+Each handler runs in the transaction that marks its event consumed (``shared.worker.dispatch``), so an
+event is applied at most once; the messages themselves are unique too (an inbox message per event and
+user, an SMS per business fact), so a fact reported again under a new event id is still one message.
+The payloads are defined, field by field, in ``services.notifications.events``.
+"""
+
+from __future__ import annotations
+
+import logging
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.notifications import events, templates
+from services.notifications.clients import gateway
 from services.notifications.inbox import service as inbox
+from services.notifications.pending.service import deferrable
+from services.notifications.sms import service as sms
+
+log = logging.getLogger("jingzhun.notifications.handlers")
 
 
 async def helper_assigned(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
-    p = event["payload"]
-    await inbox.deliver(session=session, user_id=str(p["helper_user_id"]), kind="helper.assigned",
-                        title="新的帮扶对象",
-                        body=f"您已被指定为{p.get('village_name', '')}{p.get('head_name', '')}户的帮扶责任人"
-                             f"（户编号 {p.get('household_no', '')}）。",
-                        event=event)
+    """→ an inbox message to the helper (帮扶责任人) now responsible for the household."""
+    if (p := events.parse(events.HelperAssigned, event)) is None:
+        return
+    message = templates.helper_assigned(village_name=p.village_name, head_name=p.head_name,
+                                        household_no=p.household_no)
+    await inbox.deliver(session=session, user_id=p.helper_user_id, kind="helper.assigned", title=message.title,
+                        body=message.body, event=event)
 
 
-HANDLERS = {"helper.assigned": helper_assigned}
+async def objection_created(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ an inbox message to every officer whose scope covers the notice's region (asked of the gateway:
+    county admins, township officers and village cadres). Deferred and retried while the gateway is away."""
+    if (p := events.parse(events.ObjectionCreated, event)) is None:
+        return
+    officers = await gateway.officers_covering(ctx["services"], p.region_code)
+    if not officers:
+        log.warning("objection %s on notice %s: no officer covers region %s", p.objection_id, p.notice_id,
+                    p.region_code)
+    message = templates.objection_created(notice_title=p.notice_title, kind=p.kind, notice_id=p.notice_id,
+                                           objection_id=p.objection_id)
+    for officer in officers:
+        await inbox.deliver(session=session, user_id=officer.user_id, kind="objection.created",
+                            title=message.title, body=message.body, event=event)
+
+
+async def objection_resolved(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ an SMS to the objector's phone with the decision and the officer's reply."""
+    if (p := events.parse(events.ObjectionResolved, event)) is None:
+        return
+    await sms.queue(session=session, settings=ctx["settings"], kind="objection.resolved",
+                    dedupe_key=f"objection.resolved:{p.objection_id}", region_code=p.region_code,
+                    phone=p.contact_phone, event=event,
+                    text=templates.objection_resolved(notice_title=p.notice_title, decision=p.decision,
+                                                      reply=p.reply))
+
+
+async def payment_paid(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ an SMS to the household head: amount, purpose, the account's last four digits."""
+    if (p := events.parse(events.PaymentPaid, event)) is None:
+        return
+    key = (f"payment.paid:{p.disbursement_id}:{p.household_id}" if p.disbursement_id is not None
+           else f"payment.paid:event:{event['event_id']}")
+    await sms.queue(session=session, settings=ctx["settings"], kind="payment.paid", dedupe_key=key,
+                    region_code=p.region_code, phone=p.head_phone, event=event,
+                    text=templates.payment_paid(amount=p.amount, purpose=p.purpose, purpose_label=p.purpose_label,
+                                                paid_at=p.paid_at, account_tail=p.account_tail))
+
+
+HANDLERS = {
+    "helper.assigned": helper_assigned,
+    "objection.created": deferrable(objection_created),
+    "objection.resolved": objection_resolved,
+    "payment.paid": payment_paid,
+}

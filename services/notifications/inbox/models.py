@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Text, func
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field
 
@@ -12,7 +12,12 @@ class InboxMessage(Base, table=True):
     """A message in a user's app inbox (站内信)."""
 
     __tablename__ = "inbox_message"
-    __table_args__ = (Index("ix_inbox_message_user", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_inbox_message_user", "user_id", "id"),
+        # one message per event and user: a fan-out resumed after a crash never doubles a message
+        Index("uq_inbox_message_event_user", "event_id", "user_id", unique=True,
+              postgresql_where=text("event_id IS NOT NULL")),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     user_id: str = Field(max_length=64)

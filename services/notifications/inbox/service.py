@@ -1,8 +1,11 @@
 """The app inbox: messages for one user, read by that user only."""
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -10,8 +13,9 @@ from services.notifications.inbox.models import InboxMessage
 from services.notifications.inbox.schemas import InboxMessageRead
 from shared import audit
 from shared.auth import Principal
+from shared.http_types import INT64_MAX
 from shared.pagination import decode_cursor, page
-from shared.problems import NotFound
+from shared.problems import BadRequest, NotFound
 
 
 def to_read(m: InboxMessage) -> InboxMessageRead:
@@ -20,14 +24,19 @@ def to_read(m: InboxMessage) -> InboxMessageRead:
 
 
 async def deliver(*, session: AsyncSession, user_id: str, kind: str, title: str, body: str,
-                  event: dict[str, Any] | None = None) -> InboxMessage:
-    message = InboxMessage(user_id=user_id, kind=kind, title=title, body=body,
-                           event_id=event and event["event_id"])
-    session.add(message)
-    await session.flush()
-    await audit.record(session, actor=f"event:{event['source']}" if event else "system", action="inbox.deliver",
-                       entity="inbox_message", entity_id=message.id, diff={"user_id": user_id, "kind": kind})
-    return message
+                  event: dict[str, Any] | None = None) -> int | None:
+    """Put a message in ``user_id``'s inbox; returns its id, or None when this event already gave them one."""
+    table = InboxMessage.__table__
+    inserted = (await session.execute(
+        pg_insert(table).values(user_id=user_id, kind=kind, title=title, body=body,
+                                event_id=uuid.UUID(str(event["event_id"])) if event else None)
+        .on_conflict_do_nothing(index_elements=["event_id", "user_id"], index_where=text("event_id IS NOT NULL"))
+        .returning(table.c.id))).scalar_one_or_none()
+    if inserted is not None:
+        await audit.record(session, actor=f"event:{event['source']}" if event else "system", action="inbox.deliver",
+                           entity="inbox_message", entity_id=inserted,
+                           diff={"user_id": user_id, "kind": kind, "event_id": event and event["event_id"]})
+    return inserted
 
 
 async def list_mine(*, session: AsyncSession, principal: Principal, unread: bool, limit: int,
@@ -37,7 +46,13 @@ async def list_mine(*, session: AsyncSession, principal: Principal, unread: bool
     if unread:
         q = q.where(InboxMessage.read_at.is_(None))
     if (key := decode_cursor(cursor)) is not None:
-        q = q.where(InboxMessage.id < int(key.get("id", 0)))
+        try:
+            before = int(key.get("id", 0))
+            if not 0 < before <= INT64_MAX:
+                raise ValueError("out of range")
+        except (TypeError, ValueError):
+            raise BadRequest("cursor is not one this API issued") from None
+        q = q.where(InboxMessage.id < before)
     return page(list((await session.exec(q)).all()), limit, lambda m: {"id": m.id})
 
 

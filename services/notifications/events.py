@@ -1,0 +1,101 @@
+"""The events this service consumes, exactly: one payload model per topic (what producers must send).
+
+Producers may add fields (ignored). A payload that does not fit its model is logged and dropped: the event
+counts as consumed, since retrying the same bytes cannot make it fit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from shared.money import Money
+from shared.regions import RegionCode
+
+log = logging.getLogger("jingzhun.notifications.events")
+
+Text = Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))]
+Id = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+               Field(min_length=1, max_length=64)]
+
+
+def _tail(value: Any) -> str | None:
+    """The last four digits of an account (given as the tail, a masked account or the full number)."""
+    if value is None:
+        return None
+    digits = str(value).strip()[-4:]
+    return digits if len(digits) == 4 and digits.isascii() and digits.isdigit() else None
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class HelperAssigned(Payload):
+    """``helper.assigned`` from the registry: a household was given a helper (帮扶责任人)."""
+
+    helper_user_id: Id
+    household_id: int | None = None
+    household_no: Text = ""
+    head_name: Text = ""
+    village_name: Text = ""
+
+
+class ObjectionCreated(Payload):
+    """``objection.created`` from funds: a villager objected to a 公示 notice."""
+
+    objection_id: int
+    notice_id: int
+    notice_title: Text
+    kind: Text
+    region_code: RegionCode
+
+
+class ObjectionResolved(Payload):
+    """``objection.resolved`` from funds: an officer decided an objection; the objector gets an SMS."""
+
+    objection_id: int
+    notice_id: int
+    notice_title: Text
+    region_code: RegionCode
+    contact_phone: Text                    # full number (funds keeps it for this reply)
+    reply: Text = ""
+    decision: Literal["upheld", "dismissed"]
+
+
+class PaymentPaid(Payload):
+    """``payment.paid`` from funds: the bank reported a disbursement line to a household as paid.
+
+    ``head_phone`` is the head's full mobile number (null when the registry has none: no SMS, a ``failed``
+    message says so); ``account_tail`` the last four digits of the 一卡通 account (a masked or full account
+    number is cut to its last four here; never shown further). ``disbursement_id`` with ``household_id``
+    identifies the line (one household at most once per batch): the same line reported twice is one SMS.
+    """
+
+    disbursement_id: int | None = None
+    household_id: int
+    household_no: Text = ""
+    head_name: Text = ""
+    head_phone: str | None = None
+    amount: Money
+    purpose: Text
+    purpose_label: str | None = None
+    account_tail: Annotated[str | None, BeforeValidator(_tail)] = None
+    bank_ref: str | None = None
+    paid_at: AwareDatetime
+    region_code: RegionCode
+
+
+P = TypeVar("P", bound=Payload)
+
+
+def parse(model: type[P], event: dict[str, Any]) -> P | None:
+    try:
+        return model.model_validate(event.get("payload") or {})
+    except ValidationError as exc:
+        log.error("dropping %s event %s: its payload does not fit (%s)", event.get("topic"), event.get("event_id"),
+                  "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        return None
+

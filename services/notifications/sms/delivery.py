@@ -1,0 +1,192 @@
+"""Sending queued SMS to the provider at ``JINGZHUN_SMS_URL``, with retries and backoff.
+
+Each message is ``POST``ed as JSON ``{"id", "phone", "text"}`` with the header ``Idempotency-Key: <id>``;
+every retry of a message sends the same id and key, so a provider that saw an attempt whose answer we
+lost (a timeout) can recognise the repeat. A 2xx answer means ``sent``; any other answer, a timeout or a
+connection error is retried after the policy's next delay (``Retry-After`` lengthens it), and after the
+last attempt the message is ``failed``.
+
+Safe with several workers: a run claims due messages with ``FOR UPDATE SKIP LOCKED`` and leases each one
+for a single attempt (``attempts`` + 1, ``next_attempt_at`` pushed past the HTTP timeout) in a short
+transaction, sends outside any transaction, then records the outcome only if it still holds the lease.
+A worker that dies mid-send leaves the lease to expire; the message is then tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.notifications.sms import repository
+from shared import audit, pii
+from shared.settings import Settings
+
+log = logging.getLogger("jingzhun.notifications.sms")
+ACTOR = "system:sms-delivery"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``delays[n-1]`` seconds after a failed attempt ``n``; ``len(delays) + 1`` attempts in all."""
+
+    delays: tuple[float, ...] = (10, 30, 120, 600, 1800, 3600, 7200)
+    timeout: float = 10.0          # one HTTP attempt, connect included
+    jitter: float = 0.1            # ± this fraction of each delay, so retries of a burst spread out
+    batch: int = 50                # messages claimed at a time
+    concurrency: int = 10          # posts in flight at once
+    budget: float = 45.0           # seconds one run keeps claiming batches (a cron run every few seconds)
+    max_retry_after: float = 3600
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.delays) + 1
+
+    @property
+    def lease(self) -> float:
+        return self.timeout + 30
+
+    def delay_after(self, attempt: int, retry_after: float | None = None) -> float:
+        delay = self.delays[min(attempt, len(self.delays)) - 1]
+        if self.jitter:
+            delay *= 1 + random.uniform(-self.jitter, self.jitter)
+        if retry_after:
+            delay = max(delay, min(retry_after, self.max_retry_after))
+        return delay
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    error: str | None = None
+    permanent: bool = False
+    retry_after: float | None = None
+
+
+@dataclass
+class Report:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    lost_lease: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+async def post(client: httpx.AsyncClient, url: str, *, message_id: str, phone: str, text: str,
+               timeout: float) -> Outcome:
+    """One attempt at the provider."""
+    try:
+        resp = await client.post(url, json={"id": message_id, "phone": phone, "text": text},
+                                 headers={"Idempotency-Key": message_id}, timeout=httpx.Timeout(timeout),
+                                 follow_redirects=False)
+    except httpx.TimeoutException:
+        return Outcome(False, f"timeout after {timeout:g}s")
+    except httpx.HTTPError as exc:
+        return Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
+    if 200 <= resp.status_code < 300:
+        return Outcome(True)
+    body = resp.text[:200].strip() if resp.content else ""
+    return Outcome(False, f"HTTP {resp.status_code}" + (f": {body}" if body else ""),
+                   retry_after=_retry_after(resp.headers.get("retry-after")))
+
+
+async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, client: httpx.AsyncClient,
+                      policy: RetryPolicy = DEFAULT_POLICY) -> Report:
+    """Send every message that is due now (bounded by ``policy.budget``); nothing without an SMS URL."""
+    report = Report()
+    url = settings.sms_url
+    if not url:
+        return report
+    cipher = pii.cipher(settings)
+    deadline = time.monotonic() + policy.budget
+    gate = asyncio.Semaphore(policy.concurrency)
+
+    async def attempt(row) -> Outcome:
+        try:
+            phone = cipher.decrypt(row.phone_enc, field="phone")
+        except (pii.DecryptionError, TypeError):
+            return Outcome(False, "the phone number cannot be decrypted with this deployment's key", permanent=True)
+        async with gate:
+            return await post(client, url, message_id=str(row.id), phone=phone, text=row.text,
+                              timeout=policy.timeout)
+
+    while time.monotonic() < deadline:
+        async with sessionmaker() as session:
+            claimed, abandoned = await repository.claim_due(session, limit=policy.batch, lease_seconds=policy.lease,
+                                                            max_attempts=policy.max_attempts)
+            for row in abandoned:
+                await audit.record(session, actor=ACTOR, action="sms.failed", entity="sms_message",
+                                   entity_id=row.id, diff={"attempt": row.attempts, "error": "no outcome recorded"})
+            await session.commit()
+        report.failed += len(abandoned)
+        if not claimed:
+            if abandoned:
+                continue
+            break
+        outcomes = [o if isinstance(o, Outcome) else Outcome(False, f"{type(o).__name__}: {o}"[:300])
+                    for o in await asyncio.gather(*(attempt(row) for row in claimed), return_exceptions=True)]
+        async with sessionmaker() as session:
+            for row, outcome in zip(claimed, outcomes):
+                await _settle(session, row, outcome, policy, report)
+            await session.commit()
+    return report
+
+
+async def _settle(session, row, outcome: Outcome, policy: RetryPolicy, report: Report) -> None:
+    if outcome.ok:
+        status, retry_in, action = "sent", None, "sms.sent"
+    elif outcome.permanent or row.attempts >= policy.max_attempts:
+        status, retry_in, action = "failed", None, "sms.failed"
+    else:
+        status, retry_in, action = "queued", policy.delay_after(row.attempts, outcome.retry_after), "sms.retry"
+    if not await repository.settle(session, message_id=row.id, attempt=row.attempts, status=status,
+                                   error=outcome.error, retry_in=retry_in):
+        report.lost_lease += 1
+        log.warning("SMS %s: attempt %d finished after its lease passed to another run; outcome not recorded",
+                    row.id, row.attempts)
+        return
+    diff = {"attempt": row.attempts, "status": status}
+    if outcome.error:
+        diff["error"] = outcome.error
+    if retry_in is not None:
+        diff["retry_in_seconds"] = round(retry_in, 3)
+    await audit.record(session, actor=ACTOR, action=action, entity="sms_message", entity_id=row.id, diff=diff)
+    if status == "sent":
+        report.sent += 1
+        log.info("SMS %s sent (attempt %d)", row.id, row.attempts)
+    elif status == "failed":
+        report.failed += 1
+        report.errors.append(outcome.error or "")
+        log.error("SMS %s failed for good after attempt %d: %s", row.id, row.attempts, outcome.error)
+    else:
+        report.retried += 1
+        log.warning("SMS %s attempt %d failed (%s); retrying in %.1fs", row.id, row.attempts, outcome.error,
+                    retry_in)
+

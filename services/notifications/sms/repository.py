@@ -1,0 +1,89 @@
+"""Every SMS query: inserting once per fact, listing a region's messages, claiming due ones for delivery."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notifications.sms.models import SmsMessage
+
+table = SmsMessage.__table__
+
+
+async def insert(session: AsyncSession, values: dict[str, Any]) -> uuid.UUID | None:
+    """Insert unless a message with the same ``dedupe_key`` exists; returns the new id or None."""
+    return (await session.execute(
+        pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id))).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, message_id: uuid.UUID) -> SmsMessage | None:
+    return await session.get(SmsMessage, message_id)
+
+
+async def list_(session: AsyncSession, *, region_range: tuple[str, str] | None, status: str | None,
+                kind: str | None, before: tuple[datetime, uuid.UUID] | None, limit: int) -> list[SmsMessage]:
+    """Newest first; ``region_range`` is the (lowest, highest) code of a subtree."""
+    q = select(SmsMessage).order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc()).limit(limit)
+    if region_range:
+        q = q.where(SmsMessage.region_code.between(*region_range))
+    if status:
+        q = q.where(SmsMessage.status == status)
+    if kind:
+        q = q.where(SmsMessage.kind == kind)
+    if before:
+        q = q.where(tuple_(SmsMessage.created_at, SmsMessage.id) < before)
+    return list((await session.exec(q)).all())
+
+
+async def claim_due(session: AsyncSession, *, limit: int, lease_seconds: float, max_attempts: int
+                    ) -> tuple[Sequence[Row], Sequence[Row]]:
+    """Lock due queued messages (skipping those another worker holds) and lease them for one attempt.
+
+    Returns ``(claimed, abandoned)``: claimed rows carry ``id, phone_enc, text, attempts`` (the attempt now
+    being made); abandoned ones had used their last attempt without an outcome being recorded (the worker
+    stopped mid-send) and are marked ``failed`` here.
+    """
+    due = (await session.execute(text(
+        "SELECT id, attempts FROM sms_message WHERE status = 'queued' AND next_attempt_at <= now() "
+        "ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED"), {"n": limit})).all()
+    spent = [r.id for r in due if r.attempts >= max_attempts]
+    fresh = [r.id for r in due if r.attempts < max_attempts]
+    abandoned: Sequence[Row] = []
+    claimed: Sequence[Row] = []
+    if spent:
+        abandoned = (await session.execute(text(
+            "UPDATE sms_message SET status = 'failed', next_attempt_at = NULL, "
+            "last_error = 'no outcome recorded for the last attempt (the worker stopped while sending)' "
+            "WHERE id = ANY(:ids) RETURNING id, attempts"), {"ids": spent})).all()
+    if fresh:
+        claimed = (await session.execute(text(
+            "UPDATE sms_message SET attempts = attempts + 1, "
+            "next_attempt_at = now() + make_interval(secs => :lease) "
+            "WHERE id = ANY(:ids) RETURNING id, phone_enc, text, attempts"),
+            {"ids": fresh, "lease": float(lease_seconds)})).all()
+    return claimed, abandoned
+
+
+async def settle(session: AsyncSession, *, message_id: uuid.UUID, attempt: int, status: str,
+                 error: str | None, retry_in: float | None) -> bool:
+    """Record an attempt's outcome, unless the lease was lost (another worker has made a later attempt)."""
+    values: dict[str, Any] = {"status": status, "last_error": error}
+    if status == "sent":
+        values |= {"sent_at": func.now(), "next_attempt_at": None}
+    elif retry_in is not None:
+        values["next_attempt_at"] = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, float(retry_in))
+    else:
+        values["next_attempt_at"] = None
+    result = await session.execute(
+        table.update().where(and_(table.c.id == message_id, table.c.status == "queued",
+                                  table.c.attempts == attempt)).values(**values).returning(table.c.id))
+    return result.first() is not None
+

@@ -1,0 +1,131 @@
+"""SMS rules: one message per fact, phones encrypted at rest, region-scoped reading with masked phones."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notifications import templates
+from services.notifications.sms import repository
+from services.notifications.sms.models import SmsMessage
+from services.notifications.sms.schemas import SmsRead, SmsStatus
+from shared import audit, pii, regions
+from shared.auth import Principal
+from shared.idnumber import mask_phone
+from shared.pagination import decode_cursor, page
+from shared.problems import BadRequest, NotFound
+from shared.settings import Settings
+
+log = logging.getLogger("jingzhun.notifications.sms")
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+NO_PHONE = "no mobile number on record (未登记手机号)"
+NOT_MOBILE = "not a mainland mobile number (非手机号码)"
+
+
+def normalize_mobile(phone: str | None) -> str | None:
+    """``13812345678`` from common spellings (spaces, dashes, +86); None when it is not a mobile number."""
+    if not phone:
+        return None
+    digits = re.sub(r"[\s\-()]", "", phone)
+    digits = re.sub(r"^(\+86|0086|86)(?=1\d{10}$)", "", digits)
+    return digits if _MOBILE.fullmatch(digits) else None
+
+
+async def queue(*, session: AsyncSession, settings: Settings, kind: str, dedupe_key: str, region_code: str,
+                phone: str | None, text: str, event: dict[str, Any] | None = None) -> uuid.UUID | None:
+    """Queue an SMS in the caller's transaction; None when ``dedupe_key`` already has one (nothing written).
+
+    Without a usable mobile number the message is stored ``failed`` with the reason, so officers can see
+    who was not told. The phone is kept encrypted (AES-GCM, ``shared.pii``) and masked for display.
+    """
+    mobile = normalize_mobile(phone)
+    status, error = (SmsStatus.queued, None) if mobile else (SmsStatus.failed, NOT_MOBILE if phone else NO_PHONE)
+    stored = mobile or phone or None
+    message_id = uuid.uuid4()
+    masked = mask_phone(stored)
+    inserted = await repository.insert(session, {
+        "id": message_id, "dedupe_key": dedupe_key, "kind": kind, "region_code": region_code,
+        "event_id": uuid.UUID(str(event["event_id"])) if event else None,
+        "phone_enc": pii.cipher(settings).encrypt(stored, field="phone") if stored else None,
+        "phone_masked": masked, "text": text, "status": status.value, "last_error": error,
+        "next_attempt_at": func.now() if status is SmsStatus.queued else None})
+    if inserted is None:
+        log.info("SMS for %s exists already; not queued again", dedupe_key)
+        return None
+    await audit.record(session, actor=f"event:{event['source']}" if event else "system", action="sms.queue",
+                       entity="sms_message", entity_id=message_id,
+                       diff={"kind": kind, "phone": masked, "region_code": region_code, "status": status.value,
+                             "error": error, "event_id": event and event["event_id"], "dedupe_key": dedupe_key})
+    if status is SmsStatus.failed:
+        log.warning("SMS %s (%s) cannot be sent: %s", message_id, kind, error)
+    elif not settings.sms_url:
+        log.warning("JINGZHUN_SMS_URL is not set: SMS %s to %s stays queued, NOT sent: %s", message_id, masked, text)
+    return message_id
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def detail(m: SmsMessage, *, provider_configured: bool) -> str:
+    if m.status == SmsStatus.sent:
+        return f"短信网关已接收（第 {m.attempts} 次发送）"
+    if m.status == SmsStatus.failed:
+        if m.attempts == 0:
+            return f"未发送：{m.last_error}"
+        return f"发送 {m.attempts} 次均未成功，已停止重试：{m.last_error}"
+    if not provider_configured:
+        return "未配置短信网关（JINGZHUN_SMS_URL 未设置）：短信保留在队列中，尚未发送"
+    if m.attempts == 0:
+        return "等待发送"
+    return f"第 {m.attempts} 次发送未成功（{m.last_error}），将自动重试"
+
+
+def to_read(m: SmsMessage, *, provider_configured: bool) -> SmsRead:
+    return SmsRead(id=m.id, kind=m.kind, kind_label=templates.MESSAGE_KIND_LABELS.get(m.kind, m.kind),
+                   phone=m.phone_masked, text=m.text, status=SmsStatus(m.status),
+                   status_label=templates.SMS_STATUS_LABELS[m.status],
+                   detail=detail(m, provider_configured=provider_configured), attempts=m.attempts,
+                   next_attempt_at=m.next_attempt_at if m.status == SmsStatus.queued else None,
+                   last_error=m.last_error, region_code=m.region_code, created_at=m.created_at, sent_at=m.sent_at)
+
+
+def _subtree(code: str) -> tuple[str, str]:
+    prefix = regions.prefix(code)
+    return prefix.ljust(12, "0"), prefix.ljust(12, "9")
+
+
+def _before(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(key["at"]))
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at, uuid.UUID(str(key["id"]))
+    except (KeyError, ValueError, TypeError, OverflowError):
+        raise BadRequest("cursor is not one this API issued") from None
+
+
+async def list_for(*, session: AsyncSession, principal: Principal, region: str | None, status: str | None,
+                   kind: str | None, limit: int, cursor: str | None) -> tuple[list[SmsMessage], str | None]:
+    """The caller's region subtree (or ``region`` inside it; outside it the list is empty), newest first."""
+    scope = region or (None if principal.is_service else principal.region)
+    if scope is not None and not principal.covers(scope):
+        return [], None
+    rows = await repository.list_(session, region_range=_subtree(scope) if scope else None, status=status,
+                                  kind=kind, before=_before(cursor), limit=limit + 1)
+    return page(rows, limit, lambda m: {"at": m.created_at.isoformat(), "id": str(m.id)})
+
+
+async def get_for(*, session: AsyncSession, principal: Principal, message_id: uuid.UUID) -> SmsMessage:
+    message = await repository.get(session, message_id)
+    if message is None or not principal.covers(message.region_code):
+        raise NotFound("No such message")
+    return message
