@@ -4,6 +4,7 @@
 ``jingzhun migrate``         upgrade every service's database
 ``jingzhun create-user ...`` add a staff user to the gateway's database
 ``jingzhun makemigration SERVICE -m MESSAGE``
+``jingzhun import FILE --region CODE``  import households (.xlsx / .csv, CONTRACT §9) the way the upload job does
 ``jingzhun worker SERVICE``  (hidden) one service's arq worker; ``up`` runs one per service with a worker.py
 
 Services are found by name (``services/<name>/app.py``, ``worker.py``), never imported statically: ``shared``
@@ -499,14 +500,13 @@ class Supervisor:
 
 
 def run_worker(service: str) -> None:
-    from arq.worker import Worker
-
+    from shared import queue
     from shared.app import run_logging
     from shared.settings import get_settings
     settings = get_settings()
     run_logging(f"{service}-worker", settings)
     module = importlib.import_module(f"services.{service}.worker")
-    Worker(**module.settings(settings)).run()
+    queue.run_worker(module.settings(settings))
 
 
 async def create_user(settings: Settings, fields: dict) -> object:
@@ -532,6 +532,62 @@ async def create_user(settings: Settings, fields: dict) -> object:
         await db.close()
 
 
+class ProgressBar:
+    """``[#######.......]  12,345 / 350,000 rows  3.5%`` on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, label: str, stream=None, width: int = 30) -> None:
+        self.label, self.stream, self.width = label, stream or sys.stderr, width
+        self._last = 0.0
+        self.started = time.monotonic()
+
+    async def __call__(self, total: int, done: int) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and done < total:
+            return
+        self._last = now
+        share = done / total if total else 1.0
+        filled = int(share * self.width)
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done:,} / {total:,} rows "
+                          f"{share:6.1%}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+async def import_households(settings: Settings, path: Path, region: str) -> int:
+    """``jingzhun import``: the registry's import path in-process, with a progress bar; prints the outcome."""
+    try:
+        bulk = importlib.import_module("services.registry.bulk.cli")
+        reader = importlib.import_module("services.registry.bulk.reader")
+    except ModuleNotFoundError as exc:
+        raise CliError(f"the registry's importer is not available ({exc})") from None
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+    say(f"reading {path.name}")
+    bar = ProgressBar("importing")
+    try:
+        outcome = await bulk.import_file(settings, path=path, region=region, actor="cli", progress=bar)
+    except reader.FileRejected as exc:
+        raise CliError(f"{path.name} not imported: {exc}") from None
+    except ValueError as exc:
+        raise CliError(f"--region {region}: {exc}") from None
+    finally:
+        bar.close()
+    s = outcome.summary()
+    print(f"{path.name}: {s['rows']:,} rows; {s['households_created']:,} households and {s['members_created']:,} "
+          f"members created; {s['households_matched']:,} households already there ({s['members_unchanged']:,} members "
+          f"unchanged, {s['members_added']:,} added); {s['rows_failed']:,} rows with errors "
+          f"({time.monotonic() - bar.started:.1f} s)")
+    for e in outcome.errors[:50]:
+        where = f"{e['sheet']}!" if e.get("sheet") else ""
+        print(f"  row {where}{e['row']} {e['field']}: {e['msg']}")
+    if len(outcome.errors) > 50:
+        print(f"  … and {len(outcome.errors) - 50:,} more")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jingzhun", description="Jingzhun 精准扶贫 backend")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -548,6 +604,9 @@ def _parser() -> argparse.ArgumentParser:
     mm = sub.add_parser("makemigration", help="autogenerate a migration for a service")
     mm.add_argument("service", choices=SERVICES)
     mm.add_argument("-m", "--message", required=True)
+    imp = sub.add_parser("import", help="import households from an .xlsx or .csv file (CONTRACT §9 columns)")
+    imp.add_argument("file", type=Path, help=".xlsx or .csv (UTF-8 or GB18030), one row per member")
+    imp.add_argument("--region", required=True, help="12-digit region code: rows outside it are refused")
     worker = sub.add_parser("worker")      # hidden from the command list: `up` runs it
     worker.add_argument("service", choices=SERVICES)
     sub._choices_actions = [a for a in sub._choices_actions if a.dest != "worker"]
@@ -578,6 +637,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"created user {getattr(user, 'username', args.username)} (id {getattr(user, 'id', '?')}, "
                   f"{args.role}, {args.region})")
             code = 0
+        elif args.command == "import":
+            with database(settings) as s:
+                from shared.migrations import upgrade
+                upgrade(s, "registry")
+                code = asyncio.run(import_households(s, args.file, args.region))
         elif args.command == "makemigration":
             from shared.devtools import make_migration
             with database(settings) as s:

@@ -6,6 +6,7 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.cron import CronJob, cron
 
 from shared.settings import Settings
 
@@ -39,6 +40,17 @@ async def enqueue(pool: ArqRedis, *, queue: str, function: str, args: tuple[Any,
     """Enqueue a job; False when a job with this id is already queued or done (arq deduplicates)."""
     job = await pool.enqueue_job(function, *args, _job_id=job_id, _queue_name=queue)
     return job is not None
+
+
+def run_worker(kwargs: dict[str, Any]) -> None:
+    """Run an arq worker in the foreground until it is signalled."""
+    from arq.worker import Worker
+    Worker(**kwargs).run()
+
+
+def every(function: Any, *, seconds: int, timeout: int = 300) -> CronJob:
+    """A periodic job, run once per tick across all workers (arq's unique cron job ids)."""
+    return cron(function, second=set(range(0, 60, seconds)), run_at_startup=True, max_tries=1, timeout=timeout)
 
 
 def worker_settings(settings: Settings, service: str, *, functions: list[Any], on_startup=None,

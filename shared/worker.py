@@ -39,8 +39,9 @@ async def dispatch(ctx: dict[str, Any], event: dict[str, Any], handlers: Mapping
 
 
 def worker_settings(service: str, *, handlers: Mapping[str, EventHandler] | None = None,
-                    functions: Sequence[Callable[..., Any]] = (), settings: Settings | None = None,
-                    relay: bool = True) -> dict[str, Any]:
+                    functions: Sequence[Callable[..., Any]] = (), periodic: Sequence[Any] = (),
+                    settings: Settings | None = None, relay: bool = True) -> dict[str, Any]:
+    """arq Worker arguments for ``service``; ``periodic`` takes :func:`shared.queue.every` jobs."""
     settings = settings or get_settings()
     handlers = dict(handlers or {})
 
@@ -66,4 +67,4 @@ def worker_settings(service: str, *, handlers: Mapping[str, EventHandler] | None
 
     handle_event.__qualname__ = queue.EVENT_JOB
     return queue.worker_settings(settings, service, functions=[handle_event, *functions],
-                                 on_startup=startup, on_shutdown=shutdown)
+                                 on_startup=startup, on_shutdown=shutdown, cron_jobs=list(periodic) or None)

@@ -22,3 +22,13 @@ def test_services_do_not_reach_into_each_other_by_string_either():
             for other in services:
                 if other != own:
                     assert f"services.{other}" not in text, f"{path} names services.{other}"
+
+
+def test_arq_and_jose_each_sit_behind_one_module():
+    owners = {"arq": ROOT / "shared" / "queue.py", "jose": ROOT / "shared" / "jwt.py"}
+    for package, owner in owners.items():
+        for path in [*(ROOT / "shared").rglob("*.py"), *(ROOT / "services").rglob("*.py")]:
+            if path == owner:
+                continue
+            text = path.read_text(encoding="utf-8")
+            assert f"from {package}" not in text and f"import {package}" not in text, f"{path} uses {package}"
