@@ -49,7 +49,7 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
                   docs_url="/docs" if service == "gateway" else None, redoc_url=None)
-    keys = keys or KeyPair.from_file(settings.key_file)
+    keys = keys or KeyPair.for_settings(settings)
     app.state.settings = settings
     app.state.service = service
     app.state.keys = keys

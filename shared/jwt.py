@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk
 from jose import jwt as jose_jwt
 from jose.exceptions import JOSEError
+
+from shared.keyfiles import read_or_create
 
 ALGORITHM = "RS256"
 
@@ -32,26 +33,15 @@ def _b64(n: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def load_or_create_private_key(path: Path) -> bytes:
-    """PEM of the signing key; created (mode 0600) on first use."""
-    path = Path(path)
-    if path.exists():
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _new_private_key() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    try:
-        os.link(tmp, path)          # first writer wins; a concurrent starter reads the winner's key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_bytes()
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def load_or_create_private_key(path: Path, *, create: bool = True) -> bytes:
+    """PEM of the signing key; created (mode 0600) on first use unless ``create`` is False."""
+    return read_or_create(path, _new_private_key, create=create)
 
 
 class KeyPair:
@@ -68,8 +58,13 @@ class KeyPair:
         self._public = jwk.construct(self.public_pem.decode(), ALGORITHM)
 
     @classmethod
-    def from_file(cls, path: Path) -> KeyPair:
-        return cls(load_or_create_private_key(path))
+    def from_file(cls, path: Path, *, create: bool = True) -> KeyPair:
+        return cls(load_or_create_private_key(path, create=create))
+
+    @classmethod
+    def for_settings(cls, settings) -> KeyPair:
+        """The deployment's key: created in the data dir if missing, required if its path is configured."""
+        return cls.from_file(settings.key_file, create=settings.jwt_private_key_file is None)
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self.jwk_public]}

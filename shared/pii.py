@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from shared.keyfiles import read_or_create
 from shared.settings import Settings
 
 __all__ = ["PiiCipher", "DecryptionError", "key_path", "load_or_create_key", "cipher", "mask_account"]
@@ -52,22 +53,9 @@ def _parse_key(raw: bytes) -> bytes:
     raise RuntimeError("the PII key file must hold 32 bytes (base64-encoded or raw)")
 
 
-def load_or_create_key(path: Path) -> bytes:
-    """The master key; created (mode 0600, base64 text) on first use. A concurrent starter reads the winner's."""
-    path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(base64.b64encode(os.urandom(KEY_BYTES)) + b"\n")
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return _parse_key(path.read_bytes())
+def load_or_create_key(path: Path, *, create: bool = True) -> bytes:
+    """The master key; created (mode 0600, base64 text) on first use unless ``create`` is False."""
+    return _parse_key(read_or_create(path, lambda: base64.b64encode(os.urandom(KEY_BYTES)) + b"\n", create=create))
 
 
 def _subkey(master: bytes, purpose: bytes) -> bytes:
@@ -107,13 +95,13 @@ class PiiCipher:
 
 
 @lru_cache(maxsize=8)
-def _cipher_for(path: str) -> PiiCipher:
-    return PiiCipher(load_or_create_key(Path(path)))
+def _cipher_for(path: str, create: bool) -> PiiCipher:
+    return PiiCipher(load_or_create_key(Path(path), create=create))
 
 
 def cipher(settings: Settings) -> PiiCipher:
-    """The deployment's cipher (cached per key file)."""
-    return _cipher_for(str(key_path(settings)))
+    """The deployment's cipher (cached per key file); a configured key file must exist."""
+    return _cipher_for(str(key_path(settings)), settings.pii_key_file is None)
 
 
 def mask_account(account_no: str | None) -> str | None:

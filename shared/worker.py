@@ -50,7 +50,7 @@ def worker_settings(service: str, *, handlers: Mapping[str, EventHandler] | None
         ctx["db"] = Database(settings, service)
         ctx["http"] = httpx.AsyncClient()
         ctx["services"] = ServiceClient(settings=settings, client=ctx["http"], service=service,
-                                        signer=Signer(KeyPair.from_file(settings.key_file),
+                                        signer=Signer(KeyPair.for_settings(settings),
                                                       issuer=settings.jwt_issuer, audience=settings.jwt_audience))
         if relay:
             ctx["relay"] = asyncio.create_task(

@@ -78,3 +78,19 @@ def test_masking_never_reveals_short_values_whole():
         assert idnumber.mask(short) != short and idnumber.mask_phone(short) != short
         assert sum(c.isdigit() for c in idnumber.mask_phone(short)) <= 2
     assert idnumber.mask_phone("+8613812345678") == "+86*******5678"
+
+
+def test_a_configured_key_file_must_exist(tmp_path):
+    from shared import pii
+    from shared.jwt import KeyPair
+    from shared.settings import Settings
+
+    made = Settings(data_dir=tmp_path)                     # development: keys appear in the data dir
+    assert KeyPair.for_settings(made).kid and pii.cipher(made).digest("x", field="f")
+    assert (tmp_path / "keys" / "jwt_private.pem").stat().st_mode & 0o777 == 0o600
+    mounted = Settings(data_dir=tmp_path, jwt_private_key_file=tmp_path / "missing.pem",
+                       pii_key_file=tmp_path / "missing.key")
+    with pytest.raises(RuntimeError, match="missing"):
+        KeyPair.for_settings(mounted)
+    with pytest.raises(RuntimeError, match="missing"):
+        pii.cipher(mounted)
