@@ -95,8 +95,16 @@ async def truncate_all(settings: Settings, services=SERVICES) -> None:
             names = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                                      "AND tablename <> 'alembic_version'")
             if names:
-                await conn.execute("TRUNCATE " + ", ".join(f'"{r["tablename"]}"' for r in names)
-                                   + " RESTART IDENTITY CASCADE")
+                await conn.execute("SET lock_timeout = '20s'")
+                try:
+                    await conn.execute("TRUNCATE " + ", ".join(f'"{r["tablename"]}"' for r in names)
+                                       + " RESTART IDENTITY CASCADE")
+                except asyncpg.LockNotAvailableError:
+                    holders = await conn.fetch(
+                        "SELECT state, left(query, 200) AS query FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                    raise RuntimeError(f"a connection to {service} was left open by the test: "
+                                       + "; ".join(f"{h['state']}: {h['query']}" for h in holders)) from None
         finally:
             await conn.close()
 
