@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.registry.assistance.router import router as assistance_router
+from services.registry.bulk.router import router as bulk_router
 from services.registry.households import read_pool
 from services.registry.households.router import (
     internal_router as households_internal_router,
@@ -11,6 +12,7 @@ from services.registry.households.router import router as households_router
 from services.registry.lifecycle.router import router as lifecycle_router
 from services.registry.poverty_lines.router import router as poverty_lines_router
 from services.registry.regions.router import router as regions_router
+from services.registry.stats.router import router as stats_router
 from shared import audit
 from shared.app import create_app
 from shared.settings import Settings
@@ -19,5 +21,6 @@ from shared.settings import Settings
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="registry", title="Jingzhun registry 建档立卡", settings=settings,
                       routers=[regions_router, poverty_lines_router, households_router, lifecycle_router,
-                               assistance_router, households_internal_router, audit.internal_router()],
+                               assistance_router, stats_router, bulk_router, households_internal_router,
+                               audit.internal_router()],
                       on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool])

@@ -1,0 +1,107 @@
+"""户有卡、村有册: the households of a region as an .xlsx workbook, one sheet per village, the §9 columns (values
+as their Chinese labels) plus 状态, the way a county office prints its 村有册.
+
+Each sheet starts with a title row (village, date, how personal data is shown) above the header; the import
+finds the header below it, so an exported workbook can be imported again. ID numbers and phones are in full only
+for callers who may see them (county, township and village cadres of the region); everyone else gets the
+stored masked copies, and nothing is decrypted for them. openpyxl ``write_only`` keeps memory flat.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+from services.registry import glossary as g
+from services.registry.bulk.columns import COLUMNS
+from services.registry.households.scope import Scope
+from shared.pii import PiiCipher
+
+CHINA = ZoneInfo("Asia/Shanghai")
+HEADER = [c.label for c in COLUMNS] + ["状态"]
+MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+ROWS_SQL = """
+SELECT h.id AS household_id, h.household_no, h.village_code, coalesce(r.name, h.village_code) AS village_name,
+  h.address, h.phone_enc, h.phone_masked, h.attribute, h.main_cause, h.other_causes, h.identified_year, h.status,
+  m.name, m.id_enc, m.id_masked, m.relation, m.health, m.labor, m.education, m.in_school, m.migrant_worker
+FROM household h
+JOIN member m ON m.household_id = h.id
+LEFT JOIN region r ON r.code = h.village_code
+WHERE h.village_code BETWEEN $1 AND $2 AND ($3::text IS NULL OR h.helper_user_id = $3::text)
+ORDER BY h.village_code, h.household_no, m.relation <> 'head', m.id"""
+
+
+async def fetch_rows(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    return await conn.fetch(ROWS_SQL, scope.lo, scope.hi, scope.helper)
+
+
+def sheet_title(name: str, code: str, used: set[str]) -> str:
+    base = _SHEET_FORBIDDEN.sub("", name).strip().strip("'")[:31] or code
+    title = base
+    if title in used:
+        title = f"{base[:31 - 13]}({code})"
+    n = 2
+    while title in used:
+        title = f"{base[:25]}~{n}"
+        n += 1
+    used.add(title)
+    return title
+
+
+def _text_cell(ws, value: Any) -> Any:
+    """A value for ``ws.append``: text that Excel would take for a formula stays text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+def build(rows: Iterable[Mapping[str, Any]], *, cipher: PiiCipher, full: bool, region_name: str) -> tuple[bytes, list[int]]:
+    """The workbook's bytes and the ids of the households in it."""
+    wb = Workbook(write_only=True)
+    used: set[str] = set()
+    household_ids: list[int] = []
+    ws = None
+    village = None
+    last_household = None
+    today = datetime.now(CHINA).date().isoformat()
+    pii_note = "身份证号、联系电话为完整信息，注意保密" if full else "身份证号、联系电话已脱敏"
+    for r in rows:
+        if r["village_code"] != village:
+            village = r["village_code"]
+            ws = wb.create_sheet(sheet_title(r["village_name"], village.strip(), used))
+            ws.append([f"{r['village_name']}建档立卡户花名册（村有册） 村代码 {village} 导出日期 {today}（{pii_note}）"])
+            ws.append(HEADER)
+        if r["household_id"] != last_household:
+            last_household = r["household_id"]
+            household_ids.append(last_household)
+        if full:
+            id_number = cipher.decrypt(bytes(r["id_enc"]), field="id_number")
+            phone = cipher.decrypt(bytes(r["phone_enc"]), field="phone") if r["phone_enc"] is not None else None
+        else:
+            id_number, phone = r["id_masked"], r["phone_masked"]
+        ws.append([_text_cell(ws, v) for v in (
+            r["household_no"], village.strip(), r["address"], phone, g.ATTRIBUTE_LABELS[r["attribute"]],
+            g.CAUSE_LABELS[r["main_cause"]], "、".join(g.CAUSE_LABELS.get(c, c) for c in r["other_causes"]),
+            r["identified_year"], r["name"], id_number, g.RELATION_LABELS[r["relation"]],
+            g.HEALTH_LABELS[r["health"]], g.LABOR_LABELS[r["labor"]],
+            g.EDUCATION_LABELS[r["education"]] if r["education"] else None, "是" if r["in_school"] else "否",
+            "是" if r["migrant_worker"] else "否", g.STATUS_LABELS[r["status"]])])
+    if ws is None:
+        ws = wb.create_sheet(sheet_title(region_name, "-", used))
+        ws.append([f"{region_name}建档立卡户花名册（村有册） 导出日期 {today}：无数据"])
+        ws.append(HEADER)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue(), household_ids

@@ -1,0 +1,588 @@
+"""Importing households from a table (CONTRACT §4 Bulk, §9 columns): the one path the job, the CLI and the
+benchmark run.
+
+Reading and checking (in a thread, off the event loop):
+
+- every row is checked like ``POST /households`` checks a member (GB 11643, enum codes or their Chinese labels,
+  booleans as 是/否); a row with an error is reported and left out;
+- ``户编号`` groups rows into households. Household columns (村代码, 地址, 联系电话, 属性, 致贫原因, 识别年度) may
+  be repeated on every row or given once; rows that disagree make the whole household an error, and so do:
+  no head or two heads among its rows, a head row with an error, more than 30 members, a village outside the
+  importer's region (or not a village in the registry);
+- a person (ID number) listed twice in the file: the later row is an error.
+
+Writing (set-based, in the caller's transaction; nothing is written row by row through the ORM):
+
+- per chunk of households, three indexed look-ups find what exists: households by number (or by the file's own
+  key, ``import_household_ref``) and people by the keyed digest of their ID number;
+- an existing household is matched only if its head is the file's head; it is never changed by an import
+  except that members it does not have yet are added. People already in another household are row errors;
+  people already in the matched household are left as they are. So importing the same file again creates
+  nothing;
+- new households are ``pending`` (识别中), like ``POST /households``: registration goes through 公示.
+  ``户编号`` of the form <村代码><4-5 digits> becomes the household number (the village's counter is moved past
+  it, so numbers handed out later never collide); any other key gets the next number of its village and is
+  remembered for re-imports;
+- household ids come from the identity sequence in one call; households, members and keys are then loaded
+  with COPY (``copy_records_to_table``) straight into their tables, members sorted by digest. ID numbers and
+  phones are encrypted (AES-GCM) and digested (HMAC) with :mod:`shared.pii` on the way;
+- a person registered concurrently through the API makes COPY fail on the uniqueness constraint: the caller
+  retries the whole write (:func:`import_content` does, twice), which then sees that person;
+- one audit-chain row for the whole import, with its counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+import asyncpg
+from sqlalchemy import text as sql
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.registry.bulk import columns as col
+from services.registry.bulk.columns import LABEL, CellError
+from services.registry.bulk.reader import MAX_EMPTY_RUN, FileRejected, tables
+from services.registry.glossary import Relation
+from services.registry.households.schemas import MAX_MEMBERS
+from services.registry.households.scope import Scope
+from shared import audit
+from shared.idnumber import mask_phone
+from shared.pii import PiiCipher
+
+__all__ = ["Parsed", "Outcome", "FileRejected", "parse", "write", "import_content", "MAX_STORED_ERRORS"]
+
+MAX_STORED_ERRORS = 1_000
+CHUNK_ROWS = 20_000
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+# --- reading and checking -------------------------------------------------------------------------------------
+
+class MemberRow(NamedTuple):
+    row: int
+    name: str
+    id_number: str
+    relation: str
+    health: str
+    labor: str
+    education: str | None
+    in_school: bool
+    migrant_worker: bool
+
+
+@dataclass(slots=True)
+class HouseholdIn:
+    key: str                                   # 户编号 as in the file
+    sheet: str | None
+    rows: list[int] = field(default_factory=list)        # every row of the household (valid or not)
+    members: list[MemberRow] = field(default_factory=list)
+    bad_head_row: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    field_rows: dict[str, int] = field(default_factory=dict)
+    conflict: str | None = None
+    village_code: str = ""
+    given_no: str | None = None               # the key is a registry household number of its village
+    raw: tuple | None = None                  # the household cells as first read (rows repeating them: no work)
+
+
+@dataclass
+class Parsed:
+    households: list[HouseholdIn]
+    errors: list[dict[str, Any]]
+    total: int                                 # data rows read
+    bad_rows: set[tuple[str | None, int]]
+
+
+@dataclass
+class Outcome:
+    total: int = 0
+    households_created: int = 0
+    members_created: int = 0
+    households_matched: int = 0
+    members_unchanged: int = 0
+    members_added: int = 0
+    rows_failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)     # seconds per phase, for benchmarks and logs
+
+    @property
+    def errors_total(self) -> int:
+        return len(self.errors)
+
+    def summary(self) -> dict[str, int]:
+        return {"rows": self.total, "households_created": self.households_created,
+                "members_created": self.members_created, "households_matched": self.households_matched,
+                "members_unchanged": self.members_unchanged, "members_added": self.members_added,
+                "rows_failed": self.rows_failed}
+
+
+def _error(errors: list, sheet: str | None, row: int, key: str, msg: str) -> None:
+    item = {"row": row, "field": LABEL.get(key, key), "msg": msg}
+    if sheet is not None:
+        item["sheet"] = sheet
+    errors.append(item)
+
+
+_MEMBER_CONVERT: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("name", lambda v: col.plain(v, "name")),
+    ("id_number", col.id_number),
+    ("relation", lambda v: col.code(v, "relation")),
+    ("health", lambda v: col.code(v, "health")),
+    ("labor", lambda v: col.code(v, "labor")),
+    ("education", lambda v: col.code(v, "education", optional=True)),
+    ("in_school", col.flag),
+    ("migrant_worker", col.flag),
+)
+_HOUSEHOLD_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "village_code": col.village, "address": lambda v: col.plain(v, "address"), "phone": col.phone,
+    "attribute": lambda v: col.code(v, "attribute"), "main_cause": lambda v: col.code(v, "cause"),
+    "other_causes": col.causes, "identified_year": col.year,
+}
+_REQUIRED_HOUSEHOLD = ("village_code", "address", "attribute", "main_cause", "identified_year")
+
+
+def parse(content: bytes, filename: str) -> Parsed:
+    """Read and check every row; group them into households. Raises FileRejected for the file as a whole."""
+    errors: list[dict[str, Any]] = []
+    households: dict[str, HouseholdIn] = {}
+    seen_people: dict[str, tuple[str | None, int]] = {}
+    bad_rows: set[tuple[str | None, int]] = set()
+    total = 0
+    for table in tables(content, filename):
+        cols = table.columns
+        sheet = table.sheet
+        width_needed = max(cols.values()) + 1
+        member_cols = [(k, f, cols.get(k)) for k, f in _MEMBER_CONVERT]
+        household_cols = [(k, f, cols.get(k)) for k, f in _HOUSEHOLD_CONVERT.items()]
+        key_at = cols["household_no"]
+        absent = width_needed                  # columns the file lacks read this always-None cell
+        at = {k: cols.get(k, absent) for k, _ in _MEMBER_CONVERT}
+        household_cells = itemgetter(*(cols.get(k, absent) for k in _HOUSEHOLD_CONVERT))
+        fast_member = _fast_member(at)
+        for number, cells in table.rows:
+            total += 1
+            cells = (*cells, *_PAD[: width_needed + 1 - len(cells)]) if len(cells) <= width_needed else cells
+            raw_key = cells[key_at]
+            h = households.get(raw_key) if type(raw_key) is str else None
+            m = fast_member(number, cells)
+            if h is not None and m is not None and household_cells(cells) == h.raw:
+                idn = m.id_number
+                if idn not in seen_people:
+                    seen_people[idn] = (sheet, number)
+                    h.rows.append(number)
+                    h.members.append(m)
+                    continue
+            before = len(errors)
+            if h is None:
+                try:
+                    key = col.plain(raw_key, "household_no")
+                except CellError as exc:
+                    _error(errors, sheet, number, "household_no", str(exc))
+                    bad_rows.add((sheet, number))
+                    continue
+                h = households.get(key)
+                if h is None:
+                    h = households[key] = HouseholdIn(key=key, sheet=sheet)
+                if type(raw_key) is str:
+                    households[raw_key] = h
+            values: dict[str, Any] = {}
+            if m is None:
+                for k, convert, i in member_cols:
+                    try:
+                        values[k] = convert(cells[i] if i is not None else None)
+                    except CellError as exc:
+                        _error(errors, sheet, number, k, str(exc))
+            # household columns: usually the same cells on every row of a household; converted once
+            raw_household = household_cells(cells)
+            hvalues: dict[str, Any] | None = None
+            if raw_household != h.raw:
+                hvalues = {}
+                for k, convert, at in household_cols:
+                    raw = cells[at] if at is not None else None
+                    if raw is None or (type(raw) is str and not raw.strip()):
+                        continue
+                    try:
+                        hvalues[k] = convert(raw)
+                    except CellError as exc:
+                        _error(errors, sheet, number, k, str(exc))
+            idn = m.id_number if m is not None else values.get("id_number")
+            if idn is not None:
+                first = seen_people.get(idn)
+                if first is not None:
+                    where = f"row {first[1]}" + (f" of sheet {first[0]}" if first[0] else "")
+                    _error(errors, sheet, number, "id_number", f"the same person is already listed in {where}")
+                else:
+                    seen_people[idn] = (sheet, number)
+            h.rows.append(number)
+            if len(errors) > before:
+                bad_rows.add((sheet, number))
+                if (m.relation if m is not None else values.get("relation")) == "head" and h.bad_head_row is None:
+                    h.bad_head_row = number
+                continue
+            if hvalues is not None:
+                if h.raw is None:
+                    h.raw = raw_household
+                for k, v in hvalues.items():
+                    have = h.fields.get(k)
+                    if have is None:
+                        h.fields[k] = v
+                        h.field_rows[k] = number
+                    elif have != v and h.conflict is None:
+                        h.conflict = (f"rows {h.field_rows[k]} and {number} disagree on {LABEL[k]} "
+                                      f"({_show(have)} / {_show(v)})")
+            h.members.append(m if m is not None else MemberRow(row=number, **values))
+    if total == 0:
+        raise FileRejected("no data rows below the header (empty rows are skipped; a run of "
+                           f"{MAX_EMPTY_RUN:,} empty rows ends the table)")
+    unique = list({id(h): h for h in households.values()}.values())
+    return Parsed(households=unique, errors=errors, total=total, bad_rows=bad_rows)
+
+
+_PAD = (None,) * (64 + 2)
+
+
+def _fast_member(at: dict[str, int]) -> Callable[[int, tuple], MemberRow | None]:
+    """The member of a row when every cell is as expected (a label or code as is, a good ID number), else None
+    (the careful path then reads the row again and says what is wrong)."""
+    i_name, i_id, i_rel, i_health, i_labor, i_edu, i_school, i_migrant = (
+        at["name"], at["id_number"], at["relation"], at["health"], at["labor"], at["education"], at["in_school"],
+        at["migrant_worker"])
+    relation, health, labor = col.EXACT["relation"], col.EXACT["health"], col.EXACT["labor"]
+    education = {**col.EXACT["education"], None: None, "": None}
+    flags = {**col.FLAGS, None: False}
+    plain, id_number = col.plain, col.id_number
+
+    def member(number: int, cells: tuple) -> MemberRow | None:
+        try:
+            return MemberRow(number, plain(cells[i_name], "name"), id_number(cells[i_id]), relation[cells[i_rel]],
+                             health[cells[i_health]], labor[cells[i_labor]], education[cells[i_edu]],
+                             flags[cells[i_school]], flags[cells[i_migrant]])
+        except (KeyError, TypeError, CellError):
+            return None
+
+    return member
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return "、".join(value) or "-"
+    return str(value)[:30]
+
+
+def _fail(h: HouseholdIn, reason: str, errors: list, bad_rows: set) -> None:
+    """Every row of ``h`` not already reported gets the household's reason."""
+    for number in h.rows:
+        if (h.sheet, number) not in bad_rows:
+            _error(errors, h.sheet, number, "household_no", f"household {h.key} not imported: {reason}")
+            bad_rows.add((h.sheet, number))
+
+
+def check_households(parsed: Parsed, *, villages: set[str], scope: Scope) -> list[HouseholdIn]:
+    """Household-level rules; returns the households that may be written (the others are reported)."""
+    ok: list[HouseholdIn] = []
+    for h in parsed.households:
+        reason = _household_problem(h, villages=villages, scope=scope)
+        if reason is not None:
+            _fail(h, reason, parsed.errors, parsed.bad_rows)
+            continue
+        h.village_code = h.fields["village_code"]
+        if re.fullmatch(re.escape(h.village_code) + r"\d{4,5}", h.key):
+            h.given_no = h.key
+        ok.append(h)
+    return ok
+
+
+def _household_problem(h: HouseholdIn, *, villages: set[str], scope: Scope) -> str | None:
+    if h.bad_head_row is not None:
+        return f"its head's row {h.bad_head_row} has errors"
+    if h.conflict:
+        return h.conflict
+    heads = [m for m in h.members if m.relation == Relation.head.value]
+    if not heads:
+        return "no member with 与户主关系 户主 (head)" if h.members else "none of its rows is valid"
+    if len(heads) > 1:
+        return f"{len(heads)} heads (rows {', '.join(str(m.row) for m in heads)}): exactly one member is 户主"
+    missing = [LABEL[k] for k in _REQUIRED_HOUSEHOLD if k not in h.fields]
+    if missing:
+        return "no row gives " + "、".join(missing)
+    if len(h.members) > MAX_MEMBERS:
+        return f"{len(h.members)} members; a household has at most {MAX_MEMBERS}"
+    village = h.fields["village_code"]
+    if village not in villages or not scope.covers(village):
+        return f"村代码 {village} is not a village in your region"
+    return None
+
+
+# --- writing ----------------------------------------------------------------------------------------------------
+
+HOUSEHOLD_COLUMNS = ("id", "household_no", "village_code", "address", "phone_enc", "phone_masked", "attribute",
+                     "main_cause", "other_causes", "identified_year", "status", "head_name", "member_count",
+                     "created_by")
+MEMBER_COLUMNS = ("id", "household_id", "name", "id_hmac", "id_enc", "id_masked", "sex", "birth_date", "relation",
+                  "health", "labor", "education", "in_school", "migrant_worker")
+
+_BY_NUMBER = """
+SELECT h.household_no AS key, h.id, h.household_no, h.member_count, hd.id_hmac AS head_hmac
+FROM unnest($1::text[]) AS k(no) JOIN household h ON h.household_no = k.no
+LEFT JOIN member hd ON hd.household_id = h.id AND hd.relation = 'head'"""
+_BY_REF = """
+SELECT r.ref AS key, r.village_code, h.id, h.household_no, h.member_count, hd.id_hmac AS head_hmac
+FROM import_household_ref r JOIN household h ON h.id = r.household_id
+LEFT JOIN member hd ON hd.household_id = h.id AND hd.relation = 'head'
+WHERE (r.village_code, r.ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))"""
+_PEOPLE = """
+SELECT m.id_hmac, m.household_id, h.household_no
+FROM unnest($1::bytea[]) AS k(d) JOIN member m ON m.id_hmac = k.d JOIN household h ON h.id = m.household_id"""
+_BUMP_GIVEN = """
+INSERT INTO village_seq (village_code, last_no) SELECT * FROM unnest($1::text[], $2::int[])
+ON CONFLICT (village_code) DO UPDATE SET last_no = GREATEST(village_seq.last_no, EXCLUDED.last_no)"""
+_RESERVE = """
+INSERT INTO village_seq (village_code, last_no) SELECT * FROM unnest($1::text[], $2::int[])
+ON CONFLICT (village_code) DO UPDATE SET last_no = village_seq.last_no + EXCLUDED.last_no
+RETURNING village_code, last_no"""
+_IDS = "SELECT nextval(pg_get_serial_sequence($2, 'id')) FROM generate_series(1, $1)"
+_GROW = """
+UPDATE household SET member_count = household.member_count + t.n, version = household.version + 1,
+  updated_at = now()
+FROM unnest($1::bigint[], $2::int[]) AS t(id, n) WHERE household.id = t.id"""
+
+
+async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the session's transaction (begun here if needed)."""
+    await session.execute(sql("SELECT 1"))
+    conn = await session.connection()
+    return (await conn.get_raw_connection()).driver_connection
+
+
+async def villages_known(conn: asyncpg.Connection, codes: Iterable[str]) -> set[str]:
+    rows = await conn.fetch("SELECT code FROM region WHERE code = ANY($1::text[]) AND level = 'village'",
+                            sorted(set(codes)))
+    return {r["code"].strip() for r in rows}
+
+
+async def write(conn: asyncpg.Connection, *, parsed: Parsed, households: list[HouseholdIn], scope: Scope,
+                cipher: PiiCipher, progress: Progress | None = None) -> Outcome:
+    """Write the checked households in the connection's transaction (see the module docstring)."""
+    out = Outcome(total=parsed.total)
+    timings = out.timings
+    refused = parsed.total - sum(len(h.rows) for h in households)   # rows of households already refused
+    if progress:
+        await progress(parsed.total, refused)
+
+    t = time.perf_counter()
+    hmacs = await asyncio.to_thread(_digests, cipher, households)
+    timings["digest"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    given = [h.given_no for h in households if h.given_no]
+    refs = [h for h in households if not h.given_no]
+    existing: dict[tuple[str, str], Any] = {}
+    if given:
+        for r in await conn.fetch(_BY_NUMBER, given):
+            existing[("no", r["key"])] = r
+    if refs:
+        for r in await conn.fetch(_BY_REF, [h.village_code for h in refs], [h.key for h in refs]):
+            existing[(r["village_code"].strip(), r["key"])] = r
+    holders = {bytes(r["id_hmac"]): r for r in await conn.fetch(_PEOPLE, list(hmacs.values()))}
+    timings["lookup"] = time.perf_counter() - t
+
+    new, adds, grow = _decide(out, parsed, households, existing=existing, holders=holders, hmacs=hmacs)
+    if progress:
+        await progress(parsed.total, refused)
+
+    t = time.perf_counter()
+    if new:
+        numbers = await _numbers(conn, new)
+        ids = [r[0] for r in await conn.fetch(_IDS, len(new), "household")]
+        household_records, ref_records = await asyncio.to_thread(
+            _household_records, new, ids, numbers, cipher, scope.actor)
+        for hid, h in zip(ids, new, strict=True):
+            adds.extend((hid, m) for m in h.members)
+        await conn.copy_records_to_table("household", records=household_records, columns=HOUSEHOLD_COLUMNS)
+        if ref_records:
+            await conn.copy_records_to_table("import_household_ref", records=ref_records,
+                                             columns=("village_code", "ref", "household_id"))
+        out.households_created = len(new)
+    timings["households"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    if adds:
+        # ids in the file's order (the order members are shown in); each chunk loaded in digest order, the next
+        # chunk's rows (encryption) built in a thread while this one is copied
+        member_ids = [r[0] for r in await conn.fetch(_IDS, len(adds), "member")]
+        chunks = [(member_ids[i:i + CHUNK_ROWS], adds[i:i + CHUNK_ROWS]) for i in range(0, len(adds), CHUNK_ROWS)]
+        rows_per_member = (parsed.total - refused) / max(len(adds), 1)
+        pending = asyncio.create_task(asyncio.to_thread(_member_records, *chunks[0], hmacs, cipher))
+        for i in range(len(chunks)):
+            records = await pending
+            if i + 1 < len(chunks):
+                pending = asyncio.create_task(asyncio.to_thread(_member_records, *chunks[i + 1], hmacs, cipher))
+            await conn.copy_records_to_table("member", records=records, columns=MEMBER_COLUMNS)
+            out.members_created += len(records)
+            if progress:
+                await progress(parsed.total, min(parsed.total, refused + int(out.members_created * rows_per_member)))
+        out.members_added = sum(grow.values())
+    if grow:
+        await conn.execute(_GROW, list(grow), list(grow.values()))
+    timings["members"] = time.perf_counter() - t
+    if progress:
+        await progress(parsed.total, parsed.total)
+    out.errors = parsed.errors
+    out.rows_failed = len(parsed.bad_rows)
+    return out
+
+
+def _digests(cipher: PiiCipher, households: list[HouseholdIn]) -> dict[str, bytes]:
+    digest = cipher.digest
+    return {m.id_number: digest(m.id_number, field="id_number") for h in households for m in h.members}
+
+
+def _decide(out: Outcome, parsed: Parsed, households: list[HouseholdIn], *, existing: dict, holders: dict,
+            hmacs: dict[str, bytes]) -> tuple[list[HouseholdIn], list[tuple[int, MemberRow]], dict[int, int]]:
+    """New households (their members trimmed of people held elsewhere), members to add to matched households."""
+    new: list[HouseholdIn] = []
+    adds: list[tuple[int, MemberRow]] = []
+    grow: dict[int, int] = {}
+    for h in households:
+        match = existing.get(("no", h.given_no) if h.given_no else (h.village_code, h.key))
+        head = next(m for m in h.members if m.relation == "head")
+        if match is not None:
+            if match["head_hmac"] is None or bytes(match["head_hmac"]) != hmacs[head.id_number]:
+                _fail(h, f"户编号 {h.key} is already household {match['household_no']}, whose head is another "
+                      "person", parsed.errors, parsed.bad_rows)
+                continue
+            out.households_matched += 1
+            added = 0
+            for m in h.members:
+                holder = holders.get(hmacs[m.id_number])
+                if holder is not None and holder["household_id"] == match["id"]:
+                    out.members_unchanged += 1
+                elif holder is not None:
+                    _error(parsed.errors, h.sheet, m.row, "id_number",
+                           f"already registered in household {holder['household_no']}")
+                    parsed.bad_rows.add((h.sheet, m.row))
+                elif match["member_count"] + added >= MAX_MEMBERS:
+                    _error(parsed.errors, h.sheet, m.row, "household_no",
+                           f"household {match['household_no']} already has {MAX_MEMBERS} members")
+                    parsed.bad_rows.add((h.sheet, m.row))
+                else:
+                    added += 1
+                    adds.append((match["id"], m))
+            if added:
+                grow[match["id"]] = added
+            continue
+        if holders:
+            head_holder = holders.get(hmacs[head.id_number])
+            if head_holder is not None:
+                _error(parsed.errors, h.sheet, head.row, "id_number",
+                       f"already registered in household {head_holder['household_no']}")
+                parsed.bad_rows.add((h.sheet, head.row))
+                _fail(h, f"its head is already registered in household {head_holder['household_no']}",
+                      parsed.errors, parsed.bad_rows)
+                continue
+            keep = []
+            for m in h.members:
+                holder = holders.get(hmacs[m.id_number])
+                if holder is not None:
+                    _error(parsed.errors, h.sheet, m.row, "id_number",
+                           f"already registered in household {holder['household_no']}")
+                    parsed.bad_rows.add((h.sheet, m.row))
+                else:
+                    keep.append(m)
+            h.members = keep
+        new.append(h)
+    return new, adds, grow
+
+
+def _household_records(new: list[HouseholdIn], ids: list[int], numbers: dict[int, str], cipher: PiiCipher,
+                       actor: str) -> tuple[list[tuple], list[tuple]]:
+    records, refs = [], []
+    encrypt = cipher.encrypt
+    for hid, h in zip(ids, new, strict=True):
+        f = h.fields
+        head = next(m for m in h.members if m.relation == "head")
+        phone = f.get("phone")
+        main = f["main_cause"]
+        records.append((hid, numbers[id(h)], h.village_code, f["address"],
+                        encrypt(phone, field="phone") if phone else None, mask_phone(phone), f["attribute"], main,
+                        [c for c in f.get("other_causes", ()) if c != main], f["identified_year"], "pending",
+                        head.name, len(h.members), actor))
+        if not h.given_no:
+            refs.append((h.village_code, h.key, hid))
+    return records, refs
+
+
+def _member_records(ids: list[int], adds: list[tuple[int, MemberRow]], hmacs: dict[str, bytes],
+                    cipher: PiiCipher) -> list[tuple]:
+    encrypt = cipher.encrypt
+    birth = col.birth
+    records = []
+    for mid, (hid, m) in zip(ids, adds, strict=True):
+        idn = m.id_number
+        records.append((mid, hid, m.name, hmacs[idn], encrypt(idn, field="id_number"),
+                        f"{idn[:6]}********{idn[14:]}", "male" if int(idn[16]) % 2 else "female", birth(idn),
+                        m.relation, m.health, m.labor, m.education, m.in_school, m.migrant_worker))
+    records.sort(key=itemgetter(3))
+    return records
+
+
+async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int, str]:
+    """Household numbers for new households: the file's own where it is one, else the village's next ones."""
+    numbers: dict[int, str] = {}
+    highest: dict[str, int] = {}
+    wanting: dict[str, list[HouseholdIn]] = {}
+    for h in new:
+        if h.given_no:
+            numbers[id(h)] = h.given_no
+            seq = int(h.given_no[12:])
+            highest[h.village_code] = max(highest.get(h.village_code, 0), seq)
+        else:
+            wanting.setdefault(h.village_code, []).append(h)
+    if highest:
+        villages = sorted(highest)
+        await conn.execute(_BUMP_GIVEN, villages, [highest[v] for v in villages])
+    if wanting:
+        villages = sorted(wanting)
+        rows = await conn.fetch(_RESERVE, villages, [len(wanting[v]) for v in villages])
+        for r in rows:
+            village = r["village_code"].strip()
+            group = wanting[village]
+            first = r["last_no"] - len(group) + 1
+            for i, h in enumerate(group):
+                numbers[id(h)] = f"{village}{first + i:04d}"
+    return numbers
+
+
+# --- the whole path --------------------------------------------------------------------------------------------
+
+async def import_content(session: AsyncSession, *, content: bytes, filename: str, scope: Scope, cipher: PiiCipher,
+                         progress: Progress | None = None, audit_ref: str = "-",
+                         parsed: Parsed | None = None) -> Outcome:
+    """Read, check and write ``content`` in the session's transaction (the caller commits); one audit row.
+
+    Raises FileRejected when the file as a whole cannot be read."""
+    started = time.monotonic()
+    t = time.perf_counter()
+    if parsed is None:
+        parsed = await asyncio.to_thread(parse, content, filename)
+    parse_seconds = time.perf_counter() - t
+    conn = await raw_connection(session)
+    t = time.perf_counter()
+    villages = await villages_known(conn, {h.fields["village_code"] for h in parsed.households
+                                           if "village_code" in h.fields})
+    households = await asyncio.to_thread(check_households, parsed, villages=villages, scope=scope)
+    check_seconds = time.perf_counter() - t
+    outcome = await write(conn, parsed=parsed, households=households, scope=scope, cipher=cipher,
+                          progress=progress)
+    outcome.timings = {"parse": parse_seconds, "check": check_seconds, **outcome.timings}
+    await audit.record(session, actor=scope.actor, action="households.import", entity="import_job",
+                       entity_id=audit_ref, diff={"filename": filename[:255], "region_lo": scope.lo,
+                                                  **outcome.summary(), "errors": outcome.errors_total,
+                                                  "seconds": round(time.monotonic() - started, 3)})
+    return outcome

@@ -1,0 +1,208 @@
+"""Import jobs: created by the upload (with an outbox event, so a Redis outage delays the job but never loses
+it), run by the registry worker when the event arrives, polled by the client.
+
+A job runs at most once to its end: the worker claims it (``queued``/``running`` → ``running``), the import and
+the job's final state commit in one transaction, a redelivered event finds it ``done`` or ``failed`` and does
+nothing. Progress is written on separate, autocommitted statements so it shows while the import's transaction
+is still open. A worker that dies mid-import leaves nothing written; the event is delivered again and the job
+runs again (at most :data:`MAX_ATTEMPTS` times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.registry.bulk.importer import MAX_STORED_ERRORS, FileRejected, Outcome, import_content, parse
+from services.registry.households.scope import Scope, bounds
+from shared import outbox, pii
+from shared.db import Database
+from shared.settings import Settings
+
+log = logging.getLogger("jingzhun.registry.imports")
+
+TOPIC = "import.requested"
+MAX_ATTEMPTS = 3
+WRITE_ATTEMPTS = 3
+PROGRESS_SECONDS = 0.5
+
+
+async def create(session: AsyncSession, *, scope: Scope, region_code: str, filename: str, content: bytes) -> uuid.UUID:
+    """Store the job (with the file) and its event, in the request's transaction."""
+    job_id = uuid.uuid4()
+    await session.execute(text(
+        "INSERT INTO import_job (id, kind, status, region_code, created_by, role, filename, size, content) "
+        "VALUES (:id, 'households', 'queued', :region, :actor, :role, :filename, :size, :content)"),
+        {"id": job_id, "region": region_code, "actor": scope.actor, "role": scope.role, "filename": filename,
+         "size": len(content), "content": content})
+    await outbox.emit(session, topic=TOPIC, payload={"job_id": str(job_id)}, to=["registry"])
+    return job_id
+
+
+JOB_COLUMNS = ("id, kind, status, region_code, created_by, filename, size, total, done, errors, errors_total, "
+               "summary, message, created_at, started_at, finished_at")
+
+
+async def get(session: AsyncSession, job_id: uuid.UUID) -> Mapping[str, Any] | None:
+    return (await session.execute(text(f"SELECT {JOB_COLUMNS} FROM import_job WHERE id = :id"),
+                                  {"id": job_id})).mappings().first()
+
+
+def body(job: Mapping[str, Any]) -> dict[str, Any]:
+    def iso(v):
+        return v.isoformat() if v is not None else None
+    return {"job_id": str(job["id"]), "kind": job["kind"], "status": job["status"], "total": job["total"],
+            "done": job["done"], "errors": job["errors"], "errors_total": job["errors_total"],
+            "errors_truncated": job["errors_total"] > len(job["errors"]), "summary": job["summary"],
+            "message": job["message"], "filename": job["filename"], "size": job["size"],
+            "region_code": job["region_code"].strip(), "created_by": job["created_by"],
+            "created_at": iso(job["created_at"]), "started_at": iso(job["started_at"]),
+            "finished_at": iso(job["finished_at"])}
+
+
+def scope_for_job(job: Mapping[str, Any]) -> Scope:
+    """The importer's scope, as it was when they uploaded (cadre roles only may upload)."""
+    lo, hi = bounds(job["region_code"].strip())
+    return Scope(lo=lo, hi=hi, helper=None, full_pii=True, actor=job["created_by"], role=job["role"])
+
+
+def sorted_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    order: dict[Any, int] = {}
+    for e in errors:
+        order.setdefault(e.get("sheet"), len(order))
+    return sorted(errors, key=lambda e: (order[e.get("sheet")], e["row"]))
+
+
+class Ticker:
+    """Writes (total, done) of a running job at most every PROGRESS_SECONDS, on its own autocommit statements."""
+
+    def __init__(self, pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+        self.pool, self.job_id = pool, job_id
+        self.total = self.done = 0
+        self._written = (-1, -1)
+        self._last = 0.0
+
+    async def __call__(self, total: int, done: int) -> None:
+        self.total, self.done = total, done
+        if time.monotonic() - self._last >= PROGRESS_SECONDS:
+            await self.flush()
+
+    def reading(self, rows: int) -> None:        # called from the parsing thread
+        self.total = rows
+
+    async def flush(self) -> None:
+        if (self.total, self.done) == self._written:
+            return
+        self._written = (self.total, self.done)
+        self._last = time.monotonic()
+        await self.pool.execute("UPDATE import_job SET total = $2, done = $3 WHERE id = $1 AND status = 'running'",
+                                self.job_id, self.total, self.done)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - progress is best effort
+                pass
+
+
+async def _fail(pool: asyncpg.Pool, job_id: uuid.UUID, message: str) -> None:
+    await pool.execute("UPDATE import_job SET status = 'failed', message = $2, finished_at = now(), content = NULL "
+                       "WHERE id = $1", job_id, message)
+
+
+async def _finish(session: AsyncSession, job_id: uuid.UUID, outcome: Outcome) -> None:
+    errors = sorted_errors(outcome.errors)
+    await session.execute(text(
+        "UPDATE import_job SET status = 'done', total = :total, done = :total, errors = CAST(:errors AS jsonb), "
+        "errors_total = :errors_total, summary = CAST(:summary AS jsonb), finished_at = now(), content = NULL, "
+        "message = :message WHERE id = :id"),
+        {"id": job_id, "total": outcome.total, "errors": json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
+         "errors_total": outcome.errors_total, "summary": json.dumps(outcome.summary()),
+         "message": (f"{outcome.households_created} households and {outcome.members_created} members imported; "
+                     f"{outcome.rows_failed} rows with errors")})
+
+
+async def run(*, db: Database, settings: Settings, job_id: uuid.UUID) -> str | None:
+    """Run one job to its end (the worker's job function); returns its final status, None if not to run."""
+    pool = await db.pool()
+    job = await pool.fetchrow(
+        "UPDATE import_job SET status = 'running', started_at = coalesce(started_at, now()), "
+        "attempts = attempts + 1 WHERE id = $1 AND status IN ('queued', 'running') "
+        "RETURNING id, region_code, created_by, role, filename, content, attempts", job_id)
+    if job is None:
+        return None
+    if job["attempts"] > MAX_ATTEMPTS:
+        await _fail(pool, job_id, "the import stopped unexpectedly several times; nothing was imported")
+        return "failed"
+    content = bytes(job["content"] or b"")
+    ticker = Ticker(pool, job_id)
+    ticking = asyncio.create_task(ticker.run())
+    try:
+        return await _run(db=db, settings=settings, job=job, content=content, ticker=ticker)
+    finally:
+        ticking.cancel()
+
+
+async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], content: bytes, ticker: Ticker) -> str:
+    pool = await db.pool()
+    job_id = job["id"]
+    cipher = pii.cipher(settings)
+    scope = scope_for_job(job)
+    try:
+        parsed = await asyncio.to_thread(parse, content, job["filename"])
+    except FileRejected as exc:
+        await _fail(pool, job_id, str(exc))
+        return "failed"
+    except Exception:  # noqa: BLE001 - a file must never crash the worker
+        log.exception("import %s: reading the file failed", job_id)
+        await _fail(pool, job_id, "the file could not be read; nothing was imported")
+        return "failed"
+    for attempt in range(WRITE_ATTEMPTS):
+        async with db.sessionmaker() as session:
+            try:
+                outcome = await import_content(session, content=content, filename=job["filename"], scope=scope,
+                                               cipher=cipher, progress=ticker, audit_ref=str(job_id),
+                                               parsed=parsed if attempt == 0 else None)
+                await _finish(session, job_id, outcome)
+                await session.commit()
+                return "done"
+            except (asyncpg.UniqueViolationError, IntegrityError):
+                # someone registered one of these people (or numbers) meanwhile: start again, seeing them
+                await session.rollback()
+                log.info("import %s: concurrent registration, retrying (%d)", job_id, attempt + 1)
+            except FileRejected as exc:
+                await session.rollback()
+                await _fail(pool, job_id, str(exc))
+                return "failed"
+            except Exception:  # noqa: BLE001
+                await session.rollback()
+                log.exception("import %s failed", job_id)
+                await _fail(pool, job_id, "an internal error stopped the import; nothing was imported")
+                return "failed"
+    await _fail(pool, job_id, "the import kept colliding with registrations made at the same time; nothing was "
+                "imported: try again")
+    return "failed"
+
+
+async def on_import_requested(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """The worker's handler for ``import.requested`` (dispatch applies each event once)."""
+    try:
+        job_id = uuid.UUID(str((event.get("payload") or {})["job_id"]))
+    except (KeyError, TypeError, ValueError):
+        return
+    await run(db=ctx["db"], settings=ctx["settings"], job_id=job_id)
+
+
+HANDLERS = {TOPIC: on_import_requested}

@@ -1,0 +1,1 @@
+"""Statistics per region subtree, computed in SQL."""

@@ -1,0 +1,40 @@
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.registry.deps import ReaderScope
+from services.registry.stats import service
+from shared import regions
+from shared.auth import PrincipalDep
+from shared.problems import NotFound, problem_responses
+
+router = APIRouter(prefix="/api/v1", tags=["statistics 统计"])
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+@router.get("/stats/regions/{code}", responses=problem_responses(401, 403, 404, 422),
+            summary="Statistics of a region 区域统计")
+async def region_stats(code: Annotated[str, Path(max_length=12)], request: Request, scope: ReaderScope,
+                       principal: PrincipalDep,
+                       year: Annotated[int | None, Query(ge=2000, le=2100, description="default: this year")] = None
+                       ) -> JSONResponse:
+    """For the region's subtree, and the same for each child region under ``children``: households and persons
+    per status, per attribute and per main cause (over households in the register, with the still-poor part),
+    per 五个一批 batch (from measures), new / exits / returns / removals in ``year`` (from the status history),
+    helper coverage, and ``poverty_incidence`` = persons of registered and returned households ÷
+    ``rural_population`` (null when 0). Codes come with their Chinese labels. A helper's figures cover the
+    households assigned to them. 404 outside your region."""
+    try:
+        regions.validate(code)
+    except ValueError:
+        raise NotFound("No such region") from None
+    if not principal.covers(code):
+        raise NotFound("No such region")
+    year = year or datetime.now(CHINA).year
+    body = await service.region_stats(await request.app.state.db.pool(), scope=scope, code=code, year=year)
+    if body is None:
+        raise NotFound("No such region")
+    return JSONResponse(body)

@@ -1,0 +1,201 @@
+"""Statistics of a region subtree and of each child region, in one GROUP BY query over its households.
+
+A household belongs to a child region by the prefix of its village code (``left(village_code, n)``, n = the
+child level's significant digits), so every figure is grouped by child in the same pass and the region's own
+figures are the sums over the groups (the groups partition its households). What happened in the year (status
+moves, measures) is first gathered per household and joined to that one scan of the household table.
+
+What the figures mean:
+
+- ``by_status``: households and persons (members) by their status now.
+- ``by_attribute``, ``by_main_cause``: over 建档立卡户 — households in the register (registered, exited or
+  returned; not pending, not removed) — with ``poor_households``/``poor_persons`` for those not (or no longer)
+  out of poverty (registered or returned).
+- ``by_batch`` (五个一批, from measures): ``households`` with at least one measure of the batch in ``year`` and
+  how many ``measures`` that year.
+- ``in_year``, from the status history (``status_change``: every status move with the year it counts for, the
+  year given with the transition or, for a 公示, with the proposal): ``new`` (纳入: became registered), ``exits``
+  (became exited), ``returns`` (became returned), ``removals`` (清退) — distinct households that made that move
+  in ``year``; ``identified`` counts households (not removed) whose 识别年度 is ``year``. Persons are the
+  households' current member counts.
+- ``helper_coverage``: among registered and returned households, the share with a helper assigned.
+- ``poverty_incidence`` (贫困发生率): persons of registered and returned households ÷ the region's
+  ``rural_population``, rounded to 6 decimals; null when the population is 0.
+
+Persons are ``household.member_count`` (kept in step with the members by every writer), so no query reads
+the member table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+
+from services.registry import glossary as g
+from services.registry.households.scope import Scope, bounds
+from shared import regions
+
+REGISTER = ("registered", "exited", "returned")
+POOR = ("registered", "returned")
+CHILD_DIGITS = {"province": 4, "city": 6, "county": 9, "township": 12, "village": 12}
+
+# Per household, what happened in the year: status moves (from the status history) and measures per batch.
+_YEAR = """
+SELECT household_id, bool_or(kind = 'new') AS new, bool_or(kind = 'exits') AS exits,
+  bool_or(kind = 'returns') AS returns, bool_or(kind = 'removals') AS removals,
+  count(*) FILTER (WHERE kind = 'batch:production') AS b_production,
+  count(*) FILTER (WHERE kind = 'batch:relocation') AS b_relocation,
+  count(*) FILTER (WHERE kind = 'batch:ecology') AS b_ecology,
+  count(*) FILTER (WHERE kind = 'batch:education') AS b_education,
+  count(*) FILTER (WHERE kind = 'batch:social_security') AS b_social_security
+FROM (
+  SELECT household_id, CASE to_status WHEN 'registered' THEN 'new' WHEN 'exited' THEN 'exits'
+    WHEN 'returned' THEN 'returns' ELSE 'removals' END AS kind
+  FROM status_change WHERE year = $4 AND to_status IN ('registered', 'exited', 'returned', 'removed')
+  UNION ALL
+  SELECT household_id, 'batch:' || batch FROM measure WHERE year = $4
+) x GROUP BY household_id"""
+
+# One pass over the subtree's households, grouped by child region and the dimensions; the year's figures ride along.
+_HOUSEHOLDS = f"""
+SELECT left(h.village_code, $3) AS child, h.status, h.attribute, h.main_cause, count(*) AS households,
+  sum(h.member_count) AS persons,
+  count(*) FILTER (WHERE h.identified_year = $4 AND h.status <> 'removed') AS identified_households,
+  coalesce(sum(h.member_count) FILTER (WHERE h.identified_year = $4 AND h.status <> 'removed'), 0)
+    AS identified_persons,
+  count(*) FILTER (WHERE h.helper_user_id IS NOT NULL) AS with_helper,
+  count(*) FILTER (WHERE y.new) AS new_households,
+  coalesce(sum(h.member_count) FILTER (WHERE y.new), 0) AS new_persons,
+  count(*) FILTER (WHERE y.exits) AS exits_households,
+  coalesce(sum(h.member_count) FILTER (WHERE y.exits), 0) AS exits_persons,
+  count(*) FILTER (WHERE y.returns) AS returns_households,
+  coalesce(sum(h.member_count) FILTER (WHERE y.returns), 0) AS returns_persons,
+  count(*) FILTER (WHERE y.removals) AS removals_households,
+  coalesce(sum(h.member_count) FILTER (WHERE y.removals), 0) AS removals_persons,
+  count(*) FILTER (WHERE y.b_production > 0) AS production_households, coalesce(sum(y.b_production), 0)::bigint AS production_measures,
+  count(*) FILTER (WHERE y.b_relocation > 0) AS relocation_households, coalesce(sum(y.b_relocation), 0)::bigint AS relocation_measures,
+  count(*) FILTER (WHERE y.b_ecology > 0) AS ecology_households, coalesce(sum(y.b_ecology), 0)::bigint AS ecology_measures,
+  count(*) FILTER (WHERE y.b_education > 0) AS education_households, coalesce(sum(y.b_education), 0)::bigint AS education_measures,
+  count(*) FILTER (WHERE y.b_social_security > 0) AS social_security_households, coalesce(sum(y.b_social_security), 0)::bigint AS social_security_measures
+FROM household h LEFT JOIN ({_YEAR}) y ON y.household_id = h.id
+WHERE h.village_code BETWEEN $1 AND $2 AND ($5::text IS NULL OR h.helper_user_id = $5::text)
+GROUP BY 1, 2, 3, 4"""
+
+_REGIONS = """
+SELECT code, name, level, rural_population FROM region WHERE code = $1 OR parent_code = $1 ORDER BY code"""
+
+FLOW_KINDS = ("new", "exits", "returns", "removals")
+
+
+class _Acc:
+    """The figures of one region, summed from the query rows."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.attribute: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self.cause: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self.identified = [0, 0]
+        self.poor_with_helper = 0
+        self.flows: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.batches: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+
+    def add_households(self, r: asyncpg.Record) -> None:
+        h, p = r["households"], r["persons"] or 0
+        s = self.status[r["status"]]
+        s[0] += h
+        s[1] += p
+        if r["status"] in REGISTER:
+            poor = r["status"] in POOR
+            for acc in (self.attribute[r["attribute"]], self.cause[r["main_cause"]]):
+                acc[0] += h
+                acc[1] += p
+                if poor:
+                    acc[2] += h
+                    acc[3] += p
+        if r["status"] in POOR:
+            self.poor_with_helper += r["with_helper"]
+        self.identified[0] += r["identified_households"]
+        self.identified[1] += r["identified_persons"]
+        for kind in FLOW_KINDS:
+            f = self.flows[kind]
+            f[0] += r[f"{kind}_households"]
+            f[1] += r[f"{kind}_persons"]
+        for batch in g.BATCH_LABELS:
+            b = self.batches[batch]
+            b[0] += r[f"{batch}_households"]
+            b[1] += r[f"{batch}_measures"]
+
+    def merge(self, other: _Acc) -> None:
+        for mine, theirs in ((self.status, other.status), (self.attribute, other.attribute),
+                             (self.cause, other.cause), (self.flows, other.flows), (self.batches, other.batches)):
+            for k, values in theirs.items():
+                acc = mine[k]
+                for i, v in enumerate(values):
+                    acc[i] += v
+        self.identified = [a + b for a, b in zip(self.identified, other.identified, strict=True)]
+        self.poor_with_helper += other.poor_with_helper
+
+    def body(self, rural_population: int) -> dict[str, Any]:
+        poor_h = sum(self.status[s][0] for s in POOR)
+        poor_p = sum(self.status[s][1] for s in POOR)
+        return {
+            "households": sum(v[0] for v in self.status.values()),
+            "persons": sum(v[1] for v in self.status.values()),
+            "register_households": sum(self.status[s][0] for s in REGISTER),
+            "register_persons": sum(self.status[s][1] for s in REGISTER),
+            "poor_households": poor_h, "poor_persons": poor_p,
+            "by_status": [{"code": c, "label": label, "households": self.status[c][0], "persons": self.status[c][1]}
+                          for c, label in g.STATUS_LABELS.items()],
+            "by_attribute": _dimension(self.attribute, g.ATTRIBUTE_LABELS),
+            "by_main_cause": _dimension(self.cause, g.CAUSE_LABELS),
+            "by_batch": [{"code": c, "label": label, "households": self.batches[c][0],
+                          "measures": self.batches[c][1]} for c, label in g.BATCH_LABELS.items()],
+            "in_year": {**{k: {"households": self.flows[k][0], "persons": self.flows[k][1]} for k in FLOW_KINDS},
+                        "identified": {"households": self.identified[0], "persons": self.identified[1]}},
+            "helper_coverage": {"households": poor_h, "with_helper": self.poor_with_helper,
+                                "share": round(self.poor_with_helper / poor_h, 4) if poor_h else None},
+            "rural_population": rural_population,
+            "poverty_incidence": round(poor_p / rural_population, 6) if rural_population > 0 else None,
+        }
+
+
+def _dimension(values: dict[str, list[int]], labels: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"code": c, "label": label, "households": values[c][0], "persons": values[c][1],
+             "poor_households": values[c][2], "poor_persons": values[c][3]} for c, label in labels.items()]
+
+
+async def _fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+    """One query with room to aggregate in memory (the default work_mem spills these to disk)."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        return await conn.fetch(query, *args)
+
+
+async def region_stats(pool: asyncpg.Pool, *, scope: Scope, code: str, year: int) -> dict[str, Any] | None:
+    """The statistics body for ``code`` (already checked to be in the caller's subtree); None if unknown."""
+    level = regions.level_of(code)
+    digits = CHILD_DIGITS[level]
+    lo, hi = bounds(code)
+    region_rows, household_rows = await asyncio.gather(
+        _fetch(pool, _REGIONS, code), _fetch(pool, _HOUSEHOLDS, lo, hi, digits, year, scope.helper))
+    found = {r["code"].strip(): r for r in region_rows}
+    me = found.pop(code, None)
+    if me is None:
+        return None
+    per_child: dict[str, _Acc] = defaultdict(_Acc)
+    for r in household_rows:
+        per_child[r["child"]].add_households(r)
+    total = _Acc()
+    for acc in per_child.values():
+        total.merge(acc)
+    children = []
+    if level != "village":
+        for child_code, r in found.items():
+            acc = per_child.get(child_code[:digits]) or _Acc()
+            children.append({"code": child_code, "name": r["name"], "level": r["level"],
+                             **acc.body(r["rural_population"])})
+    return {"code": code, "name": me["name"], "level": me["level"], "year": year,
+            **total.body(me["rural_population"]), "children": children}
