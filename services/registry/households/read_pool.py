@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncpg
 from fastapi import FastAPI, Request
 
+from shared import pii
 from shared.db import asyncpg_dsn, database_name
 
 SERVER_SETTINGS = {"synchronous_commit": "off", "application_name": "jingzhun-registry-read"}
 
 
 async def open_pool(app: FastAPI) -> None:
+    """At start: the pool, and the PII key (a configured key file that is missing stops the start here rather
+    than failing the first request)."""
     settings = app.state.settings
+    pii.cipher(settings)
     app.state.read_pool = await asyncpg.create_pool(
         asyncpg_dsn(settings, database_name(settings, "registry")), min_size=1, max_size=10,
         server_settings=SERVER_SETTINGS)
