@@ -4,9 +4,9 @@ Everything goes through HTTP as the bootstrap administrator, exactly as a client
 exercises the stack. Each step is idempotent (409 means "already there"; fund sources are looked up first),
 and ``jingzhun up`` runs the seed once per data dir (a marker file), so a second start adds nothing.
 
-To seed more (households, allocations, …) when their endpoints exist: write one ``seed_<thing>(api)`` step
-returning a count and add it to :data:`STEPS`. :func:`seed_households` is that hook for households, and
-:func:`demo_households` already produces them (valid GB 11643 ID numbers, deterministic).
+To seed more (allocations, …) when their endpoints exist: write one ``seed_<thing>(api)`` step
+returning a count and add it to :data:`STEPS`. Households come from :func:`demo_households` (valid GB 11643 ID
+numbers, deterministic).
 """
 
 from __future__ import annotations
@@ -110,6 +110,12 @@ class Api:
             return False
         raise SeedError(f"POST {path} {body}: {r.status_code} {r.text[:500]}")
 
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        r = self.client.put(path, json=body)
+        if r.status_code not in (200, 201):
+            raise SeedError(f"PUT {path} {body}: {r.status_code} {r.text[:500]}")
+        return r.json()
+
     def get(self, path: str, **params: Any) -> Any:
         r = self.client.get(path, params=params)
         if r.status_code != 200:
@@ -150,9 +156,34 @@ def seed_fund_sources(api: Api) -> int:
 
 
 def seed_households(api: Api) -> int:
-    """Extension point: POST each of :func:`demo_households` to ``/api/v1/households`` (409 = already there),
-    propose registration, and so on, once the registry offers households. Nothing to seed yet."""
-    return 0
+    """The demo households (pending 识别中, as a cadre's registration leaves them), each with a 帮扶责任人 of its
+    village where one exists, incomes and 两不愁三保障 for the year, and one 五个一批 measure. A household
+    that is already there (409: its head belongs to a household) is left as it is."""
+    helpers = {u["region_code"]: u["id"] for u in api.list_all("/api/v1/auth/users") if u["role"] == "helper"}
+    created = 0
+    for n, body in enumerate(demo_households()):
+        r = api.client.post("/api/v1/households", json=body)
+        if r.status_code == 409:
+            continue
+        if r.status_code != 201:
+            raise SeedError(f"POST /api/v1/households: {r.status_code} {r.text[:500]}")
+        created += 1
+        home = r.json()
+        hid = home["id"]
+        if helper := helpers.get(body["village_code"]):
+            api.put(f"/api/v1/households/{hid}/helper", {"user_id": helper})
+        earned = 2400 + (n * 379) % 9000
+        api.put(f"/api/v1/households/{hid}/incomes/{YEAR}", {
+            "wage": f"{earned * 0.6:.2f}", "production": f"{earned * 0.3:.2f}", "transfer": f"{earned * 0.1:.2f}",
+            "property": "0.00", "expenses": f"{earned * 0.05:.2f}"})
+        api.put(f"/api/v1/households/{hid}/assurances/{YEAR}", {
+            "food": True, "clothing": True, "education": n % 7 != 0, "medical": True, "housing": n % 5 != 0,
+            "water": True})
+        api.create(f"/api/v1/households/{hid}/measures", {
+            "batch": ("production", "education", "social_security", "ecology", "relocation")[n % 5],
+            "kind": ("滩羊养殖", "雨露计划", "低保兜底", "生态护林员", "移民安置")[n % 5],
+            "description": "帮扶措施（演示数据）", "year": YEAR})
+    return created
 
 
 STEPS: tuple[tuple[str, Callable[[Api], int]], ...] = (
@@ -182,7 +213,7 @@ def seed(base_url: str, *, username: str, password: str | None, log: Callable[[s
         return summary
 
 
-# --- households (data only, until the registry's household endpoints exist) ------------------------------
+# --- households ----------------------------------------------------------------------------------------------
 
 _SURNAMES = "马王李张杨纳海刘田丁金冯何苏白"
 _MALE = ("建国", "德福", "占林", "国庆", "宝山", "海军", "志强", "成林", "少华", "永福", "文明", "学军")

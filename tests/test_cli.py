@@ -156,6 +156,8 @@ class FakeGateway:
         self.regions: dict[str, dict] = {}
         self.users: dict[str, dict] = {}
         self.sources: list[dict] = []
+        self.households: dict[str, dict] = {}      # by the head's ID number: a person is in one household
+        self.writes: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         import json
@@ -169,14 +171,30 @@ class FakeGateway:
             if path == "/api/v1/fund-sources":
                 self.sources.append(dict(body, id=len(self.sources) + 1))
                 return httpx.Response(201, json=self.sources[-1])
+            if path == "/api/v1/households":
+                head = body["members"][0]["id_number"]
+                if head in self.households:
+                    return httpx.Response(409, json={"status": 409})
+                self.households[head] = dict(body, id=len(self.households) + 1)
+                return httpx.Response(201, json=self.households[head])
+            if path.startswith("/api/v1/households/"):
+                self.writes.append(path)
+                return httpx.Response(201, json={})
+            if path == "/api/v1/auth/users":
+                body["id"] = len(self.users) + 1
             store, key = {"/api/v1/regions": (self.regions, "code"),
                           "/api/v1/auth/users": (self.users, "username")}[path]
             if body[key] in store:
                 return httpx.Response(409, json={"status": 409})
             store[body[key]] = body
             return httpx.Response(201, json=body)
+        if request.method == "PUT":
+            self.writes.append(path)
+            return httpx.Response(200, json={})
         if path == "/api/v1/fund-sources":
             return httpx.Response(200, json={"items": self.sources, "next_cursor": None})
+        if path == "/api/v1/auth/users":
+            return httpx.Response(200, json={"items": list(self.users.values()), "next_cursor": None})
         return httpx.Response(404)
 
 
@@ -185,12 +203,18 @@ def test_demo_seed_is_idempotent():
     transport = httpx.MockTransport(gateway)
     first = demo.seed("http://gw", username="admin", password="secret-password", log=lambda m: None,
                       transport=transport)
+    households = len(list(demo.demo_households()))
     assert first == {"regions": len(demo.REGIONS), "users": len(demo.USERS), "fund_sources": len(demo.FUND_SOURCES),
-                     "households": 0}
+                     "households": households}
+    assert 300 <= households <= 400
+    helped = {p for p in gateway.writes if p.endswith("/helper")}
+    assert helped and len(helped) < households                   # only villages with a demo helper
+    writes = len(gateway.writes)
     assert list(gateway.regions)[:5] == [demo.COUNTY.code, *[t.code for t in demo.TOWNSHIPS]]   # parents first
     again = demo.seed("http://gw", username="admin", password="secret-password", log=lambda m: None,
                       transport=transport)
     assert again == {"regions": 0, "users": 0, "fund_sources": 0, "households": 0}
+    assert len(gateway.writes) == writes                         # nothing written twice
     with pytest.raises(demo.SeedError, match="cannot log in"):
         demo.seed("http://gw", username="admin", password="wrong", transport=transport)
 

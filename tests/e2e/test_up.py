@@ -126,13 +126,15 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(tmp_path):
                               cwd=ROOT, capture_output=True, text=True, env=dict(env, JINGZHUN_DATA_DIR=str(data_dir)),
                               timeout=60)
         assert made.returncode == 0, made.stderr
-        first.wait_for("demo county seeded", timeout=60)
+        first.wait_for("demo county seeded", timeout=180)   # a few hundred households through the API
 
         with httpx.Client(base_url=first.url, timeout=10) as client:
             assert client.get("/readyz").status_code == 200
             admin = token(client, "admin", ADMIN_PASSWORD)
             village = client.get("/api/v1/regions/640122100201", headers=admin)
             assert village.status_code == 200 and village.json()["name"] == "欣荣村"
+            homes = client.get("/api/v1/households", params={"region": "640122100201", "limit": 500}, headers=admin)
+            assert homes.status_code == 200 and len(homes.json()["items"]) == 25
             r = client.post("/api/v1/regions", json=new_village, headers=admin)
             assert r.status_code == 201, r.text
             r = client.get(f"/api/v1/regions/{new_village['code']}", headers=admin)
