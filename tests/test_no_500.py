@@ -66,7 +66,11 @@ def bodies(route: APIRoute):
     components = schema.get("$defs", {})
     for p in schema.get("properties", {}).values():
         components |= p.pop("$defs", {}) if isinstance(p, dict) else {}
-    base = base_value(schema, components)
+    yield from hostile_bodies(base_value(schema, components))
+
+
+def hostile_bodies(base):
+    """The base body, malformed bodies, and the base with each field in turn replaced by each hostile value."""
     yield "base", json.dumps(base).encode()
     for raw in MALFORMED:
         yield f"malformed {raw[:10]!r}", raw

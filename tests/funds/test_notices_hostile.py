@@ -8,7 +8,7 @@ from services.funds.app import create
 from services.funds.notices.schemas import NoticeOpen
 from shared.testing import app_client, auth, make_token
 from tests.funds.conftest import notice_body
-from tests.test_no_500 import HOSTILE_JSON, MALFORMED, PATH_VALUES, base_value
+from tests.test_no_500 import HOSTILE_JSON, PATH_VALUES, base_value, hostile_bodies
 
 PREFIXES = ("/public", "/api/v1/notices", "/api/v1/objections")
 QUERIES = ("", "?limit=1e309&cursor=%00", "?limit=0", "?cursor=!!!&region=99999999999999999999",
@@ -17,15 +17,7 @@ QUERIES = ("", "?limit=1e309&cursor=%00", "?limit=0", "?cursor=!!!&region=999999
 
 
 def _bodies(schema: dict, components: dict, base=None):
-    base = base if base is not None else base_value(schema, components)
-    yield "base", json.dumps(base).encode()
-    for raw in MALFORMED:
-        yield f"malformed {raw[:10]!r}", raw
-    if isinstance(base, dict):
-        for field in base:
-            for name, text in HOSTILE_JSON.items():
-                marker = "__HOSTILE__"
-                yield f"{field}={name}", json.dumps(base | {field: marker}).replace(f'"{marker}"', text).encode()
+    return hostile_bodies(base if base is not None else base_value(schema, components))
 
 
 def _paths(template: str):
