@@ -67,7 +67,8 @@ def _text_cell(ws, value: Any) -> Any:
     return value
 
 
-def build(rows: Iterable[Mapping[str, Any]], *, cipher: PiiCipher, full: bool, region_name: str) -> tuple[bytes, list[int]]:
+def build(rows: Iterable[Mapping[str, Any]], *, cipher: PiiCipher, full: bool, region_name: str
+          ) -> tuple[bytes, list[int]]:
     """The workbook's bytes and the ids of the households in it."""
     wb = Workbook(write_only=True)
     used: set[str] = set()

@@ -1,7 +1,11 @@
 """Importing households from a table (CONTRACT §4 Bulk, §9 columns): the one path the job, the CLI and the
 benchmark run.
 
-Reading and checking (in a thread, off the event loop):
+Three stages: reading (pass one, in a thread: every file-level problem is found before anything is written),
+checking (pass two) and writing, the last two interleaved — a household is handed to the writer as soon as its
+last row has been checked, and checking goes on in slices while PostgreSQL loads the previous batch.
+
+Checking:
 
 - every row is checked like ``POST /households`` checks a member (GB 11643, enum codes or their Chinese labels,
   booleans as 是/否); a row with an error is reported and left out;
@@ -13,8 +17,9 @@ Reading and checking (in a thread, off the event loop):
 
 Writing (set-based, in the caller's transaction; nothing is written row by row through the ORM):
 
-- per chunk of households, three indexed look-ups find what exists: households by number (or by the file's own
-  key, ``import_household_ref``) and people by the keyed digest of their ID number;
+- per batch of households (about 20,000 rows), three indexed look-ups (``unnest`` joins) find what exists:
+  households by number (or by the file's own key, ``import_household_ref``) and people by the keyed digest of
+  their ID number;
 - an existing household is matched only if its head is the file's head; it is never changed by an import
   except that members it does not have yet are added. People already in another household are row errors;
   people already in the matched household are left as they are. So importing the same file again creates
@@ -23,20 +28,22 @@ Writing (set-based, in the caller's transaction; nothing is written row by row t
   ``户编号`` of the form <村代码><4-5 digits> becomes the household number (the village's counter is moved past
   it, so numbers handed out later never collide); any other key gets the next number of its village and is
   remembered for re-imports;
-- household ids come from the identity sequence in one call; households, members and keys are then loaded
-  with COPY (``copy_records_to_table``) straight into their tables, members sorted by digest. ID numbers and
-  phones are encrypted (AES-GCM) and digested (HMAC) with :mod:`shared.pii` on the way;
-- a person registered concurrently through the API makes COPY fail on the uniqueness constraint: the caller
-  retries the whole write (:func:`import_content` does, twice), which then sees that person;
+- household and member ids come from the identity sequences in one call each (member ids in the file's order,
+  the order members are shown in); households, members and keys are then loaded with COPY
+  (``copy_records_to_table``) straight into their tables, members sorted by digest. ID numbers and phones are
+  encrypted (AES-GCM) and digested (HMAC) with :mod:`shared.pii` on the way;
+- a person registered concurrently through the API makes COPY fail on the uniqueness constraint: the whole
+  transaction is rolled back and the job runs the import again (jobs.py, up to three times), seeing that person;
 - one audit-chain row for the whole import, with its counts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -55,10 +62,11 @@ from shared import audit
 from shared.idnumber import mask_phone
 from shared.pii import PiiCipher
 
-__all__ = ["Parsed", "Outcome", "FileRejected", "parse", "write", "import_content", "MAX_STORED_ERRORS"]
+__all__ = ["RawFile", "Outcome", "FileRejected", "read", "import_content", "MAX_STORED_ERRORS"]
 
 MAX_STORED_ERRORS = 1_000
 CHUNK_ROWS = 20_000
+SLICE_ROWS = 1_000
 Progress = Callable[[int, int], Awaitable[None]]
 
 
@@ -92,11 +100,25 @@ class HouseholdIn:
 
 
 @dataclass
-class Parsed:
+class RawTable:
+    sheet: str | None
+    columns: dict[str, int]
+    rows: list[tuple[int, tuple]]
+
+
+@dataclass
+class RawFile:
+    """A file's data rows as read (pass one): every file-level problem has been found by now."""
+    tables: list[RawTable]
+    total: int
+
+
+@dataclass
+class Batch:
+    """Households the checker has finished (all their rows seen), ready to be written."""
     households: list[HouseholdIn]
-    errors: list[dict[str, Any]]
-    total: int                                 # data rows read
-    bad_rows: set[tuple[str | None, int]]
+    hmacs: dict[str, bytes]
+    rows: int                                  # rows accounted for by this batch (written or reported)
 
 
 @dataclass
@@ -147,101 +169,191 @@ _HOUSEHOLD_CONVERT: dict[str, Callable[[Any], Any]] = {
 _REQUIRED_HOUSEHOLD = ("village_code", "address", "attribute", "main_cause", "identified_year")
 
 
-def parse(content: bytes, filename: str) -> Parsed:
-    """Read and check every row; group them into households. Raises FileRejected for the file as a whole."""
-    errors: list[dict[str, Any]] = []
-    households: dict[str, HouseholdIn] = {}
-    seen_people: dict[str, tuple[str | None, int]] = {}
-    bad_rows: set[tuple[str | None, int]] = set()
-    total = 0
-    for table in tables(content, filename):
-        cols = table.columns
-        sheet = table.sheet
-        width_needed = max(cols.values()) + 1
-        member_cols = [(k, f, cols.get(k)) for k, f in _MEMBER_CONVERT]
-        household_cols = [(k, f, cols.get(k)) for k, f in _HOUSEHOLD_CONVERT.items()]
-        key_at = cols["household_no"]
-        absent = width_needed                  # columns the file lacks read this always-None cell
-        at = {k: cols.get(k, absent) for k, _ in _MEMBER_CONVERT}
-        household_cells = itemgetter(*(cols.get(k, absent) for k in _HOUSEHOLD_CONVERT))
-        fast_member = _fast_member(at)
-        for number, cells in table.rows:
-            total += 1
-            cells = (*cells, *_PAD[: width_needed + 1 - len(cells)]) if len(cells) <= width_needed else cells
-            raw_key = cells[key_at]
-            h = households.get(raw_key) if type(raw_key) is str else None
-            m = fast_member(number, cells)
-            if h is not None and m is not None and household_cells(cells) == h.raw:
-                idn = m.id_number
-                if idn not in seen_people:
-                    seen_people[idn] = (sheet, number)
-                    h.rows.append(number)
-                    h.members.append(m)
-                    continue
-            before = len(errors)
-            if h is None:
-                try:
-                    key = col.plain(raw_key, "household_no")
-                except CellError as exc:
-                    _error(errors, sheet, number, "household_no", str(exc))
-                    bad_rows.add((sheet, number))
-                    continue
-                h = households.get(key)
-                if h is None:
-                    h = households[key] = HouseholdIn(key=key, sheet=sheet)
-                if type(raw_key) is str:
-                    households[raw_key] = h
-            values: dict[str, Any] = {}
-            if m is None:
-                for k, convert, i in member_cols:
-                    try:
-                        values[k] = convert(cells[i] if i is not None else None)
-                    except CellError as exc:
-                        _error(errors, sheet, number, k, str(exc))
-            # household columns: usually the same cells on every row of a household; converted once
-            raw_household = household_cells(cells)
-            hvalues: dict[str, Any] | None = None
-            if raw_household != h.raw:
-                hvalues = {}
-                for k, convert, at in household_cols:
-                    raw = cells[at] if at is not None else None
-                    if raw is None or (type(raw) is str and not raw.strip()):
-                        continue
-                    try:
-                        hvalues[k] = convert(raw)
-                    except CellError as exc:
-                        _error(errors, sheet, number, k, str(exc))
-            idn = m.id_number if m is not None else values.get("id_number")
-            if idn is not None:
-                first = seen_people.get(idn)
-                if first is not None:
-                    where = f"row {first[1]}" + (f" of sheet {first[0]}" if first[0] else "")
-                    _error(errors, sheet, number, "id_number", f"the same person is already listed in {where}")
-                else:
-                    seen_people[idn] = (sheet, number)
-            h.rows.append(number)
-            if len(errors) > before:
-                bad_rows.add((sheet, number))
-                if (m.relation if m is not None else values.get("relation")) == "head" and h.bad_head_row is None:
-                    h.bad_head_row = number
-                continue
-            if hvalues is not None:
-                if h.raw is None:
-                    h.raw = raw_household
-                for k, v in hvalues.items():
-                    have = h.fields.get(k)
-                    if have is None:
-                        h.fields[k] = v
-                        h.field_rows[k] = number
-                    elif have != v and h.conflict is None:
-                        h.conflict = (f"rows {h.field_rows[k]} and {number} disagree on {LABEL[k]} "
-                                      f"({_show(have)} / {_show(v)})")
-            h.members.append(m if m is not None else MemberRow(row=number, **values))
+def read(content: bytes, filename: str) -> RawFile:
+    """Pass one: every data row of the file, in order. Raises FileRejected for the file as a whole."""
+    found = [RawTable(t.sheet, t.columns, list(t.rows)) for t in tables(content, filename)]
+    total = sum(len(t.rows) for t in found)
     if total == 0:
         raise FileRejected("no data rows below the header (empty rows are skipped; a run of "
                            f"{MAX_EMPTY_RUN:,} empty rows ends the table)")
-    unique = list({id(h): h for h in households.values()}.values())
-    return Parsed(households=unique, errors=errors, total=total, bad_rows=bad_rows)
+    return RawFile(found, total)
+
+
+class Checker:
+    """Pass two: checks every row and groups rows into households; a household is handed on (``emit``) as soon as
+    its last row has been read, checked against the household rules, with its members' digests.
+
+    ``errors`` and ``bad_rows`` are shared with the writer (appends only; list and set appends are atomic)."""
+
+    def __init__(self, raw: RawFile, *, villages: set[str], scope: Scope, cipher: PiiCipher) -> None:
+        self.raw, self.villages, self.scope, self.cipher = raw, villages, scope, cipher
+        self.errors: list[dict[str, Any]] = []
+        self.bad_rows: set[tuple[str | None, int]] = set()
+        self.seconds = 0.0
+
+    def _last_rows(self) -> dict[str, int]:
+        """Each household key's last row (as a position over all tables): when it is read, the household is whole."""
+        last: dict[str, int] = {}
+        keys: dict[Any, str | None] = {}
+        position = 0
+        for table in self.raw.tables:
+            at = table.columns["household_no"]
+            for _, cells in table.rows:
+                raw_key = cells[at] if at < len(cells) else None
+                key = keys.get(raw_key, False) if type(raw_key) is str else False
+                if key is False:
+                    try:
+                        key = col.plain(raw_key, "household_no")
+                    except CellError:
+                        key = None
+                    if type(raw_key) is str:
+                        keys[raw_key] = key
+                if key is not None:
+                    last[key] = position
+                position += 1
+        return last
+
+    def steps(self, *, batch_rows: int = CHUNK_ROWS, slice_rows: int = SLICE_ROWS) -> Iterator[Batch | None]:
+        """Check the rows, yielding each Batch as it is ready and None every ``slice_rows`` rows (a chance for
+        the event loop to move the writer on)."""
+        started = time.perf_counter()
+        pending: list[Batch] = []
+        emit = pending.append
+        errors, bad_rows = self.errors, self.bad_rows
+        households: dict[str, HouseholdIn] = {}
+        open_: dict[int, HouseholdIn] = {}
+        seen_people: dict[str, tuple[str | None, int]] = {}
+        last = self._last_rows()
+        position = 0
+        keyless = 0
+        next_emit = batch_rows
+        for table in self.raw.tables:
+            cols = table.columns
+            sheet = table.sheet
+            width_needed = max(cols.values()) + 1
+            member_cols = [(k, f, cols.get(k)) for k, f in _MEMBER_CONVERT]
+            household_cols = [(k, f, cols.get(k)) for k, f in _HOUSEHOLD_CONVERT.items()]
+            key_at = cols["household_no"]
+            absent = width_needed                  # columns the file lacks read this always-None cell
+            at = {k: cols.get(k, absent) for k, _ in _MEMBER_CONVERT}
+            household_cells = itemgetter(*(cols.get(k, absent) for k in _HOUSEHOLD_CONVERT))
+            fast_member = _fast_member(at)
+            complete = len(cols) == len(_MEMBER_CONVERT) + len(_HOUSEHOLD_CONVERT) + 1
+            pad_to = width_needed if complete else width_needed + 1     # rows reach every column they use
+            for number, cells in table.rows:
+                position += 1
+                if position > next_emit:
+                    next_emit += batch_rows
+                    keyless = self._emit(emit, open_, last, position - 1, keyless)
+                    self.seconds += time.perf_counter() - started
+                    yield from pending
+                    pending.clear()
+                    started = time.perf_counter()
+                elif position % slice_rows == 0:
+                    self.seconds += time.perf_counter() - started
+                    yield None
+                    started = time.perf_counter()
+                if len(cells) < pad_to:
+                    cells = (*cells, *_PAD[: pad_to - len(cells)])
+                raw_key = cells[key_at]
+                h = households.get(raw_key) if type(raw_key) is str else None
+                m = fast_member(number, cells)
+                if h is not None and m is not None and household_cells(cells) == h.raw:
+                    idn = m.id_number
+                    if idn not in seen_people:
+                        seen_people[idn] = (sheet, number)
+                        h.rows.append(number)
+                        h.members.append(m)
+                        continue
+                before = len(errors)
+                if h is None:
+                    try:
+                        key = col.plain(raw_key, "household_no")
+                    except CellError as exc:
+                        _error(errors, sheet, number, "household_no", str(exc))
+                        bad_rows.add((sheet, number))
+                        keyless += 1
+                        continue
+                    h = households.get(key)
+                    if h is None:
+                        h = households[key] = HouseholdIn(key=key, sheet=sheet)
+                        open_[id(h)] = h
+                    if type(raw_key) is str:
+                        households[raw_key] = h
+                values: dict[str, Any] = {}
+                if m is None:
+                    for k, convert, i in member_cols:
+                        try:
+                            values[k] = convert(cells[i] if i is not None else None)
+                        except CellError as exc:
+                            _error(errors, sheet, number, k, str(exc))
+                # household columns: usually the same cells on every row of a household; converted once
+                raw_household = household_cells(cells)
+                hvalues: dict[str, Any] | None = None
+                if raw_household != h.raw:
+                    hvalues = {}
+                    for k, convert, i in household_cols:
+                        raw = cells[i] if i is not None else None
+                        if raw is None or (type(raw) is str and not raw.strip()):
+                            continue
+                        try:
+                            hvalues[k] = convert(raw)
+                        except CellError as exc:
+                            _error(errors, sheet, number, k, str(exc))
+                idn = m.id_number if m is not None else values.get("id_number")
+                if idn is not None:
+                    first = seen_people.get(idn)
+                    if first is not None:
+                        where = f"row {first[1]}" + (f" of sheet {first[0]}" if first[0] else "")
+                        _error(errors, sheet, number, "id_number", f"the same person is already listed in {where}")
+                    else:
+                        seen_people[idn] = (sheet, number)
+                h.rows.append(number)
+                if len(errors) > before:
+                    bad_rows.add((sheet, number))
+                    if (m.relation if m is not None else values.get("relation")) == "head" and h.bad_head_row is None:
+                        h.bad_head_row = number
+                    continue
+                if hvalues is not None:
+                    if h.raw is None:
+                        h.raw = raw_household
+                    for k, v in hvalues.items():
+                        have = h.fields.get(k)
+                        if have is None:
+                            h.fields[k] = v
+                            h.field_rows[k] = number
+                        elif have != v and h.conflict is None:
+                            h.conflict = (f"rows {h.field_rows[k]} and {number} disagree on {LABEL[k]} "
+                                          f"({_show(have)} / {_show(v)})")
+                h.members.append(m if m is not None else MemberRow(row=number, **values))
+        self._emit(emit, open_, last, position, keyless, final=True)
+        self.seconds += time.perf_counter() - started
+        yield from pending
+
+    def _emit(self, emit: Callable[[Batch], None], open_: dict[int, HouseholdIn], last: dict[str, int], read: int,
+              keyless: int, final: bool = False) -> int:
+        """Hand on every open household whose last row has been read (all when ``final``); returns 0 (the
+        keyless rows are accounted for in this batch)."""
+        done = [h for h in open_.values() if final or last[h.key] < read]
+        for h in done:
+            del open_[id(h)]
+        ok: list[HouseholdIn] = []
+        rows = keyless
+        for h in done:
+            rows += len(h.rows)
+            reason = _household_problem(h, villages=self.villages, scope=self.scope)
+            if reason is not None:
+                _fail(h, reason, self.errors, self.bad_rows)
+                continue
+            h.village_code = h.fields["village_code"]
+            if re.fullmatch(re.escape(h.village_code) + r"\d{4,5}", h.key):
+                h.given_no = h.key
+            ok.append(h)
+        digest = self.cipher.digest
+        hmacs = {m.id_number: digest(m.id_number, field="id_number") for h in ok for m in h.members}
+        if rows or final:
+            emit(Batch(households=ok, hmacs=hmacs, rows=rows))
+        return 0
 
 
 _PAD = (None,) * (64 + 2)
@@ -281,21 +393,6 @@ def _fail(h: HouseholdIn, reason: str, errors: list, bad_rows: set) -> None:
         if (h.sheet, number) not in bad_rows:
             _error(errors, h.sheet, number, "household_no", f"household {h.key} not imported: {reason}")
             bad_rows.add((h.sheet, number))
-
-
-def check_households(parsed: Parsed, *, villages: set[str], scope: Scope) -> list[HouseholdIn]:
-    """Household-level rules; returns the households that may be written (the others are reported)."""
-    ok: list[HouseholdIn] = []
-    for h in parsed.households:
-        reason = _household_problem(h, villages=villages, scope=scope)
-        if reason is not None:
-            _fail(h, reason, parsed.errors, parsed.bad_rows)
-            continue
-        h.village_code = h.fields["village_code"]
-        if re.fullmatch(re.escape(h.village_code) + r"\d{4,5}", h.key):
-            h.given_no = h.key
-        ok.append(h)
-    return ok
 
 
 def _household_problem(h: HouseholdIn, *, villages: set[str], scope: Scope) -> str | None:
@@ -360,90 +457,77 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     return (await conn.get_raw_connection()).driver_connection
 
 
-async def villages_known(conn: asyncpg.Connection, codes: Iterable[str]) -> set[str]:
-    rows = await conn.fetch("SELECT code FROM region WHERE code = ANY($1::text[]) AND level = 'village'",
-                            sorted(set(codes)))
+async def villages_in(conn: asyncpg.Connection, scope: Scope) -> set[str]:
+    """The villages of the registry in the importer's region."""
+    rows = await conn.fetch("SELECT code FROM region WHERE level = 'village' AND code BETWEEN $1 AND $2",
+                            scope.lo, scope.hi)
     return {r["code"].strip() for r in rows}
 
 
-async def write(conn: asyncpg.Connection, *, parsed: Parsed, households: list[HouseholdIn], scope: Scope,
-                cipher: PiiCipher, progress: Progress | None = None) -> Outcome:
-    """Write the checked households in the connection's transaction (see the module docstring)."""
-    out = Outcome(total=parsed.total)
-    timings = out.timings
-    refused = parsed.total - sum(len(h.rows) for h in households)   # rows of households already refused
-    if progress:
-        await progress(parsed.total, refused)
+class Writer:
+    """Writes batches in the connection's transaction (see the module docstring), counting into ``out``."""
 
-    t = time.perf_counter()
-    hmacs = await asyncio.to_thread(_digests, cipher, households)
-    timings["digest"] = time.perf_counter() - t
+    def __init__(self, conn: asyncpg.Connection, *, checker: Checker, scope: Scope, cipher: PiiCipher,
+                 progress: Progress | None) -> None:
+        self.conn, self.checker, self.scope, self.cipher, self.progress = conn, checker, scope, cipher, progress
+        self.out = Outcome(total=checker.raw.total)
+        self.done = 0
+        for k in ("lookup", "households", "members"):
+            self.out.timings[k] = 0.0
 
-    t = time.perf_counter()
-    given = [h.given_no for h in households if h.given_no]
-    refs = [h for h in households if not h.given_no]
-    existing: dict[tuple[str, str], Any] = {}
-    if given:
-        for r in await conn.fetch(_BY_NUMBER, given):
-            existing[("no", r["key"])] = r
-    if refs:
-        for r in await conn.fetch(_BY_REF, [h.village_code for h in refs], [h.key for h in refs]):
-            existing[(r["village_code"].strip(), r["key"])] = r
-    holders = {bytes(r["id_hmac"]): r for r in await conn.fetch(_PEOPLE, list(hmacs.values()))}
-    timings["lookup"] = time.perf_counter() - t
+    async def write(self, batch: Batch) -> None:
+        conn, out, timings, checker = self.conn, self.out, self.out.timings, self.checker
+        households, hmacs = batch.households, batch.hmacs
+        t = time.perf_counter()
+        given = [h.given_no for h in households if h.given_no]
+        refs = [h for h in households if not h.given_no]
+        existing: dict[tuple[str, str], Any] = {}
+        if given:
+            for r in await conn.fetch(_BY_NUMBER, given):
+                existing[("no", r["key"])] = r
+        if refs:
+            for r in await conn.fetch(_BY_REF, [h.village_code for h in refs], [h.key for h in refs]):
+                existing[(r["village_code"].strip(), r["key"])] = r
+        holders = ({bytes(r["id_hmac"]): r for r in await conn.fetch(_PEOPLE, list(hmacs.values()))}
+                   if hmacs else {})
+        timings["lookup"] += time.perf_counter() - t
 
-    new, adds, grow = _decide(out, parsed, households, existing=existing, holders=holders, hmacs=hmacs)
-    if progress:
-        await progress(parsed.total, refused)
-
-    t = time.perf_counter()
-    if new:
-        numbers = await _numbers(conn, new)
-        ids = [r[0] for r in await conn.fetch(_IDS, len(new), "household")]
-        household_records, ref_records = await asyncio.to_thread(
-            _household_records, new, ids, numbers, cipher, scope.actor)
-        for hid, h in zip(ids, new, strict=True):
-            adds.extend((hid, m) for m in h.members)
-        await conn.copy_records_to_table("household", records=household_records, columns=HOUSEHOLD_COLUMNS)
-        if ref_records:
-            await conn.copy_records_to_table("import_household_ref", records=ref_records,
-                                             columns=("village_code", "ref", "household_id"))
-        out.households_created = len(new)
-    timings["households"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    if adds:
-        # ids in the file's order (the order members are shown in); each chunk loaded in digest order, the next
-        # chunk's rows (encryption) built in a thread while this one is copied
-        member_ids = [r[0] for r in await conn.fetch(_IDS, len(adds), "member")]
-        chunks = [(member_ids[i:i + CHUNK_ROWS], adds[i:i + CHUNK_ROWS]) for i in range(0, len(adds), CHUNK_ROWS)]
-        rows_per_member = (parsed.total - refused) / max(len(adds), 1)
-        pending = asyncio.create_task(asyncio.to_thread(_member_records, *chunks[0], hmacs, cipher))
-        for i in range(len(chunks)):
-            records = await pending
-            if i + 1 < len(chunks):
-                pending = asyncio.create_task(asyncio.to_thread(_member_records, *chunks[i + 1], hmacs, cipher))
+        new, adds, grow = _decide(out, checker, households, existing=existing, holders=holders, hmacs=hmacs)
+        t = time.perf_counter()
+        if new:
+            numbers = await _numbers(conn, new)
+            ids = [r[0] for r in await conn.fetch(_IDS, len(new), "household")]
+            household_records, ref_records = _household_records(new, ids, numbers, self.cipher, self.scope.actor)
+            for hid, h in zip(ids, new, strict=True):
+                adds.extend((hid, m) for m in h.members)
+            await conn.copy_records_to_table("household", records=household_records, columns=HOUSEHOLD_COLUMNS)
+            if ref_records:
+                await conn.copy_records_to_table("import_household_ref", records=ref_records,
+                                                 columns=("village_code", "ref", "household_id"))
+            out.households_created += len(new)
+        timings["households"] += time.perf_counter() - t
+        t = time.perf_counter()
+        if adds:
+            # ids in the file's order (the order members are shown in); rows loaded in digest order
+            member_ids = [r[0] for r in await conn.fetch(_IDS, len(adds), "member")]
+            records = _member_records(member_ids, adds, hmacs, self.cipher)
             await conn.copy_records_to_table("member", records=records, columns=MEMBER_COLUMNS)
             out.members_created += len(records)
-            if progress:
-                await progress(parsed.total, min(parsed.total, refused + int(out.members_created * rows_per_member)))
-        out.members_added = sum(grow.values())
-    if grow:
-        await conn.execute(_GROW, list(grow), list(grow.values()))
-    timings["members"] = time.perf_counter() - t
-    if progress:
-        await progress(parsed.total, parsed.total)
-    out.errors = parsed.errors
-    out.rows_failed = len(parsed.bad_rows)
-    return out
+            out.members_added += sum(grow.values())
+        if grow:
+            await conn.execute(_GROW, list(grow), list(grow.values()))
+        timings["members"] += time.perf_counter() - t
+        self.done += batch.rows
+        if self.progress:
+            await self.progress(out.total, min(self.done, out.total))
+
+    def finish(self) -> Outcome:
+        self.out.errors = self.checker.errors
+        self.out.rows_failed = len(self.checker.bad_rows)
+        return self.out
 
 
-def _digests(cipher: PiiCipher, households: list[HouseholdIn]) -> dict[str, bytes]:
-    digest = cipher.digest
-    return {m.id_number: digest(m.id_number, field="id_number") for h in households for m in h.members}
-
-
-def _decide(out: Outcome, parsed: Parsed, households: list[HouseholdIn], *, existing: dict, holders: dict,
+def _decide(out: Outcome, parsed: Checker, households: list[HouseholdIn], *, existing: dict, holders: dict,
             hmacs: dict[str, bytes]) -> tuple[list[HouseholdIn], list[tuple[int, MemberRow]], dict[int, int]]:
     """New households (their members trimmed of people held elsewhere), members to add to matched households."""
     new: list[HouseholdIn] = []
@@ -562,27 +646,46 @@ async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int
 # --- the whole path --------------------------------------------------------------------------------------------
 
 async def import_content(session: AsyncSession, *, content: bytes, filename: str, scope: Scope, cipher: PiiCipher,
-                         progress: Progress | None = None, audit_ref: str = "-",
-                         parsed: Parsed | None = None) -> Outcome:
+                         progress: Progress | None = None, audit_ref: str = "-", raw: RawFile | None = None
+                         ) -> Outcome:
     """Read, check and write ``content`` in the session's transaction (the caller commits); one audit row.
 
-    Raises FileRejected when the file as a whole cannot be read."""
-    started = time.monotonic()
-    t = time.perf_counter()
-    if parsed is None:
-        parsed = await asyncio.to_thread(parse, content, filename)
-    parse_seconds = time.perf_counter() - t
+    Reading comes first, in a thread (a FileRejected, for the file as a whole, is raised before anything is
+    written); then checking hands on households as soon as they are complete and they are written meanwhile:
+    checking runs in slices on the event loop while it waits for PostgreSQL to load the last batch (a checking
+    thread would fight the loop for the GIL and slow every COPY round trip)."""
+    started = time.perf_counter()
+    if raw is None:
+        raw = await asyncio.to_thread(read, content, filename)
+    read_seconds = time.perf_counter() - started
     conn = await raw_connection(session)
-    t = time.perf_counter()
-    villages = await villages_known(conn, {h.fields["village_code"] for h in parsed.households
-                                           if "village_code" in h.fields})
-    households = await asyncio.to_thread(check_households, parsed, villages=villages, scope=scope)
-    check_seconds = time.perf_counter() - t
-    outcome = await write(conn, parsed=parsed, households=households, scope=scope, cipher=cipher,
-                          progress=progress)
-    outcome.timings = {"parse": parse_seconds, "check": check_seconds, **outcome.timings}
+    checker = Checker(raw, villages=await villages_in(conn, scope), scope=scope, cipher=cipher)
+    writer = Writer(conn, checker=checker, scope=scope, cipher=cipher, progress=progress)
+    batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=2)
+
+    async def produce() -> None:
+        for item in checker.steps():
+            if item is None:
+                await asyncio.sleep(0)
+            else:
+                await batches.put(item)
+        await batches.put(None)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while (item := await batches.get()) is not None:
+            await writer.write(item)
+        await producer      # raises what checking raised
+    finally:
+        if not producer.done():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
+    outcome = writer.finish()
+    outcome.timings = {"read": read_seconds, "check": checker.seconds, **outcome.timings,
+                       "total": time.perf_counter() - started}
     await audit.record(session, actor=scope.actor, action="households.import", entity="import_job",
                        entity_id=audit_ref, diff={"filename": filename[:255], "region_lo": scope.lo,
                                                   **outcome.summary(), "errors": outcome.errors_total,
-                                                  "seconds": round(time.monotonic() - started, 3)})
+                                                  "seconds": round(outcome.timings["total"], 3)})
     return outcome

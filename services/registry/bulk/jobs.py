@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.bulk.importer import MAX_STORED_ERRORS, FileRejected, Outcome, import_content, parse
+from services.registry.bulk.importer import MAX_STORED_ERRORS, FileRejected, Outcome, import_content, read
 from services.registry.households.scope import Scope, bounds
 from shared import outbox, pii
 from shared.db import Database
@@ -161,7 +161,7 @@ async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], cont
     cipher = pii.cipher(settings)
     scope = scope_for_job(job)
     try:
-        parsed = await asyncio.to_thread(parse, content, job["filename"])
+        raw = await asyncio.to_thread(read, content, job["filename"])
     except FileRejected as exc:
         await _fail(pool, job_id, str(exc))
         return "failed"
@@ -174,7 +174,7 @@ async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], cont
             try:
                 outcome = await import_content(session, content=content, filename=job["filename"], scope=scope,
                                                cipher=cipher, progress=ticker, audit_ref=str(job_id),
-                                               parsed=parsed if attempt == 0 else None)
+                                               raw=raw)
                 await _finish(session, job_id, outcome)
                 await session.commit()
                 return "done"

@@ -178,8 +178,9 @@ def check_zip(content: bytes) -> None:
             names.add(info.filename)
             total += info.file_size
             if info.file_size > 1024 * 1024 and info.file_size > XLSX_MAX_RATIO * max(info.compress_size, 1):
-                raise FileRejected(f"the .xlsx part {info.filename[:60]} expands {info.file_size // max(info.compress_size, 1)}"
-                                   " times: refused as a possible zip bomb")
+                ratio = info.file_size // max(info.compress_size, 1)
+                raise FileRejected(f"the .xlsx part {info.filename[:60]} expands {ratio} times: refused as a "
+                                   "possible zip bomb")
             if info.filename.lower().endswith("sharedstrings.xml") and info.file_size > XLSX_MAX_SHARED_STRINGS:
                 raise FileRejected("the .xlsx file's text table is too large")
             if info.flag_bits & 0x1:

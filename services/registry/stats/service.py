@@ -1,9 +1,9 @@
-"""Statistics of a region subtree and of each child region, in one GROUP BY query over its households.
+"""Statistics of a region subtree and of each child region, in two GROUP BY queries run side by side.
 
 A household belongs to a child region by the prefix of its village code (``left(village_code, n)``, n = the
 child level's significant digits), so every figure is grouped by child in the same pass and the region's own
 figures are the sums over the groups (the groups partition its households). What happened in the year (status
-moves, measures) is first gathered per household and joined to that one scan of the household table.
+moves, measures) is counted per village by the second query and rolled up the same way.
 
 What the figures mean:
 
@@ -42,47 +42,31 @@ REGISTER = ("registered", "exited", "returned")
 POOR = ("registered", "returned")
 CHILD_DIGITS = {"province": 4, "city": 6, "county": 9, "township": 12, "village": 12}
 
-# Per household, what happened in the year: status moves (from the status history) and measures per batch.
-_YEAR = """
-SELECT household_id, bool_or(kind = 'new') AS new, bool_or(kind = 'exits') AS exits,
-  bool_or(kind = 'returns') AS returns, bool_or(kind = 'removals') AS removals,
-  count(*) FILTER (WHERE kind = 'batch:production') AS b_production,
-  count(*) FILTER (WHERE kind = 'batch:relocation') AS b_relocation,
-  count(*) FILTER (WHERE kind = 'batch:ecology') AS b_ecology,
-  count(*) FILTER (WHERE kind = 'batch:education') AS b_education,
-  count(*) FILTER (WHERE kind = 'batch:social_security') AS b_social_security
-FROM (
-  SELECT household_id, CASE to_status WHEN 'registered' THEN 'new' WHEN 'exited' THEN 'exits'
-    WHEN 'returned' THEN 'returns' ELSE 'removals' END AS kind
-  FROM status_change WHERE year = $4 AND to_status IN ('registered', 'exited', 'returned', 'removed')
-  UNION ALL
-  SELECT household_id, 'batch:' || batch FROM measure WHERE year = $4
-) x GROUP BY household_id"""
-
-# One pass over the subtree's households, grouped by child region and the dimensions; the year's figures ride along.
-_HOUSEHOLDS = f"""
-SELECT left(h.village_code, $3) AS child, h.status, h.attribute, h.main_cause, count(*) AS households,
-  sum(h.member_count) AS persons,
-  count(*) FILTER (WHERE h.identified_year = $4 AND h.status <> 'removed') AS identified_households,
-  coalesce(sum(h.member_count) FILTER (WHERE h.identified_year = $4 AND h.status <> 'removed'), 0)
-    AS identified_persons,
-  count(*) FILTER (WHERE h.helper_user_id IS NOT NULL) AS with_helper,
-  count(*) FILTER (WHERE y.new) AS new_households,
-  coalesce(sum(h.member_count) FILTER (WHERE y.new), 0) AS new_persons,
-  count(*) FILTER (WHERE y.exits) AS exits_households,
-  coalesce(sum(h.member_count) FILTER (WHERE y.exits), 0) AS exits_persons,
-  count(*) FILTER (WHERE y.returns) AS returns_households,
-  coalesce(sum(h.member_count) FILTER (WHERE y.returns), 0) AS returns_persons,
-  count(*) FILTER (WHERE y.removals) AS removals_households,
-  coalesce(sum(h.member_count) FILTER (WHERE y.removals), 0) AS removals_persons,
-  count(*) FILTER (WHERE y.b_production > 0) AS production_households, coalesce(sum(y.b_production), 0)::bigint AS production_measures,
-  count(*) FILTER (WHERE y.b_relocation > 0) AS relocation_households, coalesce(sum(y.b_relocation), 0)::bigint AS relocation_measures,
-  count(*) FILTER (WHERE y.b_ecology > 0) AS ecology_households, coalesce(sum(y.b_ecology), 0)::bigint AS ecology_measures,
-  count(*) FILTER (WHERE y.b_education > 0) AS education_households, coalesce(sum(y.b_education), 0)::bigint AS education_measures,
-  count(*) FILTER (WHERE y.b_social_security > 0) AS social_security_households, coalesce(sum(y.b_social_security), 0)::bigint AS social_security_measures
-FROM household h LEFT JOIN ({_YEAR}) y ON y.household_id = h.id
-WHERE h.village_code BETWEEN $1 AND $2 AND ($5::text IS NULL OR h.helper_user_id = $5::text)
+# One pass over the subtree's households, grouped by child region and the dimensions.
+_HOUSEHOLDS = """
+SELECT left(village_code, $3) AS child, status, attribute, main_cause, count(*) AS households,
+  sum(member_count) AS persons,
+  count(*) FILTER (WHERE identified_year = $4 AND status <> 'removed') AS identified_households,
+  coalesce(sum(member_count) FILTER (WHERE identified_year = $4 AND status <> 'removed'), 0) AS identified_persons,
+  count(*) FILTER (WHERE helper_user_id IS NOT NULL) AS with_helper
+FROM household
+WHERE village_code BETWEEN $1 AND $2 AND ($5::text IS NULL OR helper_user_id = $5::text)
 GROUP BY 1, 2, 3, 4"""
+
+# What happened in the year, per village: households that made each status move (from the status history), and
+# households with measures of each 五个一批 batch (with the number of measures). Run beside the query above.
+_IN_YEAR = """
+SELECT h.village_code AS village, x.kind, count(*) AS households, sum(h.member_count) AS persons,
+  sum(x.measures)::bigint AS measures
+FROM (
+  SELECT DISTINCT household_id, to_status AS kind, 0 AS measures
+  FROM status_change WHERE year = $3 AND to_status IN ('registered', 'exited', 'returned', 'removed')
+  UNION ALL
+  SELECT household_id, batch, count(*) FROM measure WHERE year = $3 GROUP BY household_id, batch
+) x JOIN household h ON h.id = x.household_id
+WHERE h.village_code BETWEEN $1 AND $2 AND ($4::text IS NULL OR h.helper_user_id = $4::text)
+GROUP BY 1, 2"""
+FLOW_OF_STATUS = {"registered": "new", "exited": "exits", "returned": "returns", "removed": "removals"}
 
 _REGIONS = """
 SELECT code, name, level, rural_population FROM region WHERE code = $1 OR parent_code = $1 ORDER BY code"""
@@ -119,14 +103,17 @@ class _Acc:
             self.poor_with_helper += r["with_helper"]
         self.identified[0] += r["identified_households"]
         self.identified[1] += r["identified_persons"]
-        for kind in FLOW_KINDS:
-            f = self.flows[kind]
-            f[0] += r[f"{kind}_households"]
-            f[1] += r[f"{kind}_persons"]
-        for batch in g.BATCH_LABELS:
-            b = self.batches[batch]
-            b[0] += r[f"{batch}_households"]
-            b[1] += r[f"{batch}_measures"]
+
+    def add_year(self, r: asyncpg.Record) -> None:
+        flow = FLOW_OF_STATUS.get(r["kind"])
+        if flow is not None:
+            f = self.flows[flow]
+            f[0] += r["households"]
+            f[1] += r["persons"] or 0
+        else:
+            b = self.batches[r["kind"]]
+            b[0] += r["households"]
+            b[1] += r["measures"]
 
     def merge(self, other: _Acc) -> None:
         for mine, theirs in ((self.status, other.status), (self.attribute, other.attribute),
@@ -168,9 +155,10 @@ def _dimension(values: dict[str, list[int]], labels: dict[str, str]) -> list[dic
 
 
 async def _fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
-    """One query with room to aggregate in memory (the default work_mem spills these to disk)."""
+    """One query with room to aggregate in memory (the default work_mem spills these to disk); no parallel
+    workers: the queries already run side by side."""
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("SET LOCAL work_mem = '64MB'")
+        await conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0")
         return await conn.fetch(query, *args)
 
 
@@ -179,8 +167,9 @@ async def region_stats(pool: asyncpg.Pool, *, scope: Scope, code: str, year: int
     level = regions.level_of(code)
     digits = CHILD_DIGITS[level]
     lo, hi = bounds(code)
-    region_rows, household_rows = await asyncio.gather(
-        _fetch(pool, _REGIONS, code), _fetch(pool, _HOUSEHOLDS, lo, hi, digits, year, scope.helper))
+    region_rows, household_rows, year_rows = await asyncio.gather(
+        _fetch(pool, _REGIONS, code), _fetch(pool, _HOUSEHOLDS, lo, hi, digits, year, scope.helper),
+        _fetch(pool, _IN_YEAR, lo, hi, year, scope.helper))
     found = {r["code"].strip(): r for r in region_rows}
     me = found.pop(code, None)
     if me is None:
@@ -188,6 +177,8 @@ async def region_stats(pool: asyncpg.Pool, *, scope: Scope, code: str, year: int
     per_child: dict[str, _Acc] = defaultdict(_Acc)
     for r in household_rows:
         per_child[r["child"]].add_households(r)
+    for r in year_rows:         # grouped by village: rolled up to the child here
+        per_child[r["village"][:digits]].add_year(r)
     total = _Acc()
     for acc in per_child.values():
         total.merge(acc)
