@@ -122,7 +122,20 @@ def code(value: Any, kind: str, *, optional: bool = False) -> str | None:
     return found
 
 
+_CAUSES: dict[str, list[str]] = {}
+_YEARS: dict[Any, int] = {}
+
+
 def causes(value: Any) -> list[str]:
+    if type(value) is str and (hit := _CAUSES.get(value)) is not None:
+        return list(hit)
+    found = _causes(value)
+    if type(value) is str and len(_CAUSES) < 10_000:
+        _CAUSES[value] = found
+    return list(found)
+
+
+def _causes(value: Any) -> list[str]:
     s = text(value)
     if s is None:
         return []
@@ -136,6 +149,15 @@ def causes(value: Any) -> list[str]:
 
 
 def year(value: Any) -> int:
+    if type(value) in (str, int) and (hit := _YEARS.get(value)) is not None:
+        return hit
+    found = _year(value)
+    if type(value) in (str, int) and len(_YEARS) < 10_000:
+        _YEARS[value] = found
+    return found
+
+
+def _year(value: Any) -> int:
     if isinstance(value, (datetime, date)):
         return value.year
     s = text(value)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -97,6 +98,7 @@ class HouseholdIn:
     village_code: str = ""
     given_no: str | None = None               # the key is a registry household number of its village
     raw: tuple | None = None                  # the household cells as first read (rows repeating them: no work)
+    phone_enc: bytes | None = None
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Batch:
     households: list[HouseholdIn]
     hmacs: dict[str, bytes]
     rows: int                                  # rows accounted for by this batch (written or reported)
+    tails: dict[str, tuple]                    # member row after (id, household_id), encrypted, by ID number
 
 
 @dataclass
@@ -352,7 +355,7 @@ class Checker:
         digest = self.cipher.digest
         hmacs = {m.id_number: digest(m.id_number, field="id_number") for h in ok for m in h.members}
         if rows or final:
-            emit(Batch(households=ok, hmacs=hmacs, rows=rows))
+            emit(Batch(households=ok, hmacs=hmacs, rows=rows, tails=_member_tails(ok, hmacs, self.cipher)))
         return 0
 
 
@@ -443,7 +446,7 @@ _RESERVE = """
 INSERT INTO village_seq (village_code, last_no) SELECT * FROM unnest($1::text[], $2::int[])
 ON CONFLICT (village_code) DO UPDATE SET last_no = village_seq.last_no + EXCLUDED.last_no
 RETURNING village_code, last_no"""
-_IDS = "SELECT nextval(pg_get_serial_sequence($2, 'id')) FROM generate_series(1, $1)"
+_IDS = "SELECT array_agg(nextval(pg_get_serial_sequence($2, 'id'))) FROM generate_series(1, $1)"
 _GROW = """
 UPDATE household SET member_count = household.member_count + t.n, version = household.version + 1,
   updated_at = now()
@@ -496,8 +499,8 @@ class Writer:
         t = time.perf_counter()
         if new:
             numbers = await _numbers(conn, new)
-            ids = [r[0] for r in await conn.fetch(_IDS, len(new), "household")]
-            household_records, ref_records = _household_records(new, ids, numbers, self.cipher, self.scope.actor)
+            ids = await conn.fetchval(_IDS, len(new), "household")
+            household_records, ref_records = _household_records(new, ids, numbers, self.scope.actor)
             for hid, h in zip(ids, new, strict=True):
                 adds.extend((hid, m) for m in h.members)
             await conn.copy_records_to_table("household", records=household_records, columns=HOUSEHOLD_COLUMNS)
@@ -509,8 +512,8 @@ class Writer:
         t = time.perf_counter()
         if adds:
             # ids in the file's order (the order members are shown in); rows loaded in digest order
-            member_ids = [r[0] for r in await conn.fetch(_IDS, len(adds), "member")]
-            records = _member_records(member_ids, adds, hmacs, self.cipher)
+            member_ids = await conn.fetchval(_IDS, len(adds), "member")
+            records = _member_records(member_ids, adds, batch.tails)
             await conn.copy_records_to_table("member", records=records, columns=MEMBER_COLUMNS)
             out.members_created += len(records)
             out.members_added += sum(grow.values())
@@ -584,17 +587,16 @@ def _decide(out: Outcome, parsed: Checker, households: list[HouseholdIn], *, exi
     return new, adds, grow
 
 
-def _household_records(new: list[HouseholdIn], ids: list[int], numbers: dict[int, str], cipher: PiiCipher,
-                       actor: str) -> tuple[list[tuple], list[tuple]]:
+def _household_records(new: list[HouseholdIn], ids: list[int], numbers: dict[int, str], actor: str
+                       ) -> tuple[list[tuple], list[tuple]]:
     records, refs = [], []
-    encrypt = cipher.encrypt
     for hid, h in zip(ids, new, strict=True):
         f = h.fields
         head = next(m for m in h.members if m.relation == "head")
         phone = f.get("phone")
         main = f["main_cause"]
         records.append((hid, numbers[id(h)], h.village_code, f["address"],
-                        encrypt(phone, field="phone") if phone else None, mask_phone(phone), f["attribute"], main,
+                        h.phone_enc, mask_phone(phone), f["attribute"], main,
                         [c for c in f.get("other_causes", ()) if c != main], f["identified_year"], "pending",
                         head.name, len(h.members), actor))
         if not h.given_no:
@@ -602,16 +604,25 @@ def _household_records(new: list[HouseholdIn], ids: list[int], numbers: dict[int
     return records, refs
 
 
-def _member_records(ids: list[int], adds: list[tuple[int, MemberRow]], hmacs: dict[str, bytes],
-                    cipher: PiiCipher) -> list[tuple]:
+def _member_tails(households: list[HouseholdIn], hmacs: dict[str, bytes], cipher: PiiCipher) -> dict[str, tuple]:
+    """Each member's row but its two ids, built (and encrypted) while checking, i.e. while the previous batch is
+    being copied; also each household's encrypted phone."""
     encrypt = cipher.encrypt
     birth = col.birth
-    records = []
-    for mid, (hid, m) in zip(ids, adds, strict=True):
-        idn = m.id_number
-        records.append((mid, hid, m.name, hmacs[idn], encrypt(idn, field="id_number"),
-                        f"{idn[:6]}********{idn[14:]}", "male" if int(idn[16]) % 2 else "female", birth(idn),
-                        m.relation, m.health, m.labor, m.education, m.in_school, m.migrant_worker))
+    tails = {}
+    for h in households:
+        phone = h.fields.get("phone")
+        h.phone_enc = encrypt(phone, field="phone") if phone else None
+        for m in h.members:
+            idn = m.id_number
+            tails[idn] = (m.name, hmacs[idn], encrypt(idn, field="id_number"), f"{idn[:6]}********{idn[14:]}",
+                          "male" if int(idn[16]) % 2 else "female", birth(idn), m.relation, m.health, m.labor,
+                          m.education, m.in_school, m.migrant_worker)
+    return tails
+
+
+def _member_records(ids: list[int], adds: list[tuple[int, MemberRow]], tails: dict[str, tuple]) -> list[tuple]:
+    records = [(mid, hid, *tails[m.id_number]) for mid, (hid, m) in zip(ids, adds, strict=True)]
     records.sort(key=itemgetter(3))
     return records
 
@@ -645,12 +656,42 @@ async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int
 
 # --- the whole path --------------------------------------------------------------------------------------------
 
+_gc_pauses = 0
+_gc_was_enabled = True
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while an import runs: it would walk the hundreds of thousands of live row
+    tuples again and again (about 40% of the import's CPU). Reference counting still frees everything the import
+    drops; nested or concurrent imports in one process restore collection when the last one ends."""
+    global _gc_pauses, _gc_was_enabled
+    if _gc_pauses == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _gc_pauses += 1
+    try:
+        yield
+    finally:
+        _gc_pauses -= 1
+        if _gc_pauses == 0 and _gc_was_enabled:
+            gc.enable()
+
+
 async def import_content(session: AsyncSession, *, content: bytes, filename: str, scope: Scope, cipher: PiiCipher,
                          progress: Progress | None = None, audit_ref: str = "-", raw: RawFile | None = None
                          ) -> Outcome:
     """Read, check and write ``content`` in the session's transaction (the caller commits); one audit row.
 
-    Reading comes first, in a thread (a FileRejected, for the file as a whole, is raised before anything is
+    Raises FileRejected when the file as a whole cannot be read (before anything is written)."""
+    with gc_paused():
+        return await _import(session, content=content, filename=filename, scope=scope, cipher=cipher,
+                             progress=progress, audit_ref=audit_ref, raw=raw)
+
+
+async def _import(session: AsyncSession, *, content: bytes, filename: str, scope: Scope, cipher: PiiCipher,
+                  progress: Progress | None, audit_ref: str, raw: RawFile | None) -> Outcome:
+    """Reading comes first, in a thread (a FileRejected, for the file as a whole, is raised before anything is
     written); then checking hands on households as soon as they are complete and they are written meanwhile:
     checking runs in slices on the event loop while it waits for PostgreSQL to load the last batch (a checking
     thread would fight the loop for the GIL and slow every COPY round trip)."""

@@ -23,7 +23,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.bulk.importer import MAX_STORED_ERRORS, FileRejected, Outcome, import_content, read
+from services.registry.bulk.importer import (
+    MAX_STORED_ERRORS,
+    FileRejected,
+    Outcome,
+    gc_paused,
+    import_content,
+    read,
+)
 from services.registry.households.scope import Scope, bounds
 from shared import outbox, pii
 from shared.db import Database
@@ -161,7 +168,8 @@ async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], cont
     cipher = pii.cipher(settings)
     scope = scope_for_job(job)
     try:
-        raw = await asyncio.to_thread(read, content, job["filename"])
+        with gc_paused():
+            raw = await asyncio.to_thread(read, content, job["filename"])
     except FileRejected as exc:
         await _fail(pool, job_id, str(exc))
         return "failed"
