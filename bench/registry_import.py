@@ -148,11 +148,10 @@ async def bare_copy(settings, rows: list[list]) -> tuple[float, int]:
                                "bench"])
         households[-1][12] += 1
         idn = r[9]
-        members.append((len(members) + 1, ids[no], r[8], cipher.digest(idn, field="id_number"),
+        members.append((ids[no], r[8], cipher.digest(idn, field="id_number"),
                         cipher.encrypt(idn, field="id_number"), mask(idn), idnumber.sex(idn),
                         idnumber.birth_date(idn), g.code_for("relation", r[10]), g.code_for("health", r[11]),
                         g.code_for("labor", r[12]), g.code_for("education", r[13]), r[14] == "是", r[15] == "是"))
-    members.sort(key=lambda m: m[3])
     conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "registry")))
     try:
         await conn.execute("DROP TABLE IF EXISTS ref_member, ref_household; "

@@ -28,12 +28,13 @@ Writing (set-based, in the caller's transaction; nothing is written row by row t
   ``户编号`` of the form <村代码><4-5 digits> becomes the household number (the village's counter is moved past
   it, so numbers handed out later never collide); any other key gets the next number of its village and is
   remembered for re-imports;
-- household and member ids come from the identity sequences in one call each (member ids in the file's order,
-  the order members are shown in); households, members and keys are then loaded with COPY
-  (``copy_records_to_table``) straight into their tables, members sorted by digest. ID numbers and phones are
-  encrypted (AES-GCM) and digested (HMAC) with :mod:`shared.pii` on the way;
-- a person registered concurrently through the API makes COPY fail on the uniqueness constraint: the whole
-  transaction is rolled back and the job runs the import again (jobs.py, up to three times), seeing that person;
+- household ids come from the identity sequence in one call; households, members and keys are then loaded with
+  COPY (``copy_records_to_table``) straight into their tables, members in the file's order (the order they are
+  shown in). ID numbers and phones are encrypted (AES-GCM) and digested (HMAC) with :mod:`shared.pii` while
+  the previous batch is being copied;
+- a person registered concurrently through the API makes COPY fail on the uniqueness constraint (or, for two
+  imports of the same people in different orders, a deadlock): the whole transaction is rolled back and the
+  job runs the import again (jobs.py, up to three times), seeing that person;
 - one audit-chain row for the whole import, with its counts.
 """
 
@@ -67,7 +68,7 @@ __all__ = ["RawFile", "Outcome", "FileRejected", "read", "import_content", "MAX_
 
 MAX_STORED_ERRORS = 1_000
 CHUNK_ROWS = 20_000
-SLICE_ROWS = 1_000
+SLICE_ROWS = 50           # the writer resumes within about a millisecond of PostgreSQL answering
 Progress = Callable[[int, int], Awaitable[None]]
 
 
@@ -424,7 +425,7 @@ def _household_problem(h: HouseholdIn, *, villages: set[str], scope: Scope) -> s
 HOUSEHOLD_COLUMNS = ("id", "household_no", "village_code", "address", "phone_enc", "phone_masked", "attribute",
                      "main_cause", "other_causes", "identified_year", "status", "head_name", "member_count",
                      "created_by")
-MEMBER_COLUMNS = ("id", "household_id", "name", "id_hmac", "id_enc", "id_masked", "sex", "birth_date", "relation",
+MEMBER_COLUMNS = ("household_id", "name", "id_hmac", "id_enc", "id_masked", "sex", "birth_date", "relation",
                   "health", "labor", "education", "in_school", "migrant_worker")
 
 _BY_NUMBER = """
@@ -511,9 +512,8 @@ class Writer:
         timings["households"] += time.perf_counter() - t
         t = time.perf_counter()
         if adds:
-            # ids in the file's order (the order members are shown in); rows loaded in digest order
-            member_ids = await conn.fetchval(_IDS, len(adds), "member")
-            records = _member_records(member_ids, adds, batch.tails)
+            # loaded in the file's order, so the ids PostgreSQL gives them follow it (the order members are shown in)
+            records = [(hid, *batch.tails[m.id_number]) for hid, m in adds]
             await conn.copy_records_to_table("member", records=records, columns=MEMBER_COLUMNS)
             out.members_created += len(records)
             out.members_added += sum(grow.values())
@@ -619,12 +619,6 @@ def _member_tails(households: list[HouseholdIn], hmacs: dict[str, bytes], cipher
                           "male" if int(idn[16]) % 2 else "female", birth(idn), m.relation, m.health, m.labor,
                           m.education, m.in_school, m.migrant_worker)
     return tails
-
-
-def _member_records(ids: list[int], adds: list[tuple[int, MemberRow]], tails: dict[str, tuple]) -> list[tuple]:
-    records = [(mid, hid, *tails[m.id_number]) for mid, (hid, m) in zip(ids, adds, strict=True)]
-    records.sort(key=itemgetter(3))
-    return records
 
 
 async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int, str]:

@@ -186,7 +186,7 @@ async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], cont
                 await _finish(session, job_id, outcome)
                 await session.commit()
                 return "done"
-            except (asyncpg.UniqueViolationError, IntegrityError):
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError, IntegrityError):
                 # someone registered one of these people (or numbers) meanwhile: start again, seeing them
                 await session.rollback()
                 log.info("import %s: concurrent registration, retrying (%d)", job_id, attempt + 1)
