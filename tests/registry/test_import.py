@@ -320,6 +320,9 @@ async def test_upload_limits_and_wrong_requests(registry, token, regions, settin
     assert r.status_code == 422 and ".xlsx" in r.json()["detail"]
     r = await registry.post("/api/v1/imports/households", files={"file": ("x.csv", b"")}, headers=admin)
     assert r.status_code == 422
+    r = await registry.post("/api/v1/imports/households", files={"file": ("x.csv", b"a")},
+                            headers=auth(token("service", "", sub="svc:funds")))
+    assert r.status_code == 403
     for role in ("finance_officer", "helper", "auditor", "bank"):
         r = await registry.post("/api/v1/imports/households", files={"file": ("x.csv", b"a")},
                                 headers=auth(token(role)))

@@ -104,9 +104,6 @@ class Ticker:
         if time.monotonic() - self._last >= PROGRESS_SECONDS:
             await self.flush()
 
-    def reading(self, rows: int) -> None:        # called from the parsing thread
-        self.total = rows
-
     async def flush(self) -> None:
         if (self.total, self.done) == self._written:
             return

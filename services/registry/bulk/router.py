@@ -12,13 +12,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from services.registry.bulk import export, jobs
+from services.registry.bulk.importer import raw_connection
 from services.registry.bulk.reader import FileRejected, kind_of
 from services.registry.deps import CadreScope, CipherDep, EndpointDep, ReaderScope
 from services.registry.households import repository as households
 from shared import regions
 from shared.auth import PrincipalDep
 from shared.db import SessionDep
-from shared.problems import NotFound, PayloadTooLarge, Unprocessable, problem_responses
+from shared.problems import Forbidden, NotFound, PayloadTooLarge, Unprocessable, problem_responses
 from shared.regions import RegionCode
 
 router = APIRouter(prefix="/api/v1", tags=["bulk 批量导入导出"])
@@ -80,9 +81,11 @@ async def import_households(request: Request, session: SessionDep, scope: CadreS
     label or the code). Up to 20 MB and 500,000 rows. Answers 202 with a ``job_id`` to poll at
     ``GET /api/v1/jobs/{job_id}``; rows with errors are reported there and the rest are imported. Importing the
     same file again creates nothing new. New households are ``pending`` (识别中)."""
+    if principal.is_service:
+        raise Forbidden("imports are made by people, in their own region")
     filename, content = await _read_upload(request)
-    job_id = await jobs.create(session, scope=scope, region_code=principal.region if not principal.is_service
-                               else "000000000000", filename=filename, content=content)
+    job_id = await jobs.create(session, scope=scope, region_code=principal.region, filename=filename,
+                               content=content)
     return JSONResponse({"job_id": str(job_id), "status": "queued"}, status_code=202,
                         headers={"Location": f"/api/v1/jobs/{job_id}"})
 
@@ -114,8 +117,7 @@ async def export_households(session: SessionDep, scope: ReaderScope, cipher: Cip
     row = await households.fetch_one(session, "SELECT name FROM region WHERE code = :c", c=code)
     if narrowed is None or row is None:
         raise NotFound("No such region")
-    conn = await _raw(session)
-    rows = await export.fetch_rows(conn, narrowed)
+    rows = await export.fetch_rows(await raw_connection(session), narrowed)
     content, household_ids = await asyncio.to_thread(export.build, rows, cipher=cipher, full=scope.full_pii,
                                                      region_name=row["name"])
     if scope.full_pii:
@@ -133,7 +135,3 @@ def _scope_region(scope) -> str:
     except ValueError:      # a service token's whole-country scope: no single region
         raise Unprocessable("region is required", errors=[{"loc": ["query", "region"], "msg": "required"}]) from None
 
-
-async def _raw(session):
-    from services.registry.bulk.importer import raw_connection
-    return await raw_connection(session)
