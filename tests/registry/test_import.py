@@ -24,6 +24,7 @@ from services.registry import worker as registry_worker
 from services.registry.bulk.columns import COLUMNS
 from shared import outbox
 from shared.db import Database, asyncpg_dsn, database_name
+from shared.embedded import EmbeddedRedis, RunDir
 from shared.testing import auth
 from tests.conftest import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 from shared import idnumber
@@ -343,14 +344,37 @@ async def test_jobs_are_visible_in_the_uploaders_region_only(registry, token, re
                                headers=officer)).status_code == 404
 
 
-async def test_a_job_written_while_redis_is_down_is_not_lost(registry, token, regions, settings):
-    """The job's event is an outbox row committed with the job: it waits for Redis, then runs once."""
+@pytest.fixture
+async def own_redis(tmp_path):
+    run = RunDir(tmp_path)
+    server = EmbeddedRedis(tmp_path, run.path).start()   # the relay's and worker's own server, stopped at will
+    yield server
+    server.stop()
+    run.cleanup()
+
+
+async def test_a_job_uploaded_while_the_queue_is_down_runs_once_it_is_back(registry, token, regions, settings,
+                                                                           own_redis):
+    """The job's event is an outbox row committed with the job: it waits out a Redis outage, then runs once."""
     admin = auth(token())
+    queue_settings = settings.model_copy(update={"redis_url": own_redis.url})
+    own_redis.stop()
     job_id = await upload(registry, csv_bytes(family(f"{VILLAGE}0001")), "a.csv", admin)
-    assert await count(settings, "SELECT count(*) FROM outbox WHERE topic = 'import.requested' "
-                                 "AND sent_at IS NULL") == 1
-    await run_worker(settings)
-    await run_worker(settings)          # a second delivery changes nothing
+    db = Database(settings, "registry")
+    relay = outbox.Relay(settings=queue_settings, service="registry", sessionmaker=db.sessionmaker)
+    try:
+        with pytest.raises(Exception):
+            await relay.relay_once()
+        assert (await job(registry, job_id, admin))["status"] == "queued"
+        assert await count(settings, "SELECT count(*) FROM outbox WHERE topic = 'import.requested' "
+                                     "AND sent_at IS NULL AND attempts = 1") == 1
+        own_redis.start()
+        relay.redis = None
+        assert await relay.drain() == 1
+    finally:
+        await db.close()
+    await run_worker(queue_settings)
+    await run_worker(queue_settings)          # nothing left to do: still one import
     result = await job(registry, job_id, admin)
     assert result["status"] == "done" and result["summary"]["households_created"] == 1
     assert await count(settings, "SELECT count(*) FROM household") == 1

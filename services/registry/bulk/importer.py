@@ -173,10 +173,20 @@ _HOUSEHOLD_CONVERT: dict[str, Callable[[Any], Any]] = {
 _REQUIRED_HOUSEHOLD = ("village_code", "address", "attribute", "main_cause", "identified_year")
 
 
-def read(content: bytes, filename: str) -> RawFile:
-    """Pass one: every data row of the file, in order. Raises FileRejected for the file as a whole."""
-    found = [RawTable(t.sheet, t.columns, list(t.rows)) for t in tables(content, filename)]
-    total = sum(len(t.rows) for t in found)
+def read(content: bytes, filename: str, *, on_rows: Callable[[int], None] | None = None) -> RawFile:
+    """Pass one: every data row of the file, in order. Raises FileRejected for the file as a whole.
+
+    ``on_rows`` hears how many rows have been read so far, every 5,000 (it is called from this thread)."""
+    found = []
+    total = 0
+    for t in tables(content, filename):
+        rows: list[tuple[int, tuple]] = []
+        for row in t.rows:
+            rows.append(row)
+            if on_rows is not None and len(rows) % 5_000 == 0:
+                on_rows(total + len(rows))
+        total += len(rows)
+        found.append(RawTable(t.sheet, t.columns, rows))
     if total == 0:
         raise FileRejected("no data rows below the header (empty rows are skipped; a run of "
                            f"{MAX_EMPTY_RUN:,} empty rows ends the table)")

@@ -104,6 +104,10 @@ class Ticker:
         if time.monotonic() - self._last >= PROGRESS_SECONDS:
             await self.flush()
 
+    def reading(self, rows: int) -> None:
+        """While the file is read (from the reading thread): the rows found so far are the total so far."""
+        self.total = rows
+
     async def flush(self) -> None:
         if (self.total, self.done) == self._written:
             return
@@ -166,7 +170,7 @@ async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], cont
     scope = scope_for_job(job)
     try:
         with gc_paused():
-            raw = await asyncio.to_thread(read, content, job["filename"])
+            raw = await asyncio.to_thread(read, content, job["filename"], on_rows=ticker.reading)
     except FileRejected as exc:
         await _fail(pool, job_id, str(exc))
         return "failed"
