@@ -4,6 +4,10 @@ Its connections commit asynchronously (``synchronous_commit=off``): the access-l
 full view does not wait for a WAL flush. A database crash may lose the last fraction of a second of log rows
 (never corrupt or reorder them); every write of the registry itself goes through the request session and
 commits synchronously as usual.
+
+Connections go back to the pool without asyncpg's default reset query (``RESET ALL; UNLISTEN *; ...``, a round
+trip per request): this pool only runs single autocommit statements and never changes session state, and asyncpg
+still rolls back any transaction left open before our ``reset`` hook runs.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from shared.db import asyncpg_dsn, database_name
 SERVER_SETTINGS = {"synchronous_commit": "off", "application_name": "jingzhun-registry-read"}
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to undo (see the module docstring)."""
+
+
 async def open_pool(app: FastAPI) -> None:
     """At start: the pool, and the PII key (a configured key file that is missing stops the start here rather
     than failing the first request)."""
@@ -24,7 +32,7 @@ async def open_pool(app: FastAPI) -> None:
     pii.cipher(settings)
     app.state.read_pool = await asyncpg.create_pool(
         asyncpg_dsn(settings, database_name(settings, "registry")), min_size=1, max_size=10,
-        server_settings=SERVER_SETTINGS)
+        server_settings=SERVER_SETTINGS, reset=_keep_session)
 
 
 async def close_pool(app: FastAPI) -> None:
