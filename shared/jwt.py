@@ -1,7 +1,8 @@
 """JWT signing and verification: the only module that touches python-jose.
 
 RS256 only: the algorithm is pinned on decode, so ``alg: none`` and HS256-with-the-public-key tokens fail.
-``exp``, ``iat``, ``aud``, ``iss``, ``sub`` and ``jti`` are required.
+``exp``, ``iat``, ``aud``, ``iss``, ``sub`` and ``jti`` are required. A verified token's claims are remembered
+(bounded, never past ``exp``), so a client's repeated token costs one signature check, not one per request.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from jose.exceptions import JOSEError
 from shared.keyfiles import read_or_create
 
 ALGORITHM = "RS256"
+LEEWAY = 10                 # seconds of clock skew accepted on ``exp``
+CACHE_SIZE = 8192           # verified tokens remembered per process
 
 
 class InvalidToken(Exception):
@@ -83,10 +86,33 @@ class Signer:
 
 
 class Verifier:
-    def __init__(self, keys: KeyPair, *, issuer: str, audience: str) -> None:
+    def __init__(self, keys: KeyPair, *, issuer: str, audience: str, cache_size: int = CACHE_SIZE) -> None:
         self.keys, self.issuer, self.audience = keys, issuer, audience
+        self.cache_size = cache_size
+        self._verified: dict[str, tuple[dict[str, Any], float]] = {}    # token -> (claims, usable until)
 
     def verify(self, token: str) -> dict[str, Any]:
+        hit = self._verified.get(token)
+        if hit is not None:
+            if time.time() <= hit[1]:
+                return dict(hit[0])
+            self._verified.pop(token, None)
+        claims = self._decode(token)
+        if len(self._verified) >= self.cache_size:
+            self._evict()
+        self._verified[token] = (claims, float(claims["exp"]) + LEEWAY)
+        return dict(claims)
+
+    def _evict(self) -> None:
+        """Drop expired entries; if that frees too little, the older half."""
+        now = time.time()
+        for token in [t for t, (_, until) in self._verified.items() if until < now]:
+            del self._verified[token]
+        if len(self._verified) >= self.cache_size:
+            for token in list(self._verified)[: len(self._verified) // 2 + 1]:
+                del self._verified[token]
+
+    def _decode(self, token: str) -> dict[str, Any]:
         try:
             header = jose_jwt.get_unverified_header(token)
         except JOSEError:
@@ -97,6 +123,6 @@ class Verifier:
             return jose_jwt.decode(
                 token, self.keys._public, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
                 options={"require_exp": True, "require_iat": True, "require_aud": True, "require_iss": True,
-                         "require_sub": True, "require_jti": True, "leeway": 10})
+                         "require_sub": True, "require_jti": True, "leeway": LEEWAY})
         except JOSEError as exc:
             raise InvalidToken(str(exc)) from None
