@@ -20,6 +20,8 @@ PROTECTED = {
     "funds": "/api/v1/fund-sources",
     "notifications": "/api/v1/me/notifications",
 }
+# (service, path): each service's protected path, and the household read (its own one-level auth dependency)
+TARGETS = sorted(PROTECTED.items()) + [("registry", "/api/v1/households/1")]
 
 
 def b64(data: bytes) -> str:
@@ -68,9 +70,8 @@ def attacks(settings, token) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("service", sorted(PROTECTED))
-async def test_forged_and_stale_tokens_are_refused(settings, token, service):
-    path = PROTECTED[service]
+@pytest.mark.parametrize(("service", "path"), TARGETS)
+async def test_forged_and_stale_tokens_are_refused(settings, token, service, path):
     async with app_client(_service_app(service, settings)) as client:
         assert (await client.get(path)).status_code == 401
         assert (await client.get(path, headers=auth(token()))).status_code in (200, 404)
@@ -81,16 +82,16 @@ async def test_forged_and_stale_tokens_are_refused(settings, token, service):
             assert "Bearer" in r.headers.get("www-authenticate", ""), name
 
 
-@pytest.mark.parametrize("service", sorted(PROTECTED))
-async def test_a_revoked_token_is_refused(settings, token, service):
+@pytest.mark.parametrize(("service", "path"), TARGETS)
+async def test_a_revoked_token_is_refused(settings, token, service, path):
     t = token(sub="u-leaving")
     jti = json.loads(unb64(t.split(".")[1]))["jti"]
     r = aioredis.from_url(settings.redis_url)
     async with app_client(_service_app(service, settings)) as client:
-        assert (await client.get(PROTECTED[service], headers=auth(t))).status_code in (200, 404)
+        assert (await client.get(path, headers=auth(t))).status_code in (200, 404)
         try:
             await r.set(REVOKED_PREFIX + jti, "1", ex=600)   # what the gateway's logout writes
-            assert (await client.get(PROTECTED[service], headers=auth(t))).status_code == 401
+            assert (await client.get(path, headers=auth(t))).status_code == 401
         finally:
             await r.delete(REVOKED_PREFIX + jti)
             await r.aclose()

@@ -13,11 +13,21 @@ from services.registry.households.scope import (
     scope_of,
 )
 from shared import pii
-from shared.auth import PrincipalDep
+from shared.auth import PrincipalDep, authenticate_request
+
+
+def cipher_of(request: Request) -> pii.PiiCipher:
+    """The deployment's PII cipher, kept on the app once looked up."""
+    state = request.app.state
+    try:
+        return state.pii_cipher
+    except AttributeError:
+        state.pii_cipher = pii.cipher(state.settings)
+        return state.pii_cipher
 
 
 async def get_cipher(request: Request) -> pii.PiiCipher:
-    return pii.cipher(request.app.state.settings)
+    return cipher_of(request)
 
 
 def _scope(allowed):
@@ -26,9 +36,20 @@ def _scope(allowed):
     return dep
 
 
+async def _reader_scope(request: Request) -> Scope:
+    return scope_of(await authenticate_request(request), allowed=READERS)
+
+
+def endpoint_of(request: Request) -> str:
+    """What the PII access log records as the endpoint: method and path (as ``request.url.path`` spells it)."""
+    path = request.scope["path"]
+    if not path.isprintable() or "?" in path or "#" in path or "\\" in path:
+        path = request.url.path
+    return f"{request.method} {path}"
+
+
 async def endpoint(request: Request) -> str:
-    """What the PII access log records as the endpoint: method and path."""
-    return f"{request.method} {request.url.path}"
+    return endpoint_of(request)
 
 
 CipherDep = Annotated[pii.PiiCipher, Depends(get_cipher)]
@@ -37,3 +58,6 @@ CadreScope = Annotated[Scope, Depends(_scope(CADRES))]            # county, town
 OfficerScope = Annotated[Scope, Depends(_scope(OFFICERS))]        # county admin and township officers
 HelperWorkScope = Annotated[Scope, Depends(_scope(HELPER_WORK))]  # cadres, and a helper for their households
 EndpointDep = Annotated[str, Depends(endpoint)]
+# ReaderScope as one dependency (no nested principal and token dependencies) for the household read, the hot
+# path; its route declares the bearer security itself (``openapi_extra=auth.BEARER``).
+ReaderScopeHot = Annotated[Scope, Depends(_reader_scope)]

@@ -4,7 +4,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.registry.deps import CadreScope, CipherDep, EndpointDep, ReaderScope
+from services.registry.deps import (
+    CadreScope,
+    CipherDep,
+    EndpointDep,
+    ReaderScope,
+    ReaderScopeHot,
+    cipher_of,
+    endpoint_of,
+)
 from services.registry.glossary import Attribute, Cause, Status
 from services.registry.households import read_pool, repository, service
 from services.registry.households.schemas import (
@@ -20,7 +28,7 @@ from services.registry.households.schemas import (
     PersonRef,
 )
 from services.registry.households.scope import scope_of
-from shared.auth import PrincipalDep, require_service
+from shared.auth import BEARER, PrincipalDep, require_service
 from shared.db import SessionDep
 from shared.etag import check_if_match, etag
 from shared.http_types import IdPath, Limit
@@ -75,12 +83,12 @@ async def list_households(session: SessionDep, scope: ReaderScope, cipher: Ciphe
 
 
 @router.get("/households/{household_id}", response_model=HouseholdRead, responses=problem_responses(401, 403, 404),
-            summary="A household 户详情")
-async def get_household(household_id: IdPath, request: Request, scope: ReaderScope, cipher: CipherDep,
-                        endpoint: EndpointDep) -> JSONResponse:
+            summary="A household 户详情", openapi_extra=BEARER)
+async def get_household(household_id: IdPath, request: Request, scope: ReaderScopeHot) -> JSONResponse:
     """Members, incomes and assurances included. ID numbers, phones and the account are masked unless your role
     may see them; a full view is recorded in the PII access log."""
-    body = await service.view_pooled(read_pool.pool_of(request), scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
+    body = await service.view_pooled(read_pool.pool_of(request), scope=scope, cipher=cipher_of(request),
+                                     household_id=household_id, endpoint=endpoint_of(request))
     return _answer(body)
 
 
