@@ -68,7 +68,7 @@ async def county(stack, token):
     helper = await create_user(stack, token, username="wang.helper", role="helper", region=VILLAGE)
     r = await stack.registry.put(f"/api/v1/households/{c}/helper", json={"user_id": helper}, headers=admin)
     assert r.status_code == 200, r.text
-    return {"a": a, "b": b, "c": c, "d": d, "e": e}
+    return {"a": a, "b": b, "c": c, "d": d, "e": e, "helper": helper}
 
 
 def by_code(items: list[dict]) -> dict[str, dict]:
@@ -177,3 +177,30 @@ async def test_default_year_is_this_year(stack, token, county):
     from zoneinfo import ZoneInfo
     r = await stats(stack, token, COUNTY, year=None)
     assert r.status_code == 200 and r.json()["year"] == datetime.now(ZoneInfo("Asia/Shanghai")).year
+
+
+async def test_a_year_counts_persons_as_they_were_at_the_move(stack, token, county):
+    """A exited in 2020 with 2 people; a child born afterwards joins the household: the household has 3 people now,
+    the 2020 脱贫人口 stays 2."""
+    r = await stack.registry.post(f"/api/v1/households/{county['a']}/members", headers=auth(token()),
+                                  json=member("daughter"))
+    assert r.status_code == 201, r.text
+    s = (await stats(stack, token, COUNTY)).json()
+    assert by_code(s["by_status"])["exited"]["persons"] == 3
+    assert s["in_year"]["exits"] == {"households": 1, "persons": 2}
+
+
+async def test_a_helper_counts_only_their_own_households(stack, token, county):
+    """C is the helper's only household: identified and registered in 2020, its measure was in 2019."""
+    helper = str(county["helper"])
+    r = await stats(stack, token, VILLAGE, role="helper", region=VILLAGE, sub=helper)
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert (s["households"], s["persons"], s["poor_households"]) == (1, 1, 1)
+    assert s["in_year"]["new"] == {"households": 1, "persons": 1}
+    assert s["in_year"]["exits"] == {"households": 0, "persons": 0}
+    assert s["in_year"]["identified"] == {"households": 1, "persons": 1}
+    assert by_code(s["by_batch"])["production"]["households"] == 0
+    y2019 = (await stats(stack, token, VILLAGE, year=2019, role="helper", region=VILLAGE, sub=helper)).json()
+    assert by_code(y2019["by_batch"])["production"] == {"code": "production", "label": "发展生产", "households": 1,
+                                                        "measures": 1}

@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    CHAR,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -72,11 +73,12 @@ class Measure(Base, table=True):
     __table_args__ = (
         CheckConstraint(f"batch IN ({sql_in(Batch)})", name="batch"),
         Index("ix_measure_household", "household_id", "id"),
-        Index("ix_measure_batch_year", "batch", "year"),
+        Index("ix_measure_year_village", "year", "village_code", postgresql_include=["batch", "household_id"]),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     household_id: int = Field(sa_column=Column(BigInteger, ForeignKey("household.id"), nullable=False))
+    village_code: str = Field(sa_column=Column(CHAR(12), nullable=False))
     batch: str = Field(sa_column=Column(String(32), nullable=False))
     kind: str = Field(sa_column=Column(String(64), nullable=False))
     description: str = Field(sa_column=Column(Text, nullable=False, server_default=""))

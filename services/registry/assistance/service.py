@@ -113,8 +113,9 @@ def measure_body(row: Mapping[str, Any]) -> dict[str, Any]:
 
 async def add_measure(*, session: AsyncSession, scope: Scope, household: Mapping[str, Any],
                       measure_in: MeasureIn) -> Mapping[str, Any]:
-    row = await repository.insert_measure(session, {"household_id": household["id"], "created_by": scope.actor,
-                                                    **measure_in.model_dump(mode="json")})
+    row = await repository.insert_measure(session, {"household_id": household["id"],
+                                                    "village_code": household["village_code"],
+                                                    "created_by": scope.actor, **measure_in.model_dump(mode="json")})
     await audit.record(session, actor=scope.actor, action="measure.create", entity="household",
                        entity_id=household["id"], diff={"measure_id": row["id"], **measure_in.model_dump(mode="json")})
     return row

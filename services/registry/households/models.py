@@ -4,11 +4,13 @@ registry-wide uniqueness constraint and serves lookups.
 
 Designed for set-based loading (imports) and per-region aggregation (statistics):
 - ``household.village_code`` is the 12-digit village; a region subtree is a range of it
-  (``village_code BETWEEN '640122100000' AND '640122100999'``), served by ``ix_household_village_status``;
+  (``village_code BETWEEN '640122100000' AND '640122100999'``), served by ``ix_household_village_tally``, which
+  also covers every column the statistics count (an index-only scan, no table reads);
 - ``household.member_count`` and ``head_name`` are kept in step with ``member`` by the service (and must be by
   any bulk loader);
 - ``household_no`` comes from ``village_seq`` (one row per village, bumped by n for n households);
-- ``status_change`` records every status move with the year it counts for (exits / returns / new in a year).
+- ``status_change`` records every status move with the year it counts for (exits / returns / new in a year), the
+  village and the persons of the household at the move, so a year's figures never read the household table.
 """
 
 from datetime import date, datetime
@@ -69,7 +71,8 @@ class Household(Base, table=True):
         CheckConstraint("(pending_action IS NULL) = (pending_notice_id IS NULL)", name="pending_pair"),
         CheckConstraint("member_count >= 0", name="member_count"),
         CheckConstraint("village_code ~ '^[0-9]{12}$'", name="village_code"),
-        Index("ix_household_village_status", "village_code", "status"),
+        Index("ix_household_village_tally", "village_code", "status", "attribute", "main_cause",
+              postgresql_include=["member_count", "identified_year", "helper_user_id"]),
         Index("ix_household_helper", "helper_user_id", postgresql_where=text("helper_user_id IS NOT NULL")),
         Index("ix_household_pending_notice", "pending_notice_id",
               postgresql_where=text("pending_notice_id IS NOT NULL")),
@@ -145,10 +148,16 @@ class StatusChange(Base, table=True):
     """Every status move, with the year it counts for (statistics: exits / returns / new in a year)."""
 
     __tablename__ = "status_change"
-    __table_args__ = (Index("ix_status_change_to_year", "to_status", "year"),)
+    __table_args__ = (
+        Index("ix_status_change_year_village", "year", "village_code",
+              postgresql_include=["to_status", "household_id", "persons"]),
+        CheckConstraint("persons >= 0", name="persons"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     household_id: int = Field(sa_column=Column(BigInteger, ForeignKey("household.id"), nullable=False, index=True))
+    village_code: str = Field(sa_column=Column(CHAR(12), nullable=False))
+    persons: int = Field(sa_column=Column(SmallInteger, nullable=False))
     action: str = Field(sa_column=Column(String(32), nullable=False))
     from_status: str | None = Field(default=None, sa_column=Column(String(16)))
     to_status: str = Field(sa_column=Column(String(16), nullable=False))

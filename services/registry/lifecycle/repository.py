@@ -6,17 +6,17 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.households.models import StatusChange
-
-status_change_t = StatusChange.__table__
-
 
 async def record_change(session: AsyncSession, *, household_id: int, action: str, from_status: str,
                         to_status: str, year: int, actor: str, reason: str | None = None,
                         notice_id: int | None = None) -> None:
-    await session.execute(status_change_t.insert().values(
-        household_id=household_id, action=action, from_status=from_status, to_status=to_status, year=year,
-        reason=reason, notice_id=notice_id, actor=actor))
+    """One status move, with the household's village and persons at the move (what the year's figures count)."""
+    await session.execute(text(
+        "INSERT INTO status_change (household_id, village_code, persons, action, from_status, to_status, year,"
+        " reason, notice_id, actor) SELECT id, village_code, member_count, :action, :from_status, :to_status,"
+        " :year, :reason, :notice_id, :actor FROM household WHERE id = :household_id"),
+        {"household_id": household_id, "action": action, "from_status": from_status, "to_status": to_status,
+         "year": year, "reason": reason, "notice_id": notice_id, "actor": actor})
 
 
 async def awaiting(session: AsyncSession, *, household_id: int, notice_id: int, action: str
