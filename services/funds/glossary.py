@@ -14,3 +14,56 @@ class FundLevel(StrEnum):
 
 FUND_LEVEL_LABELS = {"central": "中央", "provincial": "省级", "municipal": "市级", "county": "县级",
                      "social": "社会帮扶", "partner": "东西部协作"}
+
+
+class Purpose(StrEnum):
+    """What earmarked money may be spent on (专款专用)."""
+
+    industry = "industry"
+    infrastructure = "infrastructure"
+    relocation = "relocation"
+    education = "education"
+    health = "health"
+    housing = "housing"
+    loan_interest = "loan_interest"
+    risk_compensation = "risk_compensation"
+    employment = "employment"
+    training = "training"
+    social_security = "social_security"
+
+
+PURPOSE_LABELS = {"industry": "产业发展", "infrastructure": "基础设施", "relocation": "易地搬迁", "education": "教育扶贫",
+                  "health": "健康扶贫", "housing": "危房改造", "loan_interest": "小额信贷贴息", "risk_compensation": "风险补偿金",
+                  "employment": "就业扶贫", "training": "技能培训", "social_security": "兜底保障"}
+
+
+class AccountKind(StrEnum):
+    """A ledger account: a fund source's issued money (its balance is minus what it has allocated), or an
+    allocation's money that is free to use, promised to a batch or project, or paid out."""
+
+    source = "source"
+    available = "available"
+    committed = "committed"
+    spent = "spent"
+
+
+class EntryKind(StrEnum):
+    allocate = "allocate"       # source → available
+    adjust = "adjust"           # 调项: available of one allocation → available of a new one (approved)
+    commit = "commit"           # available → committed
+    release = "release"         # committed → available
+    spend = "spend"             # committed → spent
+    reverse = "reverse"         # the negation of an earlier entry
+
+
+ENTRY_KIND_LABELS = {"allocate": "下达", "adjust": "调项", "commit": "占用", "release": "释放", "spend": "支出",
+                     "reverse": "冲正"}
+
+
+class AdjustmentStatus(StrEnum):
+    proposed = "proposed"
+    approved = "approved"
+    rejected = "rejected"
+
+
+ADJUSTMENT_STATUS_LABELS = {"proposed": "待审批", "approved": "已批准", "rejected": "已驳回"}

@@ -1,6 +1,8 @@
 """Every funds table, for migrations."""
 
+from services.funds.allocations import models as _allocations  # noqa: F401
 from services.funds.base import Base
+from services.funds.ledger import models as _ledger  # noqa: F401
 from services.funds.notices import models as _notices  # noqa: F401
 from services.funds.sources import models as _sources  # noqa: F401
 

@@ -1,0 +1,97 @@
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field, field_validator
+
+from services.funds.glossary import AdjustmentStatus, EntryKind, Purpose
+from shared.http_types import Year, text
+from shared.money import Money
+from shared.regions import RegionCode
+
+
+class AllocationCreate(BaseModel):
+    source_id: int = Field(ge=1, le=2**63 - 1)
+    region_code: RegionCode
+    purpose: Purpose
+    amount: Money
+    year: Year
+    doc_no: text(100, min_length=1)
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, v: Decimal) -> Decimal:
+        if v <= 0:
+            raise ValueError("amount must be more than 0")
+        return v
+
+
+class AllocationRead(BaseModel):
+    id: int
+    source_id: int
+    region_code: str
+    purpose: Purpose
+    purpose_label: str
+    year: int
+    doc_no: str
+    granted: Money = Field(description="as first allocated")
+    amount: Money = Field(description="what it holds now: available + committed + spent")
+    committed: Money
+    spent: Money
+    available: Money
+    adjustment_id: int | None = Field(description="the 调项 that created it, if one did")
+    created_by: str
+    created_at: datetime
+    version: int
+
+
+class LedgerLineRead(BaseModel):
+    id: int
+    entry_id: int
+    kind: EntryKind
+    kind_label: str
+    account: str = Field(description="available, committed or spent")
+    amount: str = Field(description="signed yuan: + into the account, - out of it", examples=["-3000.00"])
+    ref: str
+    memo: str
+    reverses_id: int | None
+    actor: str
+    at: datetime
+
+
+class AdjustmentCreate(BaseModel):
+    to_purpose: Purpose
+    amount: Money
+    reason: text(500, min_length=2)
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, v: Decimal) -> Decimal:
+        if v <= 0:
+            raise ValueError("amount must be more than 0")
+        return v
+
+
+class AdjustmentDecision(BaseModel):
+    reason: text(500) = ""
+
+
+class AdjustmentRead(BaseModel):
+    id: int
+    allocation_id: int
+    from_purpose: Purpose
+    to_purpose: Purpose
+    to_purpose_label: str
+    amount: Money
+    reason: str
+    status: AdjustmentStatus
+    status_label: str
+    proposed_by: str
+    decided_by: str | None
+    decided_at: datetime | None
+    new_allocation_id: int | None
+    entry_id: int | None
+    version: int
+
+
+class ReversalCreate(BaseModel):
+    reason: text(500, min_length=2)
