@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -69,6 +68,10 @@ class PiiCipher:
             raise ValueError("master key must be 32 bytes")
         self._aead = AESGCM(_subkey(master_key, b"encryption"))
         self._mac_key = _subkey(master_key, b"lookup hmac")
+        # HMAC's keyed inner and outer SHA-256 states, copied per digest (RFC 2104; a third of hmac.new's cost)
+        block = self._mac_key.ljust(64, b"\x00")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
     def encrypt(self, value: str, *, field: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -91,7 +94,37 @@ class PiiCipher:
 
     def digest(self, value: str, *, field: str) -> bytes:
         """Keyed digest (HMAC-SHA256, 32 bytes) of a normalised value: equal values, equal digests."""
-        return hmac.new(self._mac_key, field.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()
+        inner = self._inner.copy()
+        inner.update(field.encode() + b"\x00" + value.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+    def digests(self, values: list[str], *, field: str) -> list[bytes]:
+        """``digest`` of each value (bulk imports)."""
+        prefix = field.encode() + b"\x00"
+        inner_of, outer_of = self._inner.copy, self._outer.copy
+        out = []
+        for value in values:
+            inner = inner_of()
+            inner.update(prefix + value.encode())
+            outer = outer_of()
+            outer.update(inner.digest())
+            out.append(outer.digest())
+        return out
+
+    def encrypt_many(self, values: list[str], *, field: str) -> list[bytes]:
+        """``encrypt`` of each value, the nonces drawn from the OS in one call (bulk imports)."""
+        aad = field.encode()
+        encrypt = self._aead.encrypt
+        nonces = os.urandom(NONCE_BYTES * len(values))
+        out = []
+        at = 0
+        for value in values:
+            nonce = nonces[at:at + NONCE_BYTES]
+            at += NONCE_BYTES
+            out.append(VERSION + nonce + encrypt(nonce, value.encode(), aad))
+        return out
 
 
 @lru_cache(maxsize=8)

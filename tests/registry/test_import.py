@@ -444,3 +444,53 @@ async def _regions(settings) -> None:
                                "VALUES ($1, $2, $3, $4, 1000, 1)", code, name, level, parent)
     finally:
         await conn.close()
+
+
+async def test_an_import_stopped_midway_is_completed_by_running_it_again(settings, registry, token, regions,
+                                                                           monkeypatch):
+    """Batches commit on their own (two at a time): a crash after some of them leaves whole households, and the
+    same file again adds the rest, creating nothing twice."""
+    from services.registry.bulk import importer
+    from services.registry.households.scope import Scope, bounds
+    from shared import pii
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 40)
+    rows = [r for i in range(120) for r in family(f"{VILLAGE}{i + 1:04d}", size=1 + i % 4)]
+    rows += [r for i in range(30) for r in family(f"B-{i}", village=OTHER_VILLAGE, size=2)]   # numbered by us
+    lo, hi = bounds(COUNTY)
+    scope = Scope(lo=lo, hi=hi, helper=None, full_pii=True, actor="t", role="county_admin")
+
+    class Crash(Exception):
+        pass
+
+    batches = 0
+
+    async def crash_after_three(total: int, done: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == 3:
+            raise Crash
+
+    db = Database(settings, "registry")
+    try:
+        with pytest.raises(Crash):
+            async with db.sessionmaker() as session:
+                await importer.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=scope,
+                                              cipher=pii.cipher(settings), progress=crash_after_three)
+        kept = await count(settings, "SELECT count(*) FROM household")
+        assert 0 < kept < 150
+        assert await count(settings, "SELECT count(*) FROM household WHERE member_count <> "
+                                     "(SELECT count(*) FROM member m WHERE m.household_id = household.id)") == 0
+        async with db.sessionmaker() as session:
+            outcome = await importer.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=scope,
+                                                    cipher=pii.cipher(settings))
+            await session.commit()
+    finally:
+        await db.close()
+    assert not outcome.errors, outcome.errors[:3]
+    assert outcome.households_matched == kept and outcome.households_created == 150 - kept
+    assert outcome.members_created + outcome.members_unchanged == len(rows)
+    assert await count(settings, "SELECT count(*) FROM household") == 150
+    assert await count(settings, "SELECT count(*) FROM member") == len(rows)
+    assert await count(settings, "SELECT sum(member_count) FROM household") == len(rows)
+    assert await count(settings, "SELECT count(DISTINCT ref) FROM import_household_ref") == 30
+    assert await count(settings, "SELECT count(*) FROM import_household_ref") == 30

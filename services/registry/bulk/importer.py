@@ -15,11 +15,14 @@ Checking:
   importer's region (or not a village in the registry);
 - a person (ID number) listed twice in the file: the later row is an error.
 
-Writing (set-based, in the caller's transaction; nothing is written row by row through the ORM):
+Writing (set-based; nothing is written row by row through the ORM):
 
-- per batch of households (about 20,000 rows), three indexed look-ups (``unnest`` joins) find what exists:
-  households by number (or by the file's own key, ``import_household_ref``) and people by the keyed digest of
-  their ID number;
+- batches of whole households (about 20,000 rows) are loaded two at a time, each on a pooled connection of its
+  own and committed on its own (``synchronous_commit`` off: the job's final state commits durably), so PostgreSQL
+  uses a core for each while checking goes on; a crash after some batches leaves whole households, and the same
+  file again matches them and creates the rest (nothing twice);
+- per batch, three indexed look-ups (``unnest`` joins) find what exists: households by number (or by the file's
+  own key, ``import_household_ref``) and people by the keyed digest of their ID number;
 - an existing household is matched only if its head is the file's head; it is never changed by an import
   except that members it does not have yet are added. People already in another household are row errors;
   people already in the matched household are left as they are. So importing the same file again creates
@@ -27,14 +30,15 @@ Writing (set-based, in the caller's transaction; nothing is written row by row t
 - new households are ``pending`` (识别中), like ``POST /households``: registration goes through 公示.
   ``户编号`` of the form <村代码><4-5 digits> becomes the household number (the village's counter is moved past
   it, so numbers handed out later never collide); any other key gets the next number of its village and is
-  remembered for re-imports;
+  remembered for re-imports. Counters and ids are taken outside the batch's transaction, like a sequence (two
+  batches never wait for each other; a batch that fails leaves a gap);
 - household ids come from the identity sequence in one call; households, members and keys are then loaded with
   COPY (``copy_records_to_table``) straight into their tables, members in the file's order (the order they are
   shown in). ID numbers and phones are encrypted (AES-GCM) and digested (HMAC) with :mod:`shared.pii` while
   the previous batch is being copied;
-- a person registered concurrently through the API makes COPY fail on the uniqueness constraint (or, for two
-  imports of the same people in different orders, a deadlock): the whole transaction is rolled back and the
-  job runs the import again (jobs.py, up to three times), seeing that person;
+- a person registered concurrently through the API makes a batch's COPY fail on the uniqueness constraint (or,
+  for two imports of the same people in different orders, a deadlock): that batch is rolled back and written
+  again (up to three times), seeing that person; after that the job runs the import again (jobs.py);
 - one audit-chain row for the whole import, with its counts.
 """
 
@@ -45,8 +49,9 @@ import contextlib
 import gc
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -68,6 +73,8 @@ __all__ = ["RawFile", "Outcome", "FileRejected", "read", "import_content", "MAX_
 
 MAX_STORED_ERRORS = 1_000
 CHUNK_ROWS = 20_000
+WRITERS = 2               # batches loaded at once, each on its own connection (PostgreSQL uses a core for each)
+BATCH_ATTEMPTS = 3
 SLICE_ROWS = 50           # the writer resumes within about a millisecond of PostgreSQL answering
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -106,7 +113,7 @@ class HouseholdIn:
 class RawTable:
     sheet: str | None
     columns: dict[str, int]
-    rows: list[tuple[int, tuple]]
+    rows: list[tuple[int, Sequence]]
 
 
 @dataclass
@@ -180,10 +187,10 @@ def read(content: bytes, filename: str, *, on_rows: Callable[[int], None] | None
     found = []
     total = 0
     for t in tables(content, filename):
-        rows: list[tuple[int, tuple]] = []
-        for row in t.rows:
-            rows.append(row)
-            if on_rows is not None and len(rows) % 5_000 == 0:
+        rows: list[tuple[int, Sequence]] = []
+        while block := list(islice(t.rows, 5_000)):
+            rows += block
+            if on_rows is not None and len(block) == 5_000:
                 on_rows(total + len(rows))
         total += len(rows)
         found.append(RawTable(t.sheet, t.columns, rows))
@@ -227,9 +234,10 @@ class Checker:
                 position += 1
         return last
 
-    def steps(self, *, batch_rows: int = CHUNK_ROWS, slice_rows: int = SLICE_ROWS) -> Iterator[Batch | None]:
-        """Check the rows, yielding each Batch as it is ready and None every ``slice_rows`` rows (a chance for
-        the event loop to move the writer on)."""
+    def steps(self, *, batch_rows: int | None = None, slice_rows: int = SLICE_ROWS) -> Iterator[Batch | None]:
+        """Check the rows, yielding each Batch (of about ``batch_rows``, default CHUNK_ROWS) as it is ready and None
+        every ``slice_rows`` rows (a chance for the event loop to move the writers on)."""
+        batch_rows = batch_rows or CHUNK_ROWS
         started = time.perf_counter()
         pending: list[Batch] = []
         emit = pending.append
@@ -363,10 +371,9 @@ class Checker:
             if re.fullmatch(re.escape(h.village_code) + r"\d{4,5}", h.key):
                 h.given_no = h.key
             ok.append(h)
-        digest = self.cipher.digest
-        hmacs = {m.id_number: digest(m.id_number, field="id_number") for h in ok for m in h.members}
         if rows or final:
-            emit(Batch(households=ok, hmacs=hmacs, rows=rows, tails=_member_tails(ok, hmacs, self.cipher)))
+            hmacs, tails = _member_tails(ok, self.cipher)
+            emit(Batch(households=ok, hmacs=hmacs, rows=rows, tails=tails))
         return 0
 
 
@@ -401,10 +408,10 @@ def _show(value: Any) -> str:
     return str(value)[:30]
 
 
-def _fail(h: HouseholdIn, reason: str, errors: list, bad_rows: set) -> None:
-    """Every row of ``h`` not already reported gets the household's reason."""
+def _fail(h: HouseholdIn, reason: str, errors: list, bad_rows: set, reported: set = frozenset()) -> None:
+    """Every row of ``h`` not already reported (in ``bad_rows`` or ``reported``) gets the household's reason."""
     for number in h.rows:
-        if (h.sheet, number) not in bad_rows:
+        if (h.sheet, number) not in bad_rows and (h.sheet, number) not in reported:
             _error(errors, h.sheet, number, "household_no", f"household {h.key} not imported: {reason}")
             bad_rows.add((h.sheet, number))
 
@@ -479,18 +486,37 @@ async def villages_in(conn: asyncpg.Connection, scope: Scope) -> set[str]:
 
 
 class Writer:
-    """Writes batches in the connection's transaction (see the module docstring), counting into ``out``."""
+    """Writes batches (see the module docstring), each in its own transaction on the connection it is given, so
+    two connections can load two batches at once; counts go into ``out`` once a batch has committed."""
 
-    def __init__(self, conn: asyncpg.Connection, *, checker: Checker, scope: Scope, cipher: PiiCipher,
-                 progress: Progress | None) -> None:
-        self.conn, self.checker, self.scope, self.cipher, self.progress = conn, checker, scope, cipher, progress
+    def __init__(self, *, checker: Checker, scope: Scope, progress: Progress | None) -> None:
+        self.checker, self.scope, self.progress = checker, scope, progress
         self.out = Outcome(total=checker.raw.total)
         self.done = 0
         for k in ("lookup", "households", "members"):
             self.out.timings[k] = 0.0
 
-    async def write(self, batch: Batch) -> None:
-        conn, out, timings, checker = self.conn, self.out, self.out.timings, self.checker
+    async def write(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        for attempt in range(BATCH_ATTEMPTS):
+            result = _Result()
+            try:
+                await self._write(conn, batch, result)
+                break
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+                # someone registered one of these people (or households) meanwhile: again, seeing them
+                if attempt == BATCH_ATTEMPTS - 1:
+                    raise
+        out, checker = self.out, self.checker
+        checker.errors.extend(result.errors)
+        checker.bad_rows.update(result.bad_rows)
+        for k, v in result.counts.items():
+            setattr(out, k, getattr(out, k) + v)
+        self.done += batch.rows
+        if self.progress:
+            await self.progress(out.total, min(self.done, out.total))
+
+    async def _write(self, conn: asyncpg.Connection, batch: Batch, result: _Result) -> None:
+        timings = self.out.timings
         households, hmacs = batch.households, batch.hmacs
         t = time.perf_counter()
         given = [h.given_no for h in households if h.given_no]
@@ -506,33 +532,37 @@ class Writer:
                    if hmacs else {})
         timings["lookup"] += time.perf_counter() - t
 
-        new, adds, grow = _decide(out, checker, households, existing=existing, holders=holders, hmacs=hmacs)
+        new, adds, grow = _decide(result, households, existing=existing, holders=holders, hmacs=hmacs,
+                                  reported=self.checker.bad_rows)
         t = time.perf_counter()
+        household_records = ref_records = None
         if new:
-            numbers = await _numbers(conn, new)
+            # numbers and ids outside the batch's transaction (committed at once, like a sequence): two batches
+            # loading at the same time never wait for each other's village counters; a failed batch leaves a gap
+            numbers = await _numbers(conn, [h for h, _ in new])
             ids = await conn.fetchval(_IDS, len(new), "household")
             household_records, ref_records = _household_records(new, ids, numbers, self.scope.actor)
-            for hid, h in zip(ids, new, strict=True):
-                adds.extend((hid, m) for m in h.members)
-            await conn.copy_records_to_table("household", records=household_records, columns=HOUSEHOLD_COLUMNS)
-            if ref_records:
-                await conn.copy_records_to_table("import_household_ref", records=ref_records,
-                                                 columns=("village_code", "ref", "household_id"))
-            out.households_created += len(new)
-        timings["households"] += time.perf_counter() - t
-        t = time.perf_counter()
-        if adds:
-            # loaded in the file's order, so the ids PostgreSQL gives them follow it (the order members are shown in)
-            records = [(hid, *batch.tails[m.id_number]) for hid, m in adds]
-            await conn.copy_records_to_table("member", records=records, columns=MEMBER_COLUMNS)
-            out.members_created += len(records)
-            out.members_added += sum(grow.values())
-        if grow:
-            await conn.execute(_GROW, list(grow), list(grow.values()))
+            for hid, (_, members) in zip(ids, new, strict=True):
+                adds.extend((hid, m) for m in members)
+        # loaded in the file's order, so the ids PostgreSQL gives members follow it (the order they are shown in)
+        records = [(hid, *batch.tails[m.id_number]) for hid, m in adds]
+        async with conn.transaction():
+            await conn.execute("SET LOCAL synchronous_commit = off")   # the job's final state commits durably
+            if household_records:
+                await conn.copy_records_to_table("household", records=household_records, columns=HOUSEHOLD_COLUMNS)
+                if ref_records:
+                    await conn.copy_records_to_table("import_household_ref", records=ref_records,
+                                                     columns=("village_code", "ref", "household_id"))
+            timings["households"] += time.perf_counter() - t
+            t = time.perf_counter()
+            if records:
+                await conn.copy_records_to_table("member", records=records, columns=MEMBER_COLUMNS)
+            if grow:
+                await conn.execute(_GROW, list(grow), list(grow.values()))
         timings["members"] += time.perf_counter() - t
-        self.done += batch.rows
-        if self.progress:
-            await self.progress(out.total, min(self.done, out.total))
+        result.counts["households_created"] += len(new)
+        result.counts["members_created"] += len(records)
+        result.counts["members_added"] += sum(grow.values())
 
     def finish(self) -> Outcome:
         self.out.errors = self.checker.errors
@@ -540,10 +570,20 @@ class Writer:
         return self.out
 
 
-def _decide(out: Outcome, parsed: Checker, households: list[HouseholdIn], *, existing: dict, holders: dict,
-            hmacs: dict[str, bytes]) -> tuple[list[HouseholdIn], list[tuple[int, MemberRow]], dict[int, int]]:
-    """New households (their members trimmed of people held elsewhere), members to add to matched households."""
-    new: list[HouseholdIn] = []
+@dataclass
+class _Result:
+    """What one attempt at a batch found: kept only if it commits."""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    bad_rows: set[tuple[str | None, int]] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("households_created", "members_created", "households_matched", "members_unchanged", "members_added"), 0))
+
+
+def _decide(result: _Result, households: list[HouseholdIn], *, existing: dict, holders: dict, hmacs: dict[str, bytes],
+            reported: set) -> tuple[list[tuple[HouseholdIn, list[MemberRow]]], list[tuple[int, MemberRow]], dict[int, int]]:
+    """New households (with their members but people held elsewhere), members to add to matched households."""
+    errors, bad_rows, counts = result.errors, result.bad_rows, result.counts
+    new: list[tuple[HouseholdIn, list[MemberRow]]] = []
     adds: list[tuple[int, MemberRow]] = []
     grow: dict[int, int] = {}
     for h in households:
@@ -552,83 +592,86 @@ def _decide(out: Outcome, parsed: Checker, households: list[HouseholdIn], *, exi
         if match is not None:
             if match["head_hmac"] is None or bytes(match["head_hmac"]) != hmacs[head.id_number]:
                 _fail(h, f"户编号 {h.key} is already household {match['household_no']}, whose head is another "
-                      "person", parsed.errors, parsed.bad_rows)
+                      "person", errors, bad_rows, reported)
                 continue
-            out.households_matched += 1
+            counts["households_matched"] += 1
             added = 0
             for m in h.members:
                 holder = holders.get(hmacs[m.id_number])
                 if holder is not None and holder["household_id"] == match["id"]:
-                    out.members_unchanged += 1
+                    counts["members_unchanged"] += 1
                 elif holder is not None:
-                    _error(parsed.errors, h.sheet, m.row, "id_number",
+                    _error(errors, h.sheet, m.row, "id_number",
                            f"already registered in household {holder['household_no']}")
-                    parsed.bad_rows.add((h.sheet, m.row))
+                    bad_rows.add((h.sheet, m.row))
                 elif match["member_count"] + added >= MAX_MEMBERS:
-                    _error(parsed.errors, h.sheet, m.row, "household_no",
+                    _error(errors, h.sheet, m.row, "household_no",
                            f"household {match['household_no']} already has {MAX_MEMBERS} members")
-                    parsed.bad_rows.add((h.sheet, m.row))
+                    bad_rows.add((h.sheet, m.row))
                 else:
                     added += 1
                     adds.append((match["id"], m))
             if added:
                 grow[match["id"]] = added
             continue
+        keep = h.members
         if holders:
             head_holder = holders.get(hmacs[head.id_number])
             if head_holder is not None:
-                _error(parsed.errors, h.sheet, head.row, "id_number",
+                _error(errors, h.sheet, head.row, "id_number",
                        f"already registered in household {head_holder['household_no']}")
-                parsed.bad_rows.add((h.sheet, head.row))
+                bad_rows.add((h.sheet, head.row))
                 _fail(h, f"its head is already registered in household {head_holder['household_no']}",
-                      parsed.errors, parsed.bad_rows)
+                      errors, bad_rows, reported)
                 continue
             keep = []
             for m in h.members:
                 holder = holders.get(hmacs[m.id_number])
                 if holder is not None:
-                    _error(parsed.errors, h.sheet, m.row, "id_number",
+                    _error(errors, h.sheet, m.row, "id_number",
                            f"already registered in household {holder['household_no']}")
-                    parsed.bad_rows.add((h.sheet, m.row))
+                    bad_rows.add((h.sheet, m.row))
                 else:
                     keep.append(m)
-            h.members = keep
-        new.append(h)
+        new.append((h, keep))
     return new, adds, grow
 
 
-def _household_records(new: list[HouseholdIn], ids: list[int], numbers: dict[int, str], actor: str
-                       ) -> tuple[list[tuple], list[tuple]]:
+def _household_records(new: list[tuple[HouseholdIn, list[MemberRow]]], ids: list[int], numbers: dict[int, str],
+                       actor: str) -> tuple[list[tuple], list[tuple]]:
     records, refs = [], []
-    for hid, h in zip(ids, new, strict=True):
+    for hid, (h, members) in zip(ids, new, strict=True):
         f = h.fields
-        head = next(m for m in h.members if m.relation == "head")
+        head = next(m for m in members if m.relation == "head")
         phone = f.get("phone")
         main = f["main_cause"]
         records.append((hid, numbers[id(h)], h.village_code, f["address"],
                         h.phone_enc, mask_phone(phone), f["attribute"], main,
                         [c for c in f.get("other_causes", ()) if c != main], f["identified_year"], "pending",
-                        head.name, len(h.members), actor))
+                        head.name, len(members), actor))
         if not h.given_no:
             refs.append((h.village_code, h.key, hid))
     return records, refs
 
 
-def _member_tails(households: list[HouseholdIn], hmacs: dict[str, bytes], cipher: PiiCipher) -> dict[str, tuple]:
-    """Each member's row but its two ids, built (and encrypted) while checking, i.e. while the previous batch is
-    being copied; also each household's encrypted phone."""
-    encrypt = cipher.encrypt
+def _member_tails(households: list[HouseholdIn], cipher: PiiCipher) -> tuple[dict[str, bytes], dict[str, tuple]]:
+    """Each member's ID digest, and its row but its two ids, built (and encrypted) while checking, i.e. while the
+    previous batch is being copied; also each household's encrypted phone."""
+    phoned = [h for h in households if h.fields.get("phone")]
+    for h, enc in zip(phoned, cipher.encrypt_many([h.fields["phone"] for h in phoned], field="phone"), strict=True):
+        h.phone_enc = enc
+    members = [m for h in households for m in h.members]
+    ids = [m.id_number for m in members]
+    digests = cipher.digests(ids, field="id_number")
     birth = col.birth
-    tails = {}
-    for h in households:
-        phone = h.fields.get("phone")
-        h.phone_enc = encrypt(phone, field="phone") if phone else None
-        for m in h.members:
-            idn = m.id_number
-            tails[idn] = (m.name, hmacs[idn], encrypt(idn, field="id_number"), f"{idn[:6]}********{idn[14:]}",
-                          "male" if int(idn[16]) % 2 else "female", birth(idn), m.relation, m.health, m.labor,
-                          m.education, m.in_school, m.migrant_worker)
-    return tails
+    tails = {idn: (name, d, enc, f"{idn[:6]}********{idn[14:]}", _SEX[idn[16]], birth(idn), relation, health, labor,
+                   education, in_school, migrant)
+             for (_, name, idn, relation, health, labor, education, in_school, migrant), d, enc
+             in zip(members, digests, cipher.encrypt_many(ids, field="id_number"), strict=True)}
+    return dict(zip(ids, digests, strict=True)), tails
+
+
+_SEX = {str(d): "male" if d % 2 else "female" for d in range(10)}
 
 
 async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int, str]:
@@ -705,8 +748,9 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
     read_seconds = time.perf_counter() - started
     conn = await raw_connection(session)
     checker = Checker(raw, villages=await villages_in(conn, scope), scope=scope, cipher=cipher)
-    writer = Writer(conn, checker=checker, scope=scope, cipher=cipher, progress=progress)
-    batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=2)
+    writer = Writer(checker=checker, scope=scope, progress=progress)
+    engine = (await session.connection()).engine
+    batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=WRITERS)
 
     async def produce() -> None:
         for item in checker.steps():
@@ -714,18 +758,23 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
                 await asyncio.sleep(0)
             else:
                 await batches.put(item)
-        await batches.put(None)
+        for _ in range(WRITERS):
+            await batches.put(None)
 
-    producer = asyncio.create_task(produce())
+    async def consume() -> None:
+        async with engine.connect() as own:      # a pooled connection of its own, outside the caller's transaction
+            loader = (await own.get_raw_connection()).driver_connection
+            while (item := await batches.get()) is not None:
+                await writer.write(loader, item)
+
+    tasks = [asyncio.create_task(produce()), *(asyncio.create_task(consume()) for _ in range(WRITERS))]
     try:
-        while (item := await batches.get()) is not None:
-            await writer.write(item)
-        await producer      # raises what checking raised
+        for done in asyncio.as_completed(tasks):
+            await done        # the first failure (checking or writing) stops the others
     finally:
-        if not producer.done():
-            producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     outcome = writer.finish()
     outcome.timings = {"read": read_seconds, "check": checker.seconds, **outcome.timings,
                        "total": time.perf_counter() - started}

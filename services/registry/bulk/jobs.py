@@ -1,11 +1,11 @@
 """Import jobs: created by the upload (with an outbox event, so a Redis outage delays the job but never loses
 it), run by the registry worker when the event arrives, polled by the client.
 
-A job runs at most once to its end: the worker claims it (``queued``/``running`` → ``running``), the import and
-the job's final state commit in one transaction, a redelivered event finds it ``done`` or ``failed`` and does
-nothing. Progress is written on separate, autocommitted statements so it shows while the import's transaction
-is still open. A worker that dies mid-import leaves nothing written; the event is delivered again and the job
-runs again (at most :data:`MAX_ATTEMPTS` times).
+A job runs at most once to its end: the worker claims it (``queued``/``running`` → ``running``), the import's
+batches commit as they are loaded, the job's final state and the audit row commit at the end, a redelivered event
+finds it ``done`` or ``failed`` and does nothing. Progress is written on separate, autocommitted statements. A
+worker that dies mid-import leaves whole households of the batches already loaded; the event is delivered again
+and the job runs again (at most :data:`MAX_ATTEMPTS` times), matching those and creating the rest.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ TOPIC = "import.requested"
 MAX_ATTEMPTS = 3
 WRITE_ATTEMPTS = 3
 PROGRESS_SECONDS = 0.5
+KEPT = "households loaded before it are kept: import the same file again to complete it (nothing is created twice)"
 
 
 async def create(session: AsyncSession, *, scope: Scope, region_code: str, filename: str, content: bytes) -> uuid.UUID:
@@ -152,7 +153,7 @@ async def run(*, db: Database, settings: Settings, job_id: uuid.UUID) -> str | N
     if job is None:
         return None
     if job["attempts"] > MAX_ATTEMPTS:
-        await _fail(pool, job_id, "the import stopped unexpectedly several times; nothing was imported")
+        await _fail(pool, job_id, "the import stopped unexpectedly several times; " + KEPT)
         return "failed"
     content = bytes(job["content"] or b"")
     ticker = Ticker(pool, job_id)
@@ -188,7 +189,7 @@ async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], cont
                 await session.commit()
                 return "done"
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError, IntegrityError):
-                # someone registered one of these people (or numbers) meanwhile: start again, seeing them
+                # a batch kept colliding with registrations made meanwhile: start again (loaded batches match)
                 await session.rollback()
                 log.info("import %s: concurrent registration, retrying (%d)", job_id, attempt + 1)
             except FileRejected as exc:
@@ -198,10 +199,9 @@ async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], cont
             except Exception:  # noqa: BLE001
                 await session.rollback()
                 log.exception("import %s failed", job_id)
-                await _fail(pool, job_id, "an internal error stopped the import; nothing was imported")
+                await _fail(pool, job_id, "an internal error stopped the import; " + KEPT)
                 return "failed"
-    await _fail(pool, job_id, "the import kept colliding with registrations made at the same time; nothing was "
-                "imported: try again")
+    await _fail(pool, job_id, "the import kept colliding with registrations made at the same time; " + KEPT)
     return "failed"
 
 

@@ -19,7 +19,7 @@ import csv
 import io
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ class FileRejected(Exception):
 class Table:
     sheet: str | None                 # None for CSV
     columns: dict[str, int]           # field → position in the row
-    rows: Iterator[tuple[int, tuple]]  # (row number as the spreadsheet shows it, cells)
+    rows: Iterator[tuple[int, Sequence]]  # (row number as the spreadsheet shows it, cells: a tuple or a list)
 
 
 def kind_of(filename: str, content: bytes) -> str:
@@ -145,10 +145,10 @@ def _csv_tables(content: bytes, deadline: float) -> Iterator[Table]:
     delimiter = "\t" if "\t" in first and "," not in first and "，" not in first else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
 
-    def rows() -> Iterator[tuple[int, tuple]]:
+    def rows() -> Iterator[tuple[int, list]]:
         try:
-            for cells in reader:
-                yield reader.line_num, tuple(cells[:MAX_COLUMNS])
+            for cells in reader:     # the reader's lists as they are (no copy) unless too wide
+                yield reader.line_num, cells if len(cells) <= MAX_COLUMNS else cells[:MAX_COLUMNS]
         except csv.Error as exc:
             raise FileRejected(f"malformed CSV near line {reader.line_num}: {exc}") from None
 
