@@ -10,6 +10,7 @@ import httpx
 import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 
+from shared.auth import RevokedSet
 from shared.db import Database
 from shared.http import ServiceClient
 from shared.jwt import KeyPair, Signer, Verifier
@@ -36,11 +37,14 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
                                            service=service)
         if service != "gateway":
             app.state.revocation_fallback = _ask_gateway(app)
+        app.state.revoked = RevokedSet(app.state.redis)
+        app.state.revoked.start()
         for hook in on_startup:
             await hook(app)
         try:
             yield
         finally:
+            await app.state.revoked.stop()
             for hook in on_shutdown:
                 await hook(app)
             await app.state.http.aclose()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -18,6 +21,7 @@ log = logging.getLogger("jingzhun.auth")
 
 TOKEN_URL = "/api/v1/auth/token"
 REVOKED_PREFIX = "jz:revoked:"
+REVOKED_CHANNEL = "jz:revoked"      # "<jti> <unix time until which it stays revoked>" per revocation
 
 
 class Role(StrEnum):
@@ -91,15 +95,146 @@ def principal_from_claims(claims: dict) -> Principal:
 oauth2 = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
+async def announce_revoked(redis, items: Iterable[tuple[str, int]]) -> None:
+    """What the gateway writes for each revoked (jti, seconds to keep it): the key any service may ask for, and a
+    message to every process that keeps the revoked set in memory."""
+    now = int(time.time())
+    async with redis.pipeline(transaction=False) as pipe:
+        for jti, ttl in items:
+            pipe.set(REVOKED_PREFIX + jti, 1, ex=ttl)
+            pipe.publish(REVOKED_CHANNEL, f"{jti} {now + ttl}")
+        await pipe.execute()
+
+
+class RevokedSet:
+    """The revoked jtis, in process: loaded from the Redis keys once subscribed to ``REVOKED_CHANNEL`` (again after
+    every reconnection), then kept up to date by its messages. While it is not known to be complete (starting,
+    Redis away, the channel silent past ``dead_after``) ``ready`` is False and callers ask Redis (or the gateway)
+    per request instead."""
+
+    def __init__(self, redis, *, ping_every: float = 5.0, dead_after: float = 12.0) -> None:
+        self.redis = redis
+        self.ping_every, self.dead_after = ping_every, dead_after
+        self.ready = False
+        self._until: dict[str, float] = {}          # jti -> unix time after which the token is dead anyway
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run())
+
+    async def stop(self) -> None:
+        """Cancel the follower; it also checks ``_stopping`` each second (redis-py may swallow a cancellation
+        arriving in the middle of a read)."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=3)
+
+    def __contains__(self, jti: str) -> bool:
+        until = self._until.get(jti)
+        return until is not None and until >= time.time()
+
+    def add(self, jti: str, until: float) -> None:
+        if until > self._until.get(jti, 0):
+            self._until[jti] = until
+
+    def _message(self, data: bytes | str) -> None:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8", "replace")
+        jti, _, until = data.partition(" ")
+        try:
+            self.add(jti, float(until))
+        except ValueError:
+            self.add(jti, time.time() + 86400)       # unreadable expiry: keep it a day rather than drop it
+
+    async def _reload(self) -> int:
+        now = time.time()
+        n = 0
+        batch: list[bytes] = []
+
+        async def flush() -> None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in batch:
+                    pipe.pttl(key)
+                ttls = await pipe.execute()
+            for key, ttl in zip(batch, ttls, strict=True):
+                if ttl != -2:                        # -2: gone meanwhile; -1: no expiry (keep a day)
+                    self.add(key.decode()[len(REVOKED_PREFIX):], now + (ttl / 1000 if ttl >= 0 else 86400))
+            batch.clear()
+
+        async for key in self.redis.scan_iter(match=REVOKED_PREFIX + "*", count=1000):
+            batch.append(key if isinstance(key, bytes) else key.encode())
+            n += 1
+            if len(batch) >= 500:
+                await flush()
+        if batch:
+            await flush()
+        self._prune()
+        return n
+
+    def _prune(self) -> None:
+        now = time.time()
+        for jti in [j for j, until in self._until.items() if until < now]:
+            del self._until[jti]
+
+    async def _follow(self) -> None:
+        pubsub = self.redis.pubsub()
+        try:
+            await pubsub.subscribe(REVOKED_CHANNEL)
+            last_seen = last_ping = time.monotonic()
+            while not self._stopping:
+                message = await pubsub.get_message(timeout=1.0)
+                now = time.monotonic()
+                if message is not None:
+                    last_seen = now
+                    if message["type"] == "message":
+                        self._message(message["data"])
+                    elif message["type"] == "subscribe":     # (re)subscribed: whatever was missed is in the keys
+                        self.ready = False
+                        await self._reload()
+                        self.ready = True
+                if now - last_ping >= self.ping_every:
+                    await pubsub.ping()
+                    last_ping = now
+                    self._prune()
+                if now - last_seen > self.dead_after:
+                    raise ConnectionError("no answer on the revocation channel")
+        finally:
+            self.ready = False
+            try:
+                await pubsub.aclose()
+            except Exception:
+                pass
+
+    async def run(self) -> None:
+        """Follow the channel for the life of the process, reconnecting with backoff."""
+        delay = 0.1
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("revocation channel lost (%s); asking Redis per request meanwhile", exc)
+            delay = 0.1 if time.monotonic() - started > 30 else min(delay * 2, 5.0)
+            await asyncio.sleep(delay)
+
+
 async def is_revoked(request: Request, jti: str) -> bool:
-    redis = getattr(request.app.state, "redis", None)
+    state = request.app.state
+    revoked: RevokedSet | None = getattr(state, "revoked", None)
+    if revoked is not None and revoked.ready:
+        return jti in revoked
+    redis = getattr(state, "redis", None)
     if redis is None:
         raise ServiceUnavailable("revocation list unavailable")
     try:
         return bool(await redis.exists(REVOKED_PREFIX + jti))
     except Exception as exc:
         log.warning("revocation check failed: %s", exc)
-        fallback = getattr(request.app.state, "revocation_fallback", None)
+        fallback = getattr(state, "revocation_fallback", None)
         if fallback is None:
             raise ServiceUnavailable("revocation list unavailable") from None
         return await fallback(jti)

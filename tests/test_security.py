@@ -10,9 +10,9 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives import serialization
 
-from shared.auth import REVOKED_PREFIX
+from shared.auth import REVOKED_PREFIX, announce_revoked
 from shared.jwt import KeyPair, Signer
-from shared.testing import app_client, auth
+from shared.testing import app_client, auth, wait_until
 from tests.conftest import COUNTY, VILLAGE, _service_app
 
 PROTECTED = {
@@ -90,7 +90,11 @@ async def test_a_revoked_token_is_refused(settings, token, service, path):
     async with app_client(_service_app(service, settings)) as client:
         assert (await client.get(path, headers=auth(t))).status_code in (200, 404)
         try:
-            await r.set(REVOKED_PREFIX + jti, "1", ex=600)   # what the gateway's logout writes
+            await announce_revoked(r, [(jti, 600)])       # what the gateway's logout writes
+            # each process learns it from the channel (or asks Redis while it cannot follow the channel)
+            async def refused() -> bool:
+                return (await client.get(path, headers=auth(t))).status_code == 401
+            assert await wait_until(refused, timeout=3)
             assert (await client.get(path, headers=auth(t))).status_code == 401
         finally:
             await r.delete(REVOKED_PREFIX + jti)

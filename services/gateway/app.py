@@ -69,7 +69,7 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
 
     async def _identity(app: FastAPI) -> None:
         app.state.login_limiter = LoginLimiter(redis=app.state.redis, prefix=settings.queue_prefix)
-        mirror = Mirror(redis=app.state.redis, sessionmaker=app.state.db.sessionmaker)
+        mirror = Mirror(redis=app.state.redis, sessionmaker=app.state.db.sessionmaker, local=app.state.revoked)
         mirror.listeners.append(app.state.proxy.tokens.clear)
         app.state.revocations = mirror
         app.state.revocation_fallback = mirror.fallback()

@@ -2,8 +2,8 @@ import base64
 
 from jose import jwt as jose_jwt
 
-from shared.auth import REVOKED_PREFIX
-from shared.testing import auth
+from shared.auth import REVOKED_PREFIX, announce_revoked
+from shared.testing import auth, wait_until
 from tests.conftest import COUNTY, TOWNSHIP
 from tests.gateway.conftest import ADMIN, ADMIN_PASSWORD
 
@@ -112,9 +112,10 @@ async def test_logout_revokes_the_token_at_the_gateway_and_at_services(stack):
         assert r.status_code == 204
         me = await stack.client.get("/api/v1/auth/me", headers=h)
         assert me.status_code == 401 and me.json()["detail"] == "Token has been revoked"
-        # the registry, asked directly, also refuses it (it checks the shared revocation list)
-        direct = await registry.get(f"/api/v1/regions/{COUNTY}", headers=h)
-        assert direct.status_code == 401
+        # the registry, asked directly, also refuses it (it follows the shared revocation list)
+        async def refused() -> bool:
+            return (await registry.get(f"/api/v1/regions/{COUNTY}", headers=h)).status_code == 401
+        assert await wait_until(refused, timeout=3)
         # and through the gateway
         assert (await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=h)).status_code == 401
     # the refresh token issued with it is dead too
@@ -242,6 +243,10 @@ async def test_a_token_revoked_by_another_gateway_worker_is_refused_at_once(stac
     h = auth(tokens["access_token"])
     assert (await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=h)).status_code == 404    # valid
     jti = jose_jwt.get_unverified_claims(tokens["access_token"])["jti"]
-    await stack.app.state.redis.set(REVOKED_PREFIX + jti, 1, ex=600)      # what another worker's logout does
+    await announce_revoked(stack.app.state.redis, [(jti, 600)])      # what another worker's logout does
+
+    async def refused() -> bool:
+        return (await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=h)).status_code == 401
+    assert await wait_until(refused, timeout=3)      # as soon as the message arrives
     r = await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=h)
     assert r.status_code == 401 and r.json()["detail"] == "Token has been revoked"

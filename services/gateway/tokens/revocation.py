@@ -1,7 +1,7 @@
-"""Revoked access tokens: rows in the gateway database, mirrored as Redis keys every service checks
-(``shared.auth.REVOKED_PREFIX + jti``, expiring with the token). When Redis misses a write the mirror
-is marked dirty and rebuilt from the database in the background; the gateway itself falls back to its
-database whenever Redis cannot answer."""
+"""Revoked access tokens: rows in the gateway database, mirrored as Redis keys (``shared.auth.REVOKED_PREFIX +
+jti``, expiring with the token) and announced on ``shared.auth.REVOKED_CHANNEL`` to every process's in-memory
+set. When Redis misses a write the mirror is marked dirty and rebuilt from the database in the background; the
+gateway itself falls back to its database whenever Redis cannot answer."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.gateway.tokens.models import RevokedToken
-from shared.auth import REVOKED_PREFIX
+from shared.auth import RevokedSet, announce_revoked
 
 log = logging.getLogger("jingzhun.gateway.revocation")
 LEEWAY = 30      # seconds beyond exp (the verifier accepts 10 s of clock skew)
@@ -34,8 +34,9 @@ async def is_revoked(session: AsyncSession, jti: str) -> bool:
 class Mirror:
     """Keeps Redis in step with the revoked_token table."""
 
-    def __init__(self, *, redis, sessionmaker) -> None:
+    def __init__(self, *, redis, sessionmaker, local: RevokedSet | None = None) -> None:
         self.redis, self.sessionmaker = redis, sessionmaker
+        self.local = local              # this process's set: told at once, not through Redis
         self.dirty = False
         self.listeners: list[Callable[[], None]] = []     # told of every revocation made in this process
 
@@ -47,11 +48,11 @@ class Mirror:
         live = [(jti, exp - now + LEEWAY) for jti, exp in items if exp - now + LEEWAY > 0]
         if not live:
             return True
+        if self.local is not None:
+            for jti, ttl in live:
+                self.local.add(jti, now + ttl)
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for jti, ttl in live:
-                    pipe.set(REVOKED_PREFIX + jti, 1, ex=ttl)
-                await pipe.execute()
+            await announce_revoked(self.redis, live)
             return True
         except Exception as exc:
             log.warning("could not mirror %d revocation(s) to Redis (%s); will retry", len(live), exc)
