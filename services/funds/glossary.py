@@ -67,3 +67,28 @@ class AdjustmentStatus(StrEnum):
 
 
 ADJUSTMENT_STATUS_LABELS = {"proposed": "待审批", "approved": "已批准", "rejected": "已驳回"}
+
+
+class DisbursementStatus(StrEnum):
+    draft = "draft"                 # lines checked against the registry
+    publicizing = "publicizing"     # its 公示 is open
+    publicized = "publicized"       # the 公示 closed; lines with an upheld objection are struck
+    approved = "approved"           # money committed (four eyes)
+    sent = "sent"                   # handed to the partner bank
+    done = "done"                   # every line paid or failed
+
+
+DISBURSEMENT_STATUS_LABELS = {"draft": "草稿", "publicizing": "公示中", "publicized": "已公示", "approved": "已审批",
+                              "sent": "已发放银行", "done": "已完成"}
+
+
+class LineStatus(StrEnum):
+    listed = "listed"
+    struck = "struck"       # an objection against it was upheld
+    paid = "paid"
+    failed = "failed"
+
+
+LINE_STATUS_LABELS = {"listed": "待发放", "struck": "已取消（异议成立）", "paid": "已到账", "failed": "发放失败"}
+# Purposes whose money never goes to households' accounts by a batch (贴息 and 风险补偿金 have their own paths).
+NOT_FOR_HOUSEHOLDS = frozenset({"loan_interest", "risk_compensation"})

@@ -2,9 +2,10 @@
 
 from typing import Any
 
+from services.funds.disbursements.handlers import HANDLERS
 from shared.settings import Settings
 from shared.worker import worker_settings
 
 
 def settings(app_settings: Settings | None = None) -> dict[str, Any]:
-    return worker_settings("funds", handlers={}, settings=app_settings)
+    return worker_settings("funds", handlers=HANDLERS, settings=app_settings)
