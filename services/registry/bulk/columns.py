@@ -189,12 +189,15 @@ def village(value: Any) -> str:
     return s
 
 
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
 def phone(value: Any) -> str | None:
     s = text(value)
     if s is None:
         return None
     s = s.replace("-", "").replace(" ", "")
-    if not re.fullmatch(r"1[3-9]\d{9}", s):
+    if not _MOBILE.fullmatch(s):
         raise CellError(f"{s[:20]!r} is not an 11-digit mobile number")
     return s
 

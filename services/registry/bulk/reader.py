@@ -109,7 +109,7 @@ def _find_header(rows: Iterator[tuple[int, tuple]], where: str) -> tuple[dict[st
 def _data_rows(rows: Iterator[tuple[int, tuple]], deadline: float, counter: list[int]) -> Iterator[tuple[int, tuple]]:
     empty_run = 0
     for number, cells in rows:
-        if _empty(cells):
+        if (not cells or type(first := cells[0]) is not str or not first or first.isspace()) and _empty(cells):
             empty_run += 1
             if empty_run >= MAX_EMPTY_RUN:
                 return
@@ -152,12 +152,32 @@ def _csv_tables(content: bytes, deadline: float) -> Iterator[Table]:
         except csv.Error as exc:
             raise FileRejected(f"malformed CSV near line {reader.line_num}: {exc}") from None
 
-    source = rows()
-    header = _find_header(source, "")
+    def data_rows() -> Iterator[tuple[int, list]]:
+        """Below the header: ``_data_rows`` in one generator (the common case: each row's first cell not blank)."""
+        empty_run = count = 0
+        try:
+            for cells in reader:
+                if len(cells) > MAX_COLUMNS:
+                    cells = cells[:MAX_COLUMNS]
+                if (not cells or type(first := cells[0]) is not str or not first or first.isspace()) and _empty(cells):
+                    empty_run += 1
+                    if empty_run >= MAX_EMPTY_RUN:
+                        return
+                    continue
+                empty_run = 0
+                count += 1
+                if count > MAX_DATA_ROWS:
+                    raise FileRejected(f"more than {MAX_DATA_ROWS:,} data rows: split the file")
+                if count % 4096 == 0 and time.monotonic() > deadline:
+                    raise FileRejected("the file took too long to read")
+                yield reader.line_num, cells
+        except csv.Error as exc:
+            raise FileRejected(f"malformed CSV near line {reader.line_num}: {exc}") from None
+
+    header = _find_header(rows(), "")      # the reader goes on from the row after the header
     if header is None:
         raise FileRejected(f"wrong columns: no header row with the import columns. The columns are: {EXPECTED}")
-    counter = [0]
-    yield Table(sheet=None, columns=header[0], rows=_data_rows(source, deadline, counter))
+    yield Table(sheet=None, columns=header[0], rows=data_rows())
 
 
 # --- XLSX ----------------------------------------------------------------------------------------------------
