@@ -51,8 +51,10 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
             await app.state.redis.aclose()
             await app.state.db.close()
 
+    # No native OpenTelemetry (metrics are Prometheus, below): FastAPI then skips its per-request provider checks.
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  docs_url="/docs" if service == "gateway" else None, redoc_url=None)
+                  docs_url="/docs" if service == "gateway" else None, redoc_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     keys = keys or KeyPair.for_settings(settings)
     app.state.settings = settings
     app.state.service = service
@@ -98,6 +100,8 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
 
     for router in routers:
         app.include_router(router)
+    # The service's routers first: their requests are matched without trying the OpenAPI and health routes.
+    app.router.routes.sort(key=lambda route: getattr(route, "path", None) is not None)
     return app
 
 

@@ -39,6 +39,18 @@ class Metrics:
         self.latency = Histogram("jingzhun_http_request_seconds", "HTTP request latency", ["service", "route"],
                                  registry=self.registry)
         self.service = service
+        self._children: dict[tuple[str, str, int], tuple] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request: the labelled children looked up once per (method, route, status), not per request."""
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (self.requests.labels(self.service, method, route, str(status)),
+                        self.latency.labels(self.service, route))
+            if len(self._children) < 10_000:          # hostile methods cannot grow it without bound
+                self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def response(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -82,6 +94,5 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(self.metrics.service, scope["method"], path, str(status)).inc()
-            self.metrics.latency.labels(self.metrics.service, path).observe(time.perf_counter() - start)
+            self.metrics.observe(scope["method"], path, status, time.perf_counter() - start)
             context.request_id.reset(token)
