@@ -92,3 +92,37 @@ class LineStatus(StrEnum):
 LINE_STATUS_LABELS = {"listed": "待发放", "struck": "已取消（异议成立）", "paid": "已到账", "failed": "发放失败"}
 # Purposes whose money never goes to households' accounts by a batch (贴息 and 风险补偿金 have their own paths).
 NOT_FOR_HOUSEHOLDS = frozenset({"loan_interest", "risk_compensation"})
+
+
+class ProjectStatus(StrEnum):
+    proposed = "proposed"
+    approved = "approved"
+    in_progress = "in_progress"
+    inspected = "inspected"
+    accepted = "accepted"
+    settled = "settled"
+    rejected = "rejected"
+    cancelled = "cancelled"
+
+
+PROJECT_STATUS_LABELS = {"proposed": "申报", "approved": "审批", "in_progress": "实施", "inspected": "初检",
+                         "accepted": "验收", "settled": "报账", "rejected": "已驳回", "cancelled": "已取消"}
+
+
+class ProjectAction(StrEnum):
+    approve = "approve"
+    reject = "reject"
+    start = "start"
+    inspect = "inspect"
+    accept = "accept"
+    settle = "settle"
+    cancel = "cancel"
+
+
+class PaymentStage(StrEnum):
+    advance = "advance"         # 预付款
+    progress = "progress"       # 进度款
+    final = "final"             # 尾款: only once the project is accepted
+
+
+PAYMENT_STAGE_LABELS = {"advance": "预付款", "progress": "进度款", "final": "尾款"}

@@ -33,11 +33,6 @@ from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 S = DisbursementStatus
 
 
-class EarmarkViolation(Conflict):
-    slug = "earmark-violation"
-    title = "The money is earmarked for another purpose or region"
-
-
 def _conflict_state(d: Disbursement, doing: str) -> Conflict:
     return Conflict(f"The batch is {d.status}; it cannot be {doing} now", slug="disbursement-state",
                     status_now=d.status)
@@ -86,13 +81,13 @@ async def create(*, session: AsyncSession, principal: Principal, services: Servi
     if not principal.covers(allocation.region_code):
         raise NotFound("No such allocation")
     if allocation.purpose in NOT_FOR_HOUSEHOLDS:
-        raise EarmarkViolation(f"Money for {PURPOSE_LABELS[allocation.purpose]} is not paid to households by a batch")
+        raise ledger.EarmarkViolation(f"Money for {PURPOSE_LABELS[allocation.purpose]} is not paid to households by a batch")
     answer = await services.request("POST", "registry", "/internal/households/eligibility", json={
         "household_ids": [x.household_id for x in disbursement_in.lines], "region_code": allocation.region_code})
     found = {i["household_id"]: i for i in answer["items"]}
     outside = [hid for hid, i in found.items() if i["exists"] and not i["in_region"]]
     if outside:
-        raise EarmarkViolation(f"Households {outside} are outside the allocation's region "
+        raise ledger.EarmarkViolation(f"Households {outside} are outside the allocation's region "
                                f"{allocation.region_code}", households=outside)
     errors = [{"loc": ["body", "lines", n, "household_id"], "msg": ", ".join(found[x.household_id]["reasons"]),
                "type": "value_error"}

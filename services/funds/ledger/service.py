@@ -23,6 +23,13 @@ class InsufficientFunds(Conflict):
     title = "Not enough money available"
 
 
+class EarmarkViolation(Conflict):
+    """专款专用: money asked to move to another purpose or outside its allocation's region."""
+
+    slug = "earmark-violation"
+    title = "The money is earmarked for another purpose or region"
+
+
 def _constraint(exc: sa_exc.DBAPIError) -> str | None:
     orig = getattr(exc, "orig", None)
     for e in (orig, getattr(orig, "__cause__", None)):

@@ -1,0 +1,96 @@
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field, field_validator
+
+from services.funds.glossary import PaymentStage, ProjectAction, ProjectStatus, Purpose
+from shared.http_types import INT64_MAX, text
+from shared.money import Money
+from shared.regions import RegionCode
+
+
+def _positive(v: Decimal) -> Decimal:
+    if v <= 0:
+        raise ValueError("amount must be more than 0")
+    return v
+
+
+class ProjectCreate(BaseModel):
+    name: text(200, min_length=2)
+    purpose: Purpose
+    village_code: RegionCode
+    budget: Money
+    beneficiary_household_ids: list[int] = Field(default_factory=list, max_length=5000)
+
+    _budget = field_validator("budget")(_positive)
+
+    @field_validator("beneficiary_household_ids")
+    @classmethod
+    def _ids(cls, v: list[int]) -> list[int]:
+        if any(not 1 <= i <= INT64_MAX for i in v):
+            raise ValueError("household ids are positive integers")
+        if len(set(v)) != len(v):
+            raise ValueError("a household is listed twice")
+        return v
+
+
+class TransitionIn(BaseModel):
+    action: ProjectAction
+    reason: text(500) = ""
+
+
+class FundingIn(BaseModel):
+    allocation_id: int = Field(ge=1, le=INT64_MAX)
+    amount: Money
+
+    _amount = field_validator("amount")(_positive)
+
+
+class PaymentIn(BaseModel):
+    amount: Money
+    payee: text(200, min_length=2)
+    stage: PaymentStage
+    memo: text(500) = ""
+
+    _amount = field_validator("amount")(_positive)
+
+
+class FundingRead(BaseModel):
+    id: int
+    allocation_id: int
+    amount: Money
+    spent: Money
+    released: Money
+    created_by: str
+    created_at: datetime
+
+
+class PaymentRead(BaseModel):
+    id: int
+    amount: Money
+    payee: str
+    stage: PaymentStage
+    stage_label: str
+    memo: str
+    created_by: str
+    created_at: datetime
+
+
+class ProjectRead(BaseModel):
+    id: int
+    name: str
+    purpose: Purpose
+    purpose_label: str
+    village_code: str
+    budget: Money
+    funded: Money = Field(description="committed from allocations")
+    paid: Money
+    unpaid: Money = Field(description="committed and not yet paid or released")
+    beneficiary_household_ids: list[int]
+    status: ProjectStatus
+    status_label: str
+    proposed_by: str
+    created_at: datetime
+    version: int
+    fundings: list[FundingRead]
+    payments: list[PaymentRead]

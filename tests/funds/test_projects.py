@@ -1,0 +1,154 @@
+"""扶贫项目 (CONTRACT §5): the approval chain by role, funding only from allocations of the project's purpose and
+region (专款专用), staged payments never beyond the funding, 尾款 after 验收, 报账 giving the rest back."""
+
+import asyncio
+
+import pytest
+
+from shared.testing import auth
+from tests.conftest import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
+from tests.funds.test_disbursements import apps, registered  # noqa: F401  (fixtures)
+from tests.registry.conftest import OTHER_VILLAGE
+
+TOWNSHIP_OFFICER = {"role": "township_officer", "region": TOWNSHIP, "sub": "u-township"}
+FINANCE = {"role": "finance_officer", "sub": "u-finance"}
+
+
+@pytest.fixture
+async def money(apps, token) -> dict:  # noqa: F811
+    """Two allocations to the township: industry 50,000.00 and education 5,000.00."""
+    funds = apps["funds"]
+    source = (await funds.post("/api/v1/fund-sources", headers=auth(token()), json={
+        "name": "2020年中央财政专项扶贫资金", "level": "central", "doc_no": "宁财农〔2020〕1号", "year": 2020})).json()["id"]
+    out = {}
+    for purpose, amount, region in (("industry", "50000.00", TOWNSHIP), ("education", "5000.00", TOWNSHIP),
+                                    ("industry", "9000.00", OTHER_TOWNSHIP)):
+        r = await funds.post("/api/v1/allocations", headers=auth(token()), json={
+            "source_id": source, "region_code": region, "purpose": purpose, "amount": amount, "year": 2020,
+            "doc_no": "贺财〔2020〕12号"})
+        assert r.status_code == 201, r.text
+        out[(purpose, region)] = r.json()["id"]
+    return out
+
+
+async def propose(apps, token, beneficiaries=(), **kw) -> dict:  # noqa: F811
+    body = {"name": "欣荣村肉牛养殖基地", "purpose": "industry", "village_code": VILLAGE, "budget": "30000.00",
+            "beneficiary_household_ids": list(beneficiaries)} | kw
+    r = await apps["funds"].post("/api/v1/projects", json=body, headers=auth(token(**TOWNSHIP_OFFICER)))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def move(apps, token, pid: int, action: str, **who):  # noqa: F811
+    return await apps["funds"].post(f"/api/v1/projects/{pid}/transitions", json={"action": action},
+                                    headers=auth(token(**who)))
+
+
+async def allocation(apps, token, aid: int) -> dict:  # noqa: F811
+    return (await apps["funds"].get(f"/api/v1/allocations/{aid}", headers=auth(token()))).json()
+
+
+async def test_a_project_from_proposal_to_settlement(apps, token, settings, money):  # noqa: F811
+    funds = apps["funds"]
+    a, b = await registered(apps, token, settings), await registered(apps, token, settings)
+    p = await propose(apps, token, beneficiaries=[a, b])
+    assert (p["status"], p["status_label"], p["budget"]) == ("proposed", "申报", "30000.00")
+    industry = money[("industry", TOWNSHIP)]
+
+    early = await funds.post(f"/api/v1/projects/{p['id']}/fundings", headers=auth(token()),
+                             json={"allocation_id": industry, "amount": "1.00"})
+    assert early.status_code == 409                                     # not before approval
+    assert (await move(apps, token, p["id"], "approve", **TOWNSHIP_OFFICER)).status_code == 403
+    assert (await move(apps, token, p["id"], "approve")).status_code == 200
+    r = await funds.post(f"/api/v1/projects/{p['id']}/fundings", headers=auth(token(**FINANCE)),
+                         json={"allocation_id": industry, "amount": "25000.00"})
+    assert r.status_code == 201, r.text
+    assert (await allocation(apps, token, industry))["committed"] == "25000.00"
+    assert (await move(apps, token, p["id"], "start", **TOWNSHIP_OFFICER)).status_code == 200
+
+    pay = f"/api/v1/projects/{p['id']}/payments"
+    r = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "10000.00", "payee": "贺兰县建工公司",
+                                                                     "stage": "advance"})
+    assert r.status_code == 201 and r.json()["paid"] == "10000.00"
+    final_early = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "5000.00",
+                                                                             "payee": "贺兰县建工公司", "stage": "final"})
+    assert final_early.status_code == 409 and final_early.json()["type"].endswith("/not-accepted")
+    assert (await move(apps, token, p["id"], "inspect", **TOWNSHIP_OFFICER)).status_code == 200
+    assert (await move(apps, token, p["id"], "accept", **TOWNSHIP_OFFICER)).status_code == 403
+    assert (await move(apps, token, p["id"], "accept")).status_code == 200
+    too_much = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "15000.01",
+                                                                          "payee": "贺兰县建工公司", "stage": "final"})
+    assert too_much.status_code == 409 and too_much.json()["type"].endswith("/over-funding")
+    r = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "12000.00", "payee": "贺兰县建工公司",
+                                                                     "stage": "final"})
+    assert r.status_code == 201, r.text
+    r = await move(apps, token, p["id"], "settle", **FINANCE)
+    assert r.status_code == 200 and r.json()["status"] == "settled"
+    assert (r.json()["funded"], r.json()["paid"], r.json()["unpaid"]) == ("25000.00", "22000.00", "0.00")
+    alloc = await allocation(apps, token, industry)
+    assert (alloc["available"], alloc["committed"], alloc["spent"]) == ("28000.00", "0.00", "22000.00")
+    assert (await move(apps, token, p["id"], "cancel")).status_code == 409      # settled is final
+
+
+async def test_money_of_another_purpose_or_region_is_an_earmark_violation(apps, token, money):  # noqa: F811
+    funds = apps["funds"]
+    p = await propose(apps, token)
+    await move(apps, token, p["id"], "approve")
+    url = f"/api/v1/projects/{p['id']}/fundings"
+    for aid in (money[("education", TOWNSHIP)], money[("industry", OTHER_TOWNSHIP)]):
+        r = await funds.post(url, headers=auth(token()), json={"allocation_id": aid, "amount": "100.00"})
+        assert r.status_code == 409 and r.json()["type"].endswith("/earmark-violation"), r.text
+    over = await funds.post(url, headers=auth(token()), json={"allocation_id": money[("industry", TOWNSHIP)],
+                                                               "amount": "30000.01"})
+    assert over.status_code == 409 and over.json()["type"].endswith("/over-budget")
+    assert (await allocation(apps, token, money[("education", TOWNSHIP)]))["available"] == "5000.00"
+
+
+async def test_concurrent_fundings_never_overdraw_the_allocation(apps, token, money):  # noqa: F811
+    """Two projects of 30,000.00 each ask the same 50,000.00 industry allocation at the same time."""
+    funds = apps["funds"]
+    ids = []
+    for name in ("肉牛养殖基地", "枸杞种植基地"):
+        p = await propose(apps, token, name=name)
+        await move(apps, token, p["id"], "approve")
+        ids.append(p["id"])
+    answers = await asyncio.gather(*(funds.post(f"/api/v1/projects/{pid}/fundings", headers=auth(token()), json={
+        "allocation_id": money[("industry", TOWNSHIP)], "amount": "30000.00"}) for pid in ids))
+    assert sorted(r.status_code for r in answers) == [201, 409]
+    alloc = await allocation(apps, token, money[("industry", TOWNSHIP)])
+    assert (alloc["available"], alloc["committed"]) == ("20000.00", "30000.00")
+
+
+async def test_cancelling_gives_the_commitment_back(apps, token, money):  # noqa: F811
+    funds = apps["funds"]
+    p = await propose(apps, token)
+    await move(apps, token, p["id"], "approve")
+    await funds.post(f"/api/v1/projects/{p['id']}/fundings", headers=auth(token()),
+                     json={"allocation_id": money[("industry", TOWNSHIP)], "amount": "8000.00"})
+    assert (await move(apps, token, p["id"], "cancel", **TOWNSHIP_OFFICER)).status_code == 403   # approved already
+    r = await move(apps, token, p["id"], "cancel")
+    assert r.status_code == 200 and r.json()["unpaid"] == "0.00"
+    alloc = await allocation(apps, token, money[("industry", TOWNSHIP)])
+    assert (alloc["available"], alloc["committed"]) == ("50000.00", "0.00")
+    lines = (await funds.get(f"/api/v1/allocations/{alloc['id']}/entries", headers=auth(token()))).json()["items"]
+    assert {(x["kind"], x["account"], x["amount"]) for x in lines[-2:]} == {
+        ("release", "available", "8000.00"), ("release", "committed", "-8000.00")}
+
+
+async def test_proposals_are_checked_against_the_registry(apps, token, settings):  # noqa: F811
+    funds = apps["funds"]
+    elsewhere = await registered(apps, token, settings, village=OTHER_VILLAGE)
+    body = {"name": "项目", "purpose": "industry", "village_code": VILLAGE, "budget": "100.00"}
+    r = await funds.post("/api/v1/projects", headers=auth(token()), json=body | {
+        "beneficiary_household_ids": [elsewhere, 777777]})
+    assert r.status_code == 422 and [e["msg"] for e in r.json()["errors"]] == ["outside_region", "not_found"]
+    for bad in ({"village_code": TOWNSHIP}, {"village_code": "640122100999"}, {"budget": "0"}):
+        r = await funds.post("/api/v1/projects", headers=auth(token()), json=body | bad)
+        assert r.status_code == 422, (bad, r.text)
+    r = await funds.post("/api/v1/projects", headers=auth(token(role="township_officer", region=OTHER_TOWNSHIP)),
+                         json=body)
+    assert r.status_code == 422                   # another township's village
+    p = await propose(apps, token)
+    peek = await funds.get(f"/api/v1/projects/{p['id']}", headers=auth(token(role="township_officer",
+                                                                              region=OTHER_TOWNSHIP)))
+    assert peek.status_code == 404
