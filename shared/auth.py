@@ -223,7 +223,11 @@ class RevokedSet:
 
 
 async def is_revoked(request: Request, jti: str) -> bool:
-    state = request.app.state
+    return await is_revoked_in(request.app.state, jti)
+
+
+async def is_revoked_in(state, jti: str) -> bool:
+    """From the in-process set when it is complete; else Redis; else the fallback (the gateway's database)."""
     revoked: RevokedSet | None = getattr(state, "revoked", None)
     if revoked is not None and revoked.ready:
         return jti in revoked

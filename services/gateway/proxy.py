@@ -17,12 +17,11 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from starlette.datastructures import URLPath
-from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from shared import context
-from shared.auth import Principal, is_revoked, principal_from_claims
+from shared.auth import Principal, is_revoked_in, principal_from_claims
 from shared.jwt import InvalidToken
 from shared.observability import MAX_BODY
 from shared.problems import PayloadTooLarge, Problem, ServiceUnavailable, Unauthorized, problem_response
@@ -110,14 +109,12 @@ class _ClientGone(Exception):
 
 
 class TokenCache:
-    """Verified tokens -> Principal, so a client's repeated token costs one signature check, not one per
-    request. Expiry is re-checked on every hit. "Not revoked" is remembered for ``recheck`` seconds: the
-    service behind checks the revocation list again on every request, so this only spares the gateway a
-    Redis round trip; revocations made in this process clear the cache at once."""
+    """Verified tokens -> Principal (expiry re-checked on every hit, bounded), so a client's repeated token costs
+    a dict lookup; revocation is checked on every request (the in-process revoked set, see shared.auth)."""
 
-    def __init__(self, size: int = 4096, recheck: float = 1.0) -> None:
-        self.size, self.recheck = size, recheck
-        self._entries: dict[str, tuple[Principal, float]] = {}
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: dict[str, Principal] = {}
 
     def clear(self) -> None:
         self._entries.clear()
@@ -130,28 +127,23 @@ class TokenCache:
                 token = param.strip() or None
         if not token:
             return Unauthorized("Bearer token required")
-        now = time.time()
-        entry = self._entries.get(token)
-        if entry is not None and entry[0].exp + LEEWAY >= now and now - entry[1] < self.recheck:
-            return None
-        request = Request(scope)
-        if entry is None or entry[0].exp + LEEWAY < now:
+        state = scope["app"].state
+        principal = self._entries.get(token)
+        if principal is None or principal.exp + LEEWAY < time.time():
             try:
-                principal = principal_from_claims(request.app.state.verifier.verify(token))
+                principal = principal_from_claims(state.verifier.verify(token))
             except InvalidToken:
                 self._entries.pop(token, None)
                 return Unauthorized("Token is invalid or expired")
-        else:
-            principal = entry[0]
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[token] = principal
         try:
-            if await is_revoked(request, principal.jti):
+            if await is_revoked_in(state, principal.jti):
                 self._entries.pop(token, None)
                 return Unauthorized("Token has been revoked")
         except Problem as problem:
             return problem
-        if len(self._entries) >= self.size:
-            self._entries.clear()
-        self._entries[token] = (principal, now)
         return None
 
 

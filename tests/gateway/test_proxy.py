@@ -4,13 +4,15 @@ import hashlib
 import json
 
 import pytest
+from jose import jwt as jose_jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.gateway.proxy import ROUTES, match
-from shared.testing import auth
+from shared.auth import announce_revoked
+from shared.testing import auth, wait_until
 from tests.conftest import COUNTY, TOWNSHIP
 
 
@@ -204,3 +206,19 @@ async def test_dot_segments_cannot_climb_out_of_a_prefix(stack, token):
         status, body = await _raw_get(stack.app, path, svc)
         assert status == 404, (path, body)
     assert [c for c in stack.transport.calls if "internal" in c.url.path or "/x" in c.url.path] == []
+
+
+async def test_the_gateway_itself_refuses_a_revoked_token_on_its_next_request(stack):
+    tokens = await stack.login()
+    h = auth(tokens["access_token"])
+    assert (await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=h)).status_code == 404   # cached now
+    jti = jose_jwt.get_unverified_claims(tokens["access_token"])["jti"]
+    await announce_revoked(stack.app.state.redis, [(jti, 600)])      # another gateway worker's logout
+
+    async def known() -> bool:
+        return jti in stack.app.state.revoked
+    assert await wait_until(known, timeout=3)
+    forwarded = len(stack.transport.calls)
+    r = await stack.client.get(f"/api/v1/regions/{COUNTY}", headers=h)
+    assert r.status_code == 401 and r.json()["detail"] == "Token has been revoked"
+    assert len(stack.transport.calls) == forwarded          # refused at the gateway, never forwarded
