@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from services.funds.allocations.router import router as allocations_router
 from services.funds.audit_api.router import router as audit_router
 from services.funds.disbursements import router as disbursements
+from services.funds.loans.router import router as loans_router
 from services.funds.notices import router as notices
 from services.funds.projects.router import router as projects_router
 from services.funds.sources.router import router as sources_router
@@ -15,5 +16,6 @@ from shared.settings import Settings
 
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="funds", title="Jingzhun funds 资金", settings=settings,
-                      routers=[sources_router, allocations_router, disbursements.router, disbursements.bank_router, projects_router, notices.officers, notices.public, notices.internal, audit_router,
-                               audit.internal_router()])
+                      routers=[sources_router, allocations_router, disbursements.router, disbursements.bank_router,
+                               projects_router, loans_router, notices.officers, notices.public, notices.internal,
+                               audit_router, audit.internal_router()])

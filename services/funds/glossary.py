@@ -126,3 +126,31 @@ class PaymentStage(StrEnum):
 
 
 PAYMENT_STAGE_LABELS = {"advance": "预付款", "progress": "进度款", "final": "尾款"}
+
+
+class LoanEventKind(StrEnum):
+    rated = "rated"             # 评级授信
+    issued = "issued"           # 放款
+    repaid = "repaid"           # 还款
+    overdue = "overdue"         # 逾期
+    extended = "extended"       # 展期
+    settled = "settled"         # 结清
+    defaulted = "defaulted"     # 代偿
+
+
+LOAN_EVENT_LABELS = {"rated": "评级授信", "issued": "放款", "repaid": "还款", "overdue": "逾期", "extended": "展期",
+                     "settled": "结清", "defaulted": "代偿"}
+
+
+class LoanStatus(StrEnum):
+    rated = "rated"             # credit granted, nothing lent yet
+    issued = "issued"           # lent, being repaid on time
+    overdue = "overdue"
+    extended = "extended"       # 展期: term lengthened
+    settled = "settled"
+    defaulted = "defaulted"     # 代偿: the risk compensation fund paid the bank
+
+
+LOAN_STATUS_LABELS = {"rated": "已授信", "issued": "正常", "overdue": "逾期", "extended": "展期", "settled": "已结清",
+                      "defaulted": "已代偿"}
+SUBSIDIZED_HOUSEHOLD_STATUSES = frozenset({"registered", "returned", "exited"})
