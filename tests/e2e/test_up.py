@@ -1,7 +1,9 @@
 """`jingzhun up` as a user runs it: no database or Redis URL, so both are embedded in a fresh data dir.
 
 One test, two starts (CI budget): the first seeds the demo county, writes through the gateway and is
-stopped with SIGTERM; the second, on the same data dir, still has the data. After each stop no process of
+stopped with SIGTERM; the second, on the same data dir, still has the data, and walks a registration and a
+household payment through the gateway, with the real workers carrying the events between the services
+(notice.closed to the registry and to funds, payment.paid to notifications). After each stop no process of
 the stack is left (postgres, redis-server, uvicorns, workers).
 """
 
@@ -105,6 +107,70 @@ def token(client: httpx.Client, username: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+def until(what: str, check, timeout: float = 60):
+    """Poll ``check`` (a function returning a truthy value when done) for an asynchronous outcome."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.3)
+    return value
+
+
+def registration_and_payment(client: httpx.Client, admin: dict[str, str], finance: dict[str, str]) -> None:
+    """Two pending households of 欣荣村 registered through their 公示; then paid 1,500.00 each from an industry
+    allocation: batch, 公示, approval by another person, the bank's results, an SMS for each head."""
+    village, township = "640122100201", "640122100000"
+    homes = client.get("/api/v1/households", params={"region": village, "status": "pending", "limit": 2},
+                       headers=admin).json()["items"]
+    ids = [h["id"] for h in homes]
+    for hid in ids:
+        r = client.post(f"/api/v1/households/{hid}/transitions", json={"action": "propose_registration",
+                                                                       "year": demo.YEAR}, headers=admin)
+        assert r.status_code == 200, r.text
+        r = client.post(f"/api/v1/notices/{r.json()['pending_action']['notice_id']}/close", headers=admin)
+        assert r.status_code == 200, r.text
+    for hid in ids:
+        until(f"household {hid} registered",
+              lambda hid=hid: client.get(f"/api/v1/households/{hid}", headers=admin).json()["status"] == "registered")
+
+    source = client.get("/api/v1/fund-sources", headers=admin).json()["items"][0]["id"]
+    r = client.post("/api/v1/allocations", headers=finance, json={
+        "source_id": source, "region_code": township, "purpose": "industry", "amount": "10000.00", "year": demo.YEAR,
+        "doc_no": "贺财〔2020〕12号"})
+    assert r.status_code == 201, r.text
+    allocation = r.json()["id"]
+    r = client.post("/api/v1/disbursements", headers=admin, json={
+        "allocation_id": allocation, "title": "欣荣村2020年产业到户补贴",
+        "lines": [{"household_id": hid, "amount": "1500.00"} for hid in ids]})
+    assert r.status_code == 201, r.text
+    batch = r.json()["id"]
+    notice = client.post(f"/api/v1/disbursements/{batch}/publicize", headers=admin).json()["notice_id"]
+    assert client.get(f"/public/notices/{notice}").json()["kind"] == "disbursement"
+    assert client.post(f"/api/v1/notices/{notice}/close", headers=admin).status_code == 200
+    until("the batch's 公示 applied", lambda: client.get(f"/api/v1/disbursements/{batch}",
+                                                       headers=admin).json()["status"] == "publicized")
+    r = client.post(f"/api/v1/disbursements/{batch}/approve", headers=finance)
+    assert r.status_code == 200, r.text
+    r = client.post("/api/v1/auth/clients", headers=admin, json={"name": "宁夏黄河农村商业银行", "bank_code": "NXRCU",
+                                                                 "region_code": "640122000000"})
+    assert r.status_code == 201, r.text
+    r = client.post("/api/v1/auth/token", data={"grant_type": "client_credentials", "client_id": r.json()["client_id"],
+                                                "client_secret": r.json()["client_secret"]})
+    bank = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert client.post(f"/api/v1/disbursements/{batch}/send", headers=admin,
+                       json={"bank_code": "NXRCU"}).status_code == 200
+    lines = client.get(f"/api/v1/bank/disbursements/{batch}", headers=bank).json()["lines"]
+    r = client.post(f"/api/v1/bank/disbursements/{batch}/results", headers=bank | {"Idempotency-Key": "nx-1"},
+                    json={"lines": [{"household_id": x["household_id"], "status": "paid", "bank_ref": f"NX{n}"}
+                                    for n, x in enumerate(lines)]})
+    assert r.status_code == 200 and r.json()["status"] == "done", r.text
+    spent = client.get(f"/api/v1/allocations/{allocation}", headers=admin).json()
+    assert (spent["spent"], spent["available"]) == ("3000.00", "7000.00")
+    until("an SMS for each paid head", lambda: len(client.get(
+        "/api/v1/notifications", params={"kind": "payment.paid"}, headers=admin).json()["items"]) == 2)
+
+
 def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(tmp_path):
     data_dir = tmp_path / "data"
     port = free_port()
@@ -156,6 +222,7 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(tmp_path):
             r = client.get("/api/v1/fund-sources", headers=finance)
             assert r.status_code == 200
             assert len([s for s in r.json()["items"] if s["year"] == demo.YEAR]) == len(demo.FUND_SOURCES)
+            registration_and_payment(client, admin, finance)
         again.stop(data_dir)
     finally:
         again.kill()
