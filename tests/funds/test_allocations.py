@@ -212,6 +212,12 @@ async def test_the_database_refuses_unbalanced_edited_or_cross_purpose_entries(s
             await conn.execute("UPDATE ledger_line SET amount = amount * 2")
         with pytest.raises(asyncpg.CheckViolationError, match="append-only"):
             await conn.execute("DELETE FROM ledger_entry")
+        with pytest.raises(asyncpg.CheckViolationError, match="only through ledger lines"):
+            await conn.execute("UPDATE ledger_account SET balance = balance + 100000 WHERE kind = 'available'")
+        with pytest.raises(asyncpg.CheckViolationError, match="never changes owner"):
+            await conn.execute("UPDATE ledger_account SET purpose = 'health' WHERE kind = 'available'")
+        with pytest.raises(asyncpg.CheckViolationError, match="append-only"):
+            await conn.execute("DELETE FROM ledger_account")
         await entry("commit", [(acc[(a["id"], "available")], -100), (acc[(a["id"], "committed")], 100)])
         assert await conn.fetchval("SELECT balance FROM ledger_account WHERE id = $1",
                                    acc[(a["id"], "committed")]) == 100

@@ -7,7 +7,8 @@ The database holds the rules (migration ``ledger``), so no code path can break t
   waits for the first's row lock and then fails the check;
 - the lines of one entry touch one purpose in one region (专款专用), except an approved 调项 (``adjust``),
   which moves money between allocations of the same source, region and year;
-- entries and lines are never updated or deleted: a correction is a reversing entry.
+- entries and lines are never updated or deleted: a correction is a reversing entry; a balance changes only
+  through a line, and an account never changes owner, kind, purpose or region.
 """
 
 from datetime import datetime
