@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
+from starlette.middleware import Middleware
 
 from shared.auth import RevokedSet
 from shared.db import Database
@@ -25,7 +26,9 @@ Hook = Callable[[FastAPI], Awaitable[None]]
 def create_app(*, service: str, title: str, routers: Sequence[APIRouter], description: str = "",
                settings: Settings | None = None, on_startup: Sequence[Hook] = (),
                on_shutdown: Sequence[Hook] = (), readiness: Sequence[Hook] = (),
-               keys: KeyPair | None = None) -> FastAPI:
+               keys: KeyPair | None = None, fast_paths: Sequence[Middleware] = ()) -> FastAPI:
+    """``fast_paths``: pure-ASGI handlers for hot paths, run inside the request-id and metrics middleware and
+    before FastAPI's exception handling and routing; each answers its own requests or passes them on."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -64,6 +67,8 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
     metrics = Metrics(service)
     app.state.metrics = metrics
     install_problem_handlers(app)
+    for fast in reversed(fast_paths):          # add_middleware puts each outside the previous one
+        app.add_middleware(fast.cls, *fast.args, **fast.kwargs)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
     @app.get("/healthz", include_in_schema=False)

@@ -244,18 +244,32 @@ async def is_revoked_in(state, jti: str) -> bool:
         return await fallback(jti)
 
 
-async def verify_bearer(request: Request, token: str | None) -> Principal:
+def bearer_of(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, exactly as ``oauth2`` (FastAPI's
+    OAuth2PasswordBearer without auto_error) reads it; None otherwise. For pure-ASGI hot paths."""
+    if not authorization:
+        return None
+    scheme, _, param = authorization.partition(" ")
+    return param.strip() if scheme.lower() == "bearer" else None
+
+
+async def principal_for(state, token: str | None) -> Principal:
     """The Principal of a bearer token: signature and claims (cached by the verifier), then revocation."""
     if not token:
         raise Unauthorized("Bearer token required")
-    verifier: Verifier = request.app.state.verifier
+    verifier: Verifier = state.verifier
     try:
         principal = principal_from_claims(verifier.verify(token))
     except InvalidToken:
         raise Unauthorized("Token is invalid or expired") from None
-    if await is_revoked(request, principal.jti):
+    if await is_revoked_in(state, principal.jti):
         raise Unauthorized("Token has been revoked")
     context.bearer_token.set(token)
+    return principal
+
+
+async def verify_bearer(request: Request, token: str | None) -> Principal:
+    principal = await principal_for(request.app.state, token)
     request.state.principal = principal
     return principal
 

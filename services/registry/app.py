@@ -1,6 +1,7 @@
 """Registry service (建档立卡): regions, poverty lines, households, members, their lifecycle and 帮扶."""
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from services.registry.assistance.router import router as assistance_router
 from services.registry.bulk.router import router as bulk_router
@@ -8,6 +9,7 @@ from services.registry.households import read_pool
 from services.registry.households.router import (
     internal_router as households_internal_router,
 )
+from services.registry.households.router import HouseholdReadPath
 from services.registry.households.router import router as households_router
 from services.registry.lifecycle.router import router as lifecycle_router
 from services.registry.poverty_lines.router import router as poverty_lines_router
@@ -23,4 +25,5 @@ def create(settings: Settings | None = None) -> FastAPI:
                       routers=[regions_router, poverty_lines_router, households_router, lifecycle_router,
                                assistance_router, stats_router, bulk_router, households_internal_router,
                                audit.internal_router()],
-                      on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool])
+                      on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool],
+                      fast_paths=[Middleware(HouseholdReadPath)])

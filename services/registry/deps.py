@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import URL
 
 from services.registry.households.scope import (
     CADRES,
@@ -13,12 +14,15 @@ from services.registry.households.scope import (
     scope_of,
 )
 from shared import pii
-from shared.auth import PrincipalDep, authenticate_request
+from shared.auth import PrincipalDep, authenticate_request, principal_for
 
 
 def cipher_of(request: Request) -> pii.PiiCipher:
+    return cipher_in(request.app.state)
+
+
+def cipher_in(state) -> pii.PiiCipher:
     """The deployment's PII cipher, kept on the app once looked up."""
-    state = request.app.state
     try:
         return state.pii_cipher
     except AttributeError:
@@ -40,12 +44,21 @@ async def _reader_scope(request: Request) -> Scope:
     return scope_of(await authenticate_request(request), allowed=READERS)
 
 
+async def reader_scope_for(state, token: str | None) -> Scope:
+    """``_reader_scope`` for the pure-ASGI household read: the same principal and scope rules."""
+    return scope_of(await principal_for(state, token), allowed=READERS)
+
+
 def endpoint_of(request: Request) -> str:
+    return endpoint_in(request.scope)
+
+
+def endpoint_in(scope) -> str:
     """What the PII access log records as the endpoint: method and path (as ``request.url.path`` spells it)."""
-    path = request.scope["path"]
+    path = scope["path"]
     if not path.isprintable() or "?" in path or "#" in path or "\\" in path:
-        path = request.url.path
-    return f"{request.method} {path}"
+        path = URL(scope=scope).path
+    return f"{scope['method']} {path}"
 
 
 async def endpoint(request: Request) -> str:

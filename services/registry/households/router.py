@@ -3,6 +3,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from services.registry.deps import (
     CadreScope,
@@ -10,11 +12,13 @@ from services.registry.deps import (
     EndpointDep,
     ReaderScope,
     ReaderScopeHot,
-    cipher_of,
+    cipher_in,
+    endpoint_in,
     endpoint_of,
+    reader_scope_for,
 )
 from services.registry.glossary import Attribute, Cause, Status
-from services.registry.households import read_pool, repository, service
+from services.registry.households import repository, service
 from services.registry.households.schemas import (
     EligibilityAnswer,
     EligibilityQuery,
@@ -27,14 +31,14 @@ from services.registry.households.schemas import (
     MemberUpdate,
     PersonRef,
 )
-from services.registry.households.scope import scope_of
-from shared.auth import BEARER, PrincipalDep, require_service
+from services.registry.households.scope import Scope, scope_of
+from shared.auth import BEARER, PrincipalDep, bearer_of, require_service
 from shared.db import SessionDep
 from shared.etag import check_if_match, etag
-from shared.http_types import IdPath, Limit
+from shared.http_types import INT64_MAX, IdPath, Limit
 from shared.idempotency import IdempotencyDep
 from shared.pagination import Page
-from shared.problems import NotFound, problem_responses
+from shared.problems import NotFound, Problem, problem_response, problem_responses
 from shared.regions import RegionCode
 
 router = APIRouter(prefix="/api/v1", tags=["households 建档立卡户"])
@@ -87,9 +91,60 @@ async def list_households(session: SessionDep, scope: ReaderScope, cipher: Ciphe
 async def get_household(household_id: IdPath, request: Request, scope: ReaderScopeHot) -> JSONResponse:
     """Members, incomes and assurances included. ID numbers, phones and the account are masked unless your role
     may see them; a full view is recorded in the PII access log."""
-    body = await service.view_pooled(read_pool.pool_of(request), scope=scope, cipher=cipher_of(request),
-                                     household_id=household_id, endpoint=endpoint_of(request))
+    return await household_answer(request.app.state, scope=scope, household_id=household_id,
+                                  endpoint=endpoint_of(request))
+
+
+async def household_answer(state, *, scope: Scope, household_id: int, endpoint: str) -> JSONResponse:
+    """The household read's answer, for the FastAPI route and for ``HouseholdReadPath`` alike."""
+    body = await service.view_pooled(state.read_pool, scope=scope, cipher=cipher_in(state),
+                                     household_id=household_id, endpoint=endpoint)
     return _answer(body)
+
+
+class HouseholdReadPath:
+    """Pure-ASGI ``GET /api/v1/households/{id}`` in front of FastAPI's routing (the hot read). It runs the route's
+    own functions (``reader_scope_for``, ``household_answer``, ``problem_response``); only the HTTP layer differs.
+    Ids not written plainly (``007``, ``+7``, too large, not digits) fall through to the FastAPI route, which
+    stays the reference (and the OpenAPI operation)."""
+
+    PREFIX = "/api/v1/households/"
+    ROUTE = "/api/v1/households/{household_id}"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.label = _RouteLabel(self.ROUTE)
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(self.PREFIX):
+            return await self.app(scope, receive, send)
+        digits = scope["path"][len(self.PREFIX):]
+        if not (0 < len(digits) <= 19 and digits.isascii() and digits.isdigit() and digits[0] != "0"):
+            return await self.app(scope, receive, send)
+        household_id = int(digits)
+        if household_id > INT64_MAX:
+            return await self.app(scope, receive, send)
+        scope["route"] = self.label            # metrics: the route's own path
+        authorization = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        state = scope["app"].state
+        try:
+            reader = await reader_scope_for(state, bearer_of(authorization))
+            response = await household_answer(state, scope=reader, household_id=household_id,
+                                              endpoint=endpoint_in(scope))
+        except Problem as problem:
+            response = problem_response(problem)
+        await response(scope, receive, send)
+
+
+class _RouteLabel:
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
 @router.patch("/households/{household_id}", response_model=HouseholdRead,
