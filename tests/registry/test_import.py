@@ -494,3 +494,43 @@ async def test_an_import_stopped_midway_is_completed_by_running_it_again(setting
     assert await count(settings, "SELECT sum(member_count) FROM household") == len(rows)
     assert await count(settings, "SELECT count(DISTINCT ref) FROM import_household_ref") == 30
     assert await count(settings, "SELECT count(*) FROM import_household_ref") == 30
+
+
+async def test_a_person_registered_while_a_batch_loads_makes_that_batch_load_again(settings, registry, token,
+                                                                                   regions, monkeypatch):
+    """Between a batch's look-ups and its COPY someone registers one of its people through the API: the COPY fails
+    on the uniqueness of the person, the batch is written again seeing them (a row error), the rest is imported."""
+    from services.registry.bulk import importer
+    from services.registry.households.scope import Scope, bounds
+    from shared import pii
+    from tests.registry.conftest import household, member
+    rows = [r for i in range(10) for r in family(f"{VILLAGE}{i + 101:04d}")]   # the API's household is 0001
+    taken = rows[4]                                  # the spouse of the second household
+    numbering = importer._numbers
+    calls = 0
+
+    async def register_meanwhile(conn, new):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            r = await registry.post("/api/v1/households", json=household(members=[
+                member("head"), member("spouse", id_number=taken[9])]), headers=auth(token()))
+            assert r.status_code == 201, r.text
+        return await numbering(conn, new)
+
+    monkeypatch.setattr(importer, "_numbers", register_meanwhile)
+    lo, hi = bounds(COUNTY)
+    db = Database(settings, "registry")
+    try:
+        async with db.sessionmaker() as session:
+            outcome = await importer.import_content(
+                session, content=csv_bytes(rows), filename="x.csv", cipher=pii.cipher(settings),
+                scope=Scope(lo=lo, hi=hi, helper=None, full_pii=True, actor="t", role="county_admin"))
+            await session.commit()
+    finally:
+        await db.close()
+    assert calls == 2
+    assert [(e["row"], e["field"]) for e in outcome.errors] == [(6, "身份证号")], outcome.errors
+    assert outcome.errors[0]["msg"].startswith("already registered in household ")
+    assert outcome.households_created == 10 and outcome.members_created == 29 and outcome.rows_failed == 1
+    assert await count(settings, "SELECT count(*) FROM member") == 29 + 2
