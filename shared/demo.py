@@ -155,6 +155,26 @@ def seed_fund_sources(api: Api) -> int:
     return created
 
 
+# per fund source: the purpose and amount (yuan) allocated to the county, as a 资金下达 document would
+ALLOCATIONS = (("industry", "3200000.00"), ("education", "860000.00"), ("housing", "1250000.00"),
+               ("loan_interest", "420000.00"), ("infrastructure", "980000.00"), ("social_security", "150000.00"))
+
+
+def seed_allocations(api: Api) -> int:
+    """Each demo fund source's money allocated to the county for one purpose (once: a source that already has an
+    allocation is left alone)."""
+    taken = {a["source_id"] for a in api.list_all("/api/v1/allocations", region=COUNTY.code, year=YEAR)}
+    created = 0
+    sources = [s for s in api.list_all("/api/v1/fund-sources", year=YEAR)
+               if (s["name"], s["level"], s["doc_no"]) in set(FUND_SOURCES)]
+    for source, (purpose, amount) in zip(sorted(sources, key=lambda s: s["id"]), ALLOCATIONS):
+        if source["id"] not in taken:
+            created += api.create("/api/v1/allocations", {
+                "source_id": source["id"], "region_code": COUNTY.code, "purpose": purpose, "amount": amount,
+                "year": YEAR, "doc_no": source["doc_no"]})
+    return created
+
+
 def seed_households(api: Api) -> int:
     """The demo households (pending 识别中, as a cadre's registration leaves them), each with a 帮扶责任人 of its
     village where one exists, incomes and 两不愁三保障 for the year, and one 五个一批 measure. A household
@@ -190,6 +210,7 @@ STEPS: tuple[tuple[str, Callable[[Api], int]], ...] = (
     ("regions", seed_regions),
     ("users", seed_users),
     ("fund_sources", seed_fund_sources),
+    ("allocations", seed_allocations),
     ("households", seed_households),
 )
 

@@ -156,6 +156,7 @@ class FakeGateway:
         self.regions: dict[str, dict] = {}
         self.users: dict[str, dict] = {}
         self.sources: list[dict] = []
+        self.allocations: list[dict] = []
         self.households: dict[str, dict] = {}      # by the head's ID number: a person is in one household
         self.writes: list[str] = []
 
@@ -171,6 +172,9 @@ class FakeGateway:
             if path == "/api/v1/fund-sources":
                 self.sources.append(dict(body, id=len(self.sources) + 1))
                 return httpx.Response(201, json=self.sources[-1])
+            if path == "/api/v1/allocations":
+                self.allocations.append(dict(body, id=len(self.allocations) + 1))
+                return httpx.Response(201, json=self.allocations[-1])
             if path == "/api/v1/households":
                 head = body["members"][0]["id_number"]
                 if head in self.households:
@@ -193,6 +197,8 @@ class FakeGateway:
             return httpx.Response(200, json={})
         if path == "/api/v1/fund-sources":
             return httpx.Response(200, json={"items": self.sources, "next_cursor": None})
+        if path == "/api/v1/allocations":
+            return httpx.Response(200, json={"items": self.allocations, "next_cursor": None})
         if path == "/api/v1/auth/users":
             return httpx.Response(200, json={"items": list(self.users.values()), "next_cursor": None})
         return httpx.Response(404)
@@ -205,7 +211,9 @@ def test_demo_seed_is_idempotent():
                       transport=transport)
     households = len(list(demo.demo_households()))
     assert first == {"regions": len(demo.REGIONS), "users": len(demo.USERS), "fund_sources": len(demo.FUND_SOURCES),
-                     "households": households}
+                     "allocations": len(demo.ALLOCATIONS), "households": households}
+    assert {(a["source_id"], a["purpose"]) for a in gateway.allocations} == {
+        (s["id"], p) for s, (p, _) in zip(gateway.sources, demo.ALLOCATIONS)}
     assert 300 <= households <= 400
     helped = {p for p in gateway.writes if p.endswith("/helper")}
     assert helped and len(helped) < households                   # only villages with a demo helper
@@ -213,7 +221,7 @@ def test_demo_seed_is_idempotent():
     assert list(gateway.regions)[:5] == [demo.COUNTY.code, *[t.code for t in demo.TOWNSHIPS]]   # parents first
     again = demo.seed("http://gw", username="admin", password="secret-password", log=lambda m: None,
                       transport=transport)
-    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "households": 0}
+    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "allocations": 0, "households": 0}
     assert len(gateway.writes) == writes                         # nothing written twice
     with pytest.raises(demo.SeedError, match="cannot log in"):
         demo.seed("http://gw", username="admin", password="wrong", transport=transport)

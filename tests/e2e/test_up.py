@@ -222,6 +222,8 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(tmp_path):
             r = client.get("/api/v1/fund-sources", headers=finance)
             assert r.status_code == 200
             assert len([s for s in r.json()["items"] if s["year"] == demo.YEAR]) == len(demo.FUND_SOURCES)
+            allocated = client.get("/api/v1/allocations", params={"year": demo.YEAR}, headers=finance).json()["items"]
+            assert sorted(a["purpose"] for a in allocated) == sorted(p for p, _ in demo.ALLOCATIONS)
             registration_and_payment(client, admin, finance)
         again.stop(data_dir)
     finally:
