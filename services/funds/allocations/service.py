@@ -241,9 +241,9 @@ async def get_adjustment(*, session: AsyncSession, principal: Principal, adjustm
 async def list_adjustments(*, session: AsyncSession, principal: Principal, status: str | None, limit: int,
                            cursor: str | None) -> tuple[list[AdjustmentRead], str | None]:
     q = (select(adjustment_t, allocation_t.c.purpose.label("from_purpose"), allocation_t.c.region_code)
-         .join(allocation_t, allocation_t.c.id == adjustment_t.c.allocation_id)
-         .where(allocation_t.c.region_code.startswith(regions.prefix(principal.region)) if not principal.is_service
-                else allocation_t.c.id > 0))
+         .join(allocation_t, allocation_t.c.id == adjustment_t.c.allocation_id))
+    if not principal.is_service:
+        q = q.where(allocation_t.c.region_code.startswith(regions.prefix(principal.region)))
     if status is not None:
         q = q.where(adjustment_t.c.status == status)
     if (key := decode_cursor(cursor)) is not None:
