@@ -7,12 +7,13 @@ import contextlib
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from services.gateway import bootstrap
 from services.gateway.banks.router import router as banks_router
 from services.gateway.openapi import MergedOpenAPI
-from services.gateway.proxy import ROUTES, ProxyRoute
+from services.gateway.proxy import ROUTES, Proxy, ProxyPath
 from services.gateway.tokens.ratelimit import LoginLimiter
 from services.gateway.tokens.revocation import Mirror
 from services.gateway.tokens.router import internal_router as revocations_router
@@ -96,18 +97,18 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
         if failures:
             raise RuntimeError("; ".join(failures))
 
+    proxy = Proxy(settings)
     app = create_app(service="gateway", title="Jingzhun 精准扶贫 API",
                      description="One entry point: identity here, households (registry), funds and 公示 (funds), "
                                  "notifications. Sign in with **Authorize** (username and password).",
                      settings=settings, keys=keys,
                      routers=[tokens_router, users_router, banks_router, internal_routes()],
-                     on_startup=[_http, _identity], on_shutdown=[_stop], readiness=[services])
+                     on_startup=[_http, _identity], on_shutdown=[_stop], readiness=[services],
+                     fast_paths=[Middleware(ProxyPath, proxy=proxy)])
     app.state.http_transport = transport
-    app.state.proxy = proxy = ProxyRoute(app, settings)
+    app.state.proxy = proxy
     app.state.openapi = MergedOpenAPI(app)
     # /openapi.json: the merged document instead of the gateway's own.
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != app.openapi_url]
     app.router.routes.insert(0, Route(app.openapi_url, app.state.openapi.endpoint, include_in_schema=False))
-    # The prefix table's paths are tried first: the proxy's hot path skips the gateway's own routes.
-    app.router.routes.insert(0, proxy)
     return app

@@ -1,25 +1,24 @@
 """The routing table and the reverse proxy: ``/api/v1/*`` and ``/public*`` go to the services.
 
-A route of its own kind, tried before the gateway's routes, that answers in pure ASGI (no
-Request/Response objects on the hot path): the caller's token is verified here first (not for
-``/public``), then method, path, query, the forwarded headers and the body (streamed) go upstream over
-the connection pool of the process's one ``httpx.AsyncClient``; status, headers and body come back
-unchanged except hop-by-hop headers. Paths the table does not route (``/internal/*`` included) are
-the gateway's own, or 404.
+A pure-ASGI fast path (``ProxyPath``) in front of the gateway's routing, inside the request-id and metrics
+middleware: the caller's token is checked here first (not for ``/public``), then method, path, query, the
+forwarded headers and the body (buffered up to 1 MiB, streamed beyond) go upstream over the process's
+connection pool (``UpstreamTransport``, written as raw HTTP/1.1 without httpx Request/Response objects; any
+other transport gets an ``httpx.Request``); status, headers and body come back unchanged except hop-by-hop
+headers. Paths the table does not route (``/internal/*`` included) are the gateway's own, or 404.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
-from starlette.datastructures import URLPath
-from starlette.routing import BaseRoute, Match, NoMatchFound
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.gateway.upstream import Answer, UpstreamTransport
 from shared import context
 from shared.auth import Principal, is_revoked_in, principal_from_claims
 from shared.jwt import InvalidToken
@@ -147,33 +146,29 @@ class TokenCache:
         return None
 
 
-class ProxyRoute(BaseRoute):
-    """Matches exactly the paths the prefix table routes (checked before the gateway's own routes, so the
-    hot path costs one dict walk); everything else falls through to the gateway's routes and its 404/405."""
+class Proxy:
+    """Answers exactly the paths the prefix table routes, as a pure-ASGI fast path in front of the gateway's
+    middleware and routing (``ProxyPath``); everything else goes on to the gateway's routes and its 404/405."""
 
-    def __init__(self, app: FastAPI, settings: Settings, routes: dict[str, str] = ROUTES) -> None:
-        self.app = app
+    def __init__(self, settings: Settings, routes: dict[str, str] = ROUTES) -> None:
         self.routes = routes
-        self.path = "proxy"
-        self.include_in_schema = False
         self.bases = {s: settings.service_url(s).rstrip("/").encode() for s in set(routes.values())}
+        # (host, port) and Host header per service for the raw path over UpstreamTransport (plain http only)
+        self.origins: dict[str, tuple[tuple[str, int], bytes] | None] = {}
+        for service, base in self.bases.items():
+            url = httpx.URL(base.decode())
+            self.origins[service] = ((url.host, url.port or 80), url.netloc) if url.scheme == "http" else None
         self.labels = {p: _RouteLabel(f"proxy:{p}") for p in routes}
         self.tokens = TokenCache()
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+    def route_of(self, scope: Scope) -> tuple[str, str] | None:
         if scope["type"] != "http":
-            return Match.NONE, {}
+            return None
         path = scope["path"]
-        found = None if _unsafe(path) else match(path, self.routes)
-        if found is None:
-            return Match.NONE, {}
-        return Match.FULL, {"jingzhun.upstream": found}
+        return None if _unsafe(path) else match(path, self.routes)
 
-    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        raise NoMatchFound(name, path_params)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        prefix, service = scope.get("jingzhun.upstream") or match(scope["path"], self.routes)
+    async def handle(self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str]) -> None:
+        prefix, service = found
         scope["route"] = self.labels[prefix]
 
         headers: list[tuple[bytes, bytes]] = []
@@ -210,11 +205,13 @@ class ProxyRoute(BaseRoute):
         # Bytes are passed through as they come: ask upstream only for encodings the caller accepts.
         headers.append((b"accept-encoding", accept_encoding or b"identity"))
 
-        url = self.bases[service] + (scope.get("raw_path") or scope["path"].encode())
+        target = scope.get("raw_path") or scope["path"].encode()
         if query := scope.get("query_string"):
-            url += b"?" + query
+            target += b"?" + query
 
         method: str = scope["method"]
+        pool: httpx.AsyncBaseTransport = scope["app"].state.http_pool
+        origin = self.origins[service]
         try:
             if length == 0 or (length < 0 and not chunked and method in NO_BODY):
                 content: Any = None
@@ -222,12 +219,17 @@ class ProxyRoute(BaseRoute):
                 content = await _read_body(receive)
             else:
                 content = _stream_body(receive)
-            # Straight to the shared connection pool (the transport under app.state.http): no cookies,
-            # redirects or auth flows to run for a request that is only passed on.
-            request = httpx.Request(method, url.decode("latin-1"), headers=headers, content=content,
-                                    extensions={"timeout": TIMEOUT_EXTENSION})
-            pool: httpx.AsyncBaseTransport = self.app.state.http_pool
-            response = await pool.handle_async_request(request)
+            if origin is not None and isinstance(pool, UpstreamTransport):
+                answer = await _exchange(pool, origin, method, target, headers, content)
+                status, answer_headers, stream, close = answer.status, answer.headers, answer, answer.aclose
+            else:
+                # Any other transport (e.g. in-process apps in tests): the same request as an httpx.Request,
+                # straight to the transport (no cookies, redirects or auth flows for a request only passed on).
+                request = httpx.Request(method, (self.bases[service] + target).decode("latin-1"), headers=headers,
+                                        content=content, extensions={"timeout": TIMEOUT_EXTENSION})
+                response = await pool.handle_async_request(request)
+                status, answer_headers, close = response.status_code, response.headers.raw, response.aclose
+                stream = _Read(response.content) if response.is_stream_consumed else response.aiter_raw()
         except _ClientGone:
             return
         except _TooLarge:
@@ -243,25 +245,64 @@ class ProxyRoute(BaseRoute):
                                                              service=service))(scope, receive, send)
 
         try:
-            out = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in NOT_RETURNED]
+            out = [(k.lower(), v) for k, v in answer_headers if k.lower() not in NOT_RETURNED]
             out = self._relative_location(out, service)
-            await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-            if response.is_stream_consumed:       # a transport that answered with a body already read
-                await send({"type": "http.response.body", "body": response.content, "more_body": False})
-                return
+            await send({"type": "http.response.start", "status": status, "headers": out})
             pending: bytes | None = None
-            async for chunk in response.aiter_raw():
+            async for chunk in stream:
                 if pending:
                     await send({"type": "http.response.body", "body": pending, "more_body": True})
                 pending = chunk
             await send({"type": "http.response.body", "body": pending or b"", "more_body": False})
         finally:
-            await response.aclose()
+            await close()
 
     def _relative_location(self, headers: list[tuple[bytes, bytes]], service: str) -> list[tuple[bytes, bytes]]:
         """A service's absolute ``Location`` names its internal address: make it relative to the gateway."""
         base = self.bases[service]
         return [(k, v[len(base):] or b"/") if k == b"location" and v.startswith(base) else (k, v) for k, v in headers]
+
+
+class ProxyPath:
+    """The pure-ASGI fast path: proxied paths are answered by ``proxy`` before any routing."""
+
+    def __init__(self, app: ASGIApp, proxy: Proxy) -> None:
+        self.app, self.proxy = app, proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.proxy.route_of(scope)
+        if found is None:
+            return await self.app(scope, receive, send)
+        await self.proxy.handle(scope, receive, send, found)
+
+
+async def _exchange(pool: UpstreamTransport, origin: tuple[tuple[str, int], bytes], method: str, target: bytes,
+                    headers: list[tuple[bytes, bytes]], content: bytes | AsyncIterator[bytes] | None) -> Answer:
+    """What ``httpx.Request(...)`` would send, without building it: Host first, then the headers as given, and
+    the framing httpx adds (chunked for a stream of unknown length, ``Content-Length: 0`` for an empty POST,
+    PUT or PATCH)."""
+    (host_port, host) = origin
+    framed = any(k == b"content-length" for k, _ in headers)
+    chunked = False
+    if isinstance(content, bytes) and not framed:
+        headers.append((b"content-length", b"%d" % len(content)))
+    elif content is not None and not isinstance(content, bytes) and not framed:
+        headers.append((b"transfer-encoding", b"chunked"))
+        chunked = True
+    elif content is None and not framed and method in ("POST", "PUT", "PATCH"):
+        headers.append((b"content-length", b"0"))
+    return await pool.exchange(host_port, method.encode("ascii"), target, [(b"host", host), *headers], content,
+                               chunked=chunked, timeouts=TIMEOUT_EXTENSION)
+
+
+class _Read:
+    """An answer a transport has already read, as a one-chunk stream."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __aiter__(self):
+        yield self.body
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 
 import httptools
 import httpx
@@ -174,9 +174,12 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-class _Body(httpx.AsyncByteStream):
+class Answer(httpx.AsyncByteStream):
+    """An answer's head, and its body as it arrives (also the httpx.Response's stream)."""
+
     def __init__(self, conn: _Connection, read_timeout: float | None) -> None:
         self.conn, self.read_timeout = conn, read_timeout
+        self.status, self.headers = conn.status, conn.headers
         self.done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -208,23 +211,36 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             if self._other is None:
                 self._other = httpx.AsyncHTTPTransport()
             return await self._other.handle_async_request(request)
-        timeouts = request.extensions.get("timeout") or {}
-        origin = (url.host, url.port or 80)
-        head = b"".join([request.method.encode("ascii"), b" ", url.raw_path, b" HTTP/1.1\r\n",
-                         *(k + b": " + v + b"\r\n" for k, v in request.headers.raw), b"\r\n"])
         try:
-            body: bytes | None = request.content
+            body: bytes | AsyncIterable[bytes] = request.content
         except httpx.RequestNotRead:
-            body = None                 # a streamed body: sent as it comes, never retried
+            body = request.stream       # type: ignore[assignment]  # a streamed body: sent as it comes
         chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
-        retryable = body is not None and request.method.encode("ascii") in IDEMPOTENT
+        answer = await self.exchange((url.host, url.port or 80), request.method.encode("ascii"), url.raw_path,
+                                     request.headers.raw, body, chunked=chunked,
+                                     timeouts=request.extensions.get("timeout") or {})
+        return httpx.Response(answer.status, headers=answer.headers, stream=answer,
+                              extensions={"http_version": b"HTTP/1.1"})
+
+    async def exchange(self, origin: tuple[str, int], method: bytes, target: bytes,
+                       headers: Iterable[tuple[bytes, bytes]], body: bytes | AsyncIterable[bytes] | None, *,
+                       chunked: bool, timeouts: Mapping[str, float | None]) -> Answer:
+        """One request, headers exactly as given (Host and framing included), on a pooled connection: the
+        answer's status and headers, its body to iterate, ``aclose()`` to give the connection back. Raises
+        httpx's exceptions. ``body`` bytes are sent at once (and retried on a dropped idle connection when the
+        method is idempotent); an iterable is streamed, chunk-encoded if ``chunked``."""
+        head = b"".join([method, b" ", target, b" HTTP/1.1\r\n", *(k + b": " + v + b"\r\n" for k, v in headers),
+                         b"\r\n"])
+        if body is None:
+            body = b""
+        retryable = isinstance(body, bytes) and method in IDEMPOTENT
         while True:
             conn = self._acquire(origin)
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(origin, timeouts.get("connect"))
             try:
-                await self._send(conn, request, head, body, chunked, timeouts.get("write"))
+                await self._send(conn, method, head, body, chunked, timeouts.get("write"))
                 await conn.answer_head(timeouts.get("read"))
             except (_Stale, httpx.WriteError) as exc:
                 conn.close()
@@ -236,24 +252,23 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 conn.close()
                 raise
-            return httpx.Response(conn.status, headers=conn.headers, stream=_Body(conn, timeouts.get("read")),
-                                  extensions={"http_version": b"HTTP/1.1"})
+            return Answer(conn, timeouts.get("read"))
 
-    async def _send(self, conn: _Connection, request: httpx.Request, head: bytes, body: bytes | None,
+    async def _send(self, conn: _Connection, method: bytes, head: bytes, body: bytes | AsyncIterable[bytes],
                     chunked: bool, timeout: float | None) -> None:
         conn._reset()
-        conn.head_only = request.method == "HEAD"
+        conn.head_only = method == b"HEAD"
         conn.requests += 1
         transport = conn.transport
         assert transport is not None
-        if body is not None:
+        if isinstance(body, bytes):
             transport.write(head + body if len(body) < 65536 else head)
             if len(body) >= 65536:
                 transport.write(body)
             await conn.drain(timeout)
             return
         transport.write(head)
-        async for chunk in request.stream:      # type: ignore[union-attr]
+        async for chunk in body:
             if not chunk:
                 continue
             transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
