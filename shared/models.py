@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import MetaData
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
@@ -14,3 +16,8 @@ def service_base(name: str) -> type[SQLModel]:
     tables.include_in(reg.metadata)
     base = type(f"{name.title()}Base", (SQLModel,), {}, registry=reg)
     return base
+
+
+def sql_in(enum: type[StrEnum]) -> str:
+    """``'a', 'b', …`` of an enum's codes, for CHECK constraints."""
+    return ", ".join(f"'{m.value}'" for m in enum)

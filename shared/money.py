@@ -42,6 +42,22 @@ Money = Annotated[
 ]
 
 
+def _positive(d: Decimal) -> Decimal:
+    if d <= 0:
+        raise ValueError("amount must be more than 0")
+    return d
+
+
+# An amount that moves money: more than zero.
+PositiveMoney = Annotated[
+    Decimal,
+    BeforeValidator(_positive),
+    BeforeValidator(parse_money),
+    PlainSerializer(format_money, return_type=str, when_used="always"),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$", "examples": ["3000.00"]}),
+]
+
+
 def round_fen(d: Decimal) -> Decimal:
     """Round half-up to the fen."""
     return d.quantize(CENT, rounding=ROUND_HALF_UP)

@@ -161,8 +161,3 @@ def code_for(kind: str, value: str) -> str | None:
         if label == value:
             return code
     return None
-
-
-def sql_in(enum: type[StrEnum]) -> str:
-    """``'a', 'b', …`` for CHECK constraints."""
-    return ", ".join(f"'{m.value}'" for m in enum)

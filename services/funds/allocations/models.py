@@ -10,15 +10,12 @@ from sqlmodel import Field
 
 from services.funds.base import Base
 from services.funds.glossary import AdjustmentStatus, Purpose
-
-
-def _in(enum) -> str:
-    return ", ".join(f"'{m.value}'" for m in enum)
+from shared.models import sql_in
 
 
 class Allocation(Base, table=True):
     __tablename__ = "allocation"
-    __table_args__ = (CheckConstraint(f"purpose IN ({_in(Purpose)})", name="purpose"),
+    __table_args__ = (CheckConstraint(f"purpose IN ({sql_in(Purpose)})", name="purpose"),
                       CheckConstraint("granted > 0", name="granted"))
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
@@ -39,8 +36,8 @@ class Adjustment(Base, table=True):
     """A 调项: move ``amount`` of an allocation to another purpose, once a second county_admin approves."""
 
     __tablename__ = "adjustment"
-    __table_args__ = (CheckConstraint(f"to_purpose IN ({_in(Purpose)})", name="to_purpose"),
-                      CheckConstraint(f"status IN ({_in(AdjustmentStatus)})", name="status"),
+    __table_args__ = (CheckConstraint(f"to_purpose IN ({sql_in(Purpose)})", name="to_purpose"),
+                      CheckConstraint(f"status IN ({sql_in(AdjustmentStatus)})", name="status"),
                       CheckConstraint("amount > 0", name="amount"),
                       CheckConstraint("status <> 'approved' OR decided_by <> proposed_by", name="four_eyes"))
 

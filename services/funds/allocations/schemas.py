@@ -1,11 +1,10 @@
 from datetime import datetime
-from decimal import Decimal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from services.funds.glossary import AdjustmentStatus, EntryKind, Purpose
 from shared.http_types import Year, text
-from shared.money import Money
+from shared.money import Money, PositiveMoney
 from shared.regions import RegionCode
 
 
@@ -13,16 +12,9 @@ class AllocationCreate(BaseModel):
     source_id: int = Field(ge=1, le=2**63 - 1)
     region_code: RegionCode
     purpose: Purpose
-    amount: Money
+    amount: PositiveMoney
     year: Year
     doc_no: text(100, min_length=1)
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, v: Decimal) -> Decimal:
-        if v <= 0:
-            raise ValueError("amount must be more than 0")
-        return v
 
 
 class AllocationRead(BaseModel):
@@ -60,15 +52,8 @@ class LedgerLineRead(BaseModel):
 
 class AdjustmentCreate(BaseModel):
     to_purpose: Purpose
-    amount: Money
+    amount: PositiveMoney
     reason: text(500, min_length=2)
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, v: Decimal) -> Decimal:
-        if v <= 0:
-            raise ValueError("amount must be more than 0")
-        return v
 
 
 class AdjustmentDecision(BaseModel):

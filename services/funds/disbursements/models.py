@@ -12,15 +12,12 @@ from sqlmodel import Field
 
 from services.funds.base import Base
 from services.funds.glossary import DisbursementStatus, LineStatus
-
-
-def _in(enum) -> str:
-    return ", ".join(f"'{m.value}'" for m in enum)
+from shared.models import sql_in
 
 
 class Disbursement(Base, table=True):
     __tablename__ = "disbursement"
-    __table_args__ = (CheckConstraint(f"status IN ({_in(DisbursementStatus)})", name="status"),
+    __table_args__ = (CheckConstraint(f"status IN ({sql_in(DisbursementStatus)})", name="status"),
                       CheckConstraint("approved_by IS NULL OR approved_by <> created_by", name="four_eyes"),
                       CheckConstraint("total > 0", name="total"))
 
@@ -44,7 +41,7 @@ class Disbursement(Base, table=True):
 class DisbursementLine(Base, table=True):
     __tablename__ = "disbursement_line"
     __table_args__ = (UniqueConstraint("disbursement_id", "household_id", name="one_line_per_household"),
-                      CheckConstraint(f"status IN ({_in(LineStatus)})", name="status"),
+                      CheckConstraint(f"status IN ({sql_in(LineStatus)})", name="status"),
                       CheckConstraint("amount > 0", name="amount"))
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))

@@ -1,14 +1,12 @@
 """Household payment batches and the partner bank's results (CONTRACT §5)."""
 
-from typing import Annotated
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Depends, Request, Response
-
+from services.funds.deps import CipherDep
 from services.funds.disbursements import service
 from services.funds.disbursements.schemas import (BankDisbursementRead, DisbursementCreate, DisbursementRead,
                                                   Publicized, PublicizeIn, ResultsIn, ResultsRead, SendIn)
 from services.funds.glossary import DisbursementStatus
-from shared import pii
 from shared.auth import Principal, Role, require
 from shared.db import SessionDep
 from shared.etag import set_etag
@@ -24,13 +22,6 @@ READERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, 
 MAKERS = require(Role.county_admin, Role.township_officer, Role.finance_officer)
 APPROVERS = require(Role.county_admin, Role.finance_officer)
 BANK = require(Role.bank)
-
-
-def _cipher(request: Request) -> pii.PiiCipher:
-    return pii.cipher(request.app.state.settings)
-
-
-CipherDep = Annotated[pii.PiiCipher, Depends(_cipher)]
 
 
 async def _answer(session, d, response: Response) -> DisbursementRead:

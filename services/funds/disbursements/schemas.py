@@ -1,12 +1,11 @@
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from services.funds.glossary import DisbursementStatus, LineStatus, Purpose
 from shared.http_types import INT64_MAX, text
-from shared.money import Money
+from shared.money import Money, PositiveMoney
 
 HouseholdId = Field(ge=1, le=INT64_MAX)
 MAX_LINES = 5000
@@ -14,15 +13,8 @@ MAX_LINES = 5000
 
 class LineIn(BaseModel):
     household_id: int = HouseholdId
-    amount: Money
+    amount: PositiveMoney
     memo: text(200) = ""
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, v: Decimal) -> Decimal:
-        if v <= 0:
-            raise ValueError("amount must be more than 0")
-        return v
 
 
 class DisbursementCreate(BaseModel):

@@ -12,15 +12,12 @@ from sqlmodel import Field
 
 from services.funds.base import Base
 from services.funds.glossary import LoanEventKind, LoanStatus
-
-
-def _in(enum) -> str:
-    return ", ".join(f"'{m.value}'" for m in enum)
+from shared.models import sql_in
 
 
 class Loan(Base, table=True):
     __tablename__ = "loan"
-    __table_args__ = (CheckConstraint(f"status IN ({_in(LoanStatus)})", name="status"),
+    __table_args__ = (CheckConstraint(f"status IN ({sql_in(LoanStatus)})", name="status"),
                       Index("ix_loan_region_status", "region_code", "status"))
 
     loan_no: str = Field(sa_column=Column(String(64), primary_key=True))
@@ -43,7 +40,7 @@ class Loan(Base, table=True):
 class LoanEvent(Base, table=True):
     __tablename__ = "loan_event"
     __table_args__ = (UniqueConstraint("bank_code", "event_id", name="once_per_bank"),
-                      CheckConstraint(f"kind IN ({_in(LoanEventKind)})", name="kind"),
+                      CheckConstraint(f"kind IN ({sql_in(LoanEventKind)})", name="kind"),
                       Index("ix_loan_event_loan_order", "loan_no", "occurred_at", "id"))
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))

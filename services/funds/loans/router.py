@@ -1,13 +1,11 @@
 """扶贫小额信贷 (CONTRACT §7): the banks' loan events, loans, 贴息 and loan statistics."""
 
-from typing import Annotated
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Depends, Request, Response
-
+from services.funds.deps import CipherDep
 from services.funds.glossary import LoanStatus
 from services.funds.loans import service
 from services.funds.loans.schemas import LoanEventAnswer, LoanEventIn, LoanRead, LoanStats, SubsidyIn, SubsidyRead
-from shared import pii
 from shared.auth import Principal, Role, require
 from shared.db import SessionDep
 from shared.http_types import Limit
@@ -23,13 +21,6 @@ READERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, 
 OFFICERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, Role.finance_officer, Role.auditor)
 BANK = require(Role.bank)
 TREASURY = require(Role.county_admin, Role.finance_officer)
-
-
-def _cipher(request: Request) -> pii.PiiCipher:
-    return pii.cipher(request.app.state.settings)
-
-
-CipherDep = Annotated[pii.PiiCipher, Depends(_cipher)]
 
 
 @router.post("/api/v1/bank/loan-events", response_model=LoanEventAnswer, status_code=201,

@@ -10,16 +10,13 @@ from sqlmodel import Field
 
 from services.funds.base import Base
 from services.funds.glossary import PaymentStage, ProjectStatus, Purpose
-
-
-def _in(enum) -> str:
-    return ", ".join(f"'{m.value}'" for m in enum)
+from shared.models import sql_in
 
 
 class Project(Base, table=True):
     __tablename__ = "project"
-    __table_args__ = (CheckConstraint(f"status IN ({_in(ProjectStatus)})", name="status"),
-                      CheckConstraint(f"purpose IN ({_in(Purpose)})", name="purpose"),
+    __table_args__ = (CheckConstraint(f"status IN ({sql_in(ProjectStatus)})", name="status"),
+                      CheckConstraint(f"purpose IN ({sql_in(Purpose)})", name="purpose"),
                       CheckConstraint("budget > 0", name="budget"))
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
@@ -56,7 +53,7 @@ class ProjectFunding(Base, table=True):
 class ProjectPayment(Base, table=True):
     __tablename__ = "project_payment"
     __table_args__ = (CheckConstraint("amount > 0", name="amount"),
-                      CheckConstraint(f"stage IN ({_in(PaymentStage)})", name="stage"))
+                      CheckConstraint(f"stage IN ({sql_in(PaymentStage)})", name="stage"))
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     project_id: int = Field(sa_column=Column(BigInteger, ForeignKey("project.id"), nullable=False, index=True))

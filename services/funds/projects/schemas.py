@@ -1,28 +1,19 @@
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, Field, field_validator
 
 from services.funds.glossary import PaymentStage, ProjectAction, ProjectStatus, Purpose
 from shared.http_types import INT64_MAX, text
-from shared.money import Money
+from shared.money import Money, PositiveMoney
 from shared.regions import RegionCode
-
-
-def _positive(v: Decimal) -> Decimal:
-    if v <= 0:
-        raise ValueError("amount must be more than 0")
-    return v
 
 
 class ProjectCreate(BaseModel):
     name: text(200, min_length=2)
     purpose: Purpose
     village_code: RegionCode
-    budget: Money
+    budget: PositiveMoney
     beneficiary_household_ids: list[int] = Field(default_factory=list, max_length=5000)
-
-    _budget = field_validator("budget")(_positive)
 
     @field_validator("beneficiary_household_ids")
     @classmethod
@@ -41,18 +32,14 @@ class TransitionIn(BaseModel):
 
 class FundingIn(BaseModel):
     allocation_id: int = Field(ge=1, le=INT64_MAX)
-    amount: Money
-
-    _amount = field_validator("amount")(_positive)
+    amount: PositiveMoney
 
 
 class PaymentIn(BaseModel):
-    amount: Money
+    amount: PositiveMoney
     payee: text(200, min_length=2)
     stage: PaymentStage
     memo: text(500) = ""
-
-    _amount = field_validator("amount")(_positive)
 
 
 class FundingRead(BaseModel):

@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlmodel import Field
 
 from services.registry.base import Base
-from services.registry.glossary import Batch, sql_in
+from services.registry.glossary import Batch
+from shared.models import sql_in
 
 
 class Income(Base, table=True):

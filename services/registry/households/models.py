@@ -47,8 +47,8 @@ from services.registry.glossary import (
     Relation,
     Sex,
     Status,
-    sql_in,
 )
+from shared.models import sql_in
 
 
 class VillageSeq(Base, table=True):
