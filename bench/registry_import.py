@@ -249,8 +249,8 @@ def main() -> None:
         write_section("registry_import", "\n".join([
             "## Bulk import: 100,000 households through the import path vs a bare COPY",
             "",
-            f"Command: `{command}` ({machine()}; load average {load0:.1f} at start, other engineers' test runs "
-            "sharing the 2 cores; PostgreSQL and Redis on the same machine)",
+            f"Command: `{command}` ({machine()}; load average {load0:.1f} at start; "
+            "PostgreSQL and Redis on the same machine)",
             "",
             "The import path is `services.registry.bulk.importer.import_content`, what the import job and "
             "`jingzhun import` run: file bytes → parse and check every row → look-ups → encrypt/digest → COPY "
@@ -282,10 +282,9 @@ def main() -> None:
             "grouping, duplicates, an HMAC and an AES-GCM encryption per person: about 15-20 µs of CPU per row, "
             "reading included) and encodes the COPY records. On 2 cores that is about 9 s of Python CPU and 9-10 s "
             "of PostgreSQL CPU (the look-ups of existing households and people add about 2 s to the bare COPY's "
-            "7 s), so the import cannot finish in less than about 9.5 s here even alone on the machine; with other "
-            "test runs on the same cores it takes longer. Cyclic garbage collection is paused during the import. "
+            "7 s), so the import cannot finish in less than about 9.5 s here even alone on the machine. Cyclic garbage collection is paused during the import. "
             "An .xlsx is read by openpyxl (read-only), about 5,000 rows/s: large files go faster as CSV. Figures "
-            "move by ±20% between runs while other test runs share the machine.",
+            "move by ±20% between runs with the machine's load.",
         ]))
 
         async def shape() -> None:
@@ -324,10 +323,11 @@ def main() -> None:
             "",
             f"Goal p50 ≤ 200 ms for the county: {'met' if statistics.median(county) <= 200 else 'NOT met'}.",
             "",
-            "The county request runs two GROUP BY queries side by side: one pass over the subtree's households "
-            "(by child region, status, attribute, cause) and the year's status moves and measures joined to their "
-            "households (by village). Over these 110,000 households and 66,000 events of the year that is about "
-            "150-250 ms of PostgreSQL CPU; the p50 grows with the machine's load average.",
+            "The county request runs two GROUP BY queries side by side, both index-only scans of covering "
+            "indexes (the tables were vacuumed after the load, as autovacuum does): the subtree's households in "
+            "the order of ix_household_village_tally, grouped per village as they stream and rolled up to the "
+            "child regions; and the year's status moves and measures, which carry their village (and the persons "
+            "at the move), so they are never joined to the households. No cache: every request counts the rows.",
         ]))
     finally:
         if registry is not None:
