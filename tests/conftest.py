@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from shared import migrations
+from shared.embedded import EmbeddedRedis, RunDir
 from shared.settings import SERVICES, Settings
 from shared.testing import TestServers, app_client, drop_databases, make_token, truncate_all
 
@@ -72,3 +73,13 @@ async def funds(settings: Settings):
 async def notifications(settings: Settings):
     async with app_client(_service_app("notifications", settings)) as client:
         yield client
+
+
+@pytest.fixture
+async def own_redis(tmp_path):
+    """A Redis server of the test's own, to stop and start again (never the shared one)."""
+    run = RunDir(tmp_path)
+    server = EmbeddedRedis(tmp_path, run.path).start()
+    yield server
+    server.stop()
+    run.cleanup()

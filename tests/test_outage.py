@@ -10,21 +10,11 @@ from services.notifications import worker as notifications_worker
 from services.registry.app import create as create_registry
 from services.notifications.app import create as create_notifications
 from shared import outbox
-from shared.embedded import EmbeddedRedis, RunDir
 from shared.testing import auth, running
 from tests.conftest import COUNTY, TOWNSHIP, VILLAGE
 from tests.registry.conftest import household
 
 ADMIN_PASSWORD = "Helan-admin-2024"
-
-
-@pytest.fixture
-async def own_redis(tmp_path):
-    run = RunDir(tmp_path)
-    server = EmbeddedRedis(tmp_path, run.path).start()   # ours to stop; never the shared server
-    yield server
-    server.stop()
-    run.cleanup()
 
 
 async def login(gw, username: str, password: str) -> dict[str, str]:

@@ -219,6 +219,8 @@ async def test_two_approvals_at_once_commit_once(apps, token, settings, clock, a
     assert sorted(r.status_code for r in answers) == [200, 409, 409]
     alloc = (await funds.get(f"/api/v1/allocations/{allocation['id']}", headers=auth(token()))).json()
     assert (alloc["available"], alloc["committed"]) == ("9400.00", "600.00")
+    listed = (await funds.get("/api/v1/disbursements?status=approved", headers=auth(token()))).json()["items"]
+    assert [(d["id"], [x["household_id"] for x in d["lines"]]) for d in listed] == [(d["id"], [a])]
 
 
 async def test_a_withdrawn_notice_puts_the_batch_back_to_draft(apps, token, settings, allocation):

@@ -14,16 +14,7 @@ from shared.db import Database
 from shared.testing import auth, wait_until
 from tests.conftest import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 from tests.registry.conftest import household
-
-
-async def access_log(settings) -> list:
-    db = Database(settings, "registry")
-    try:
-        async with db.sessionmaker() as s:
-            return list((await s.execute(text(
-                "SELECT actor, role, endpoint, household_ids FROM pii_access_log ORDER BY id"))).all())
-    finally:
-        await db.close()
+from tests.registry.test_privacy import access_log
 
 
 @pytest.fixture

@@ -11,20 +11,10 @@ from jose import jwt as jose_jwt
 from services.gateway.app import create as create_gateway
 from services.registry.app import create as create_registry
 from shared.auth import REVOKED_PREFIX, RevokedSet, announce_revoked
-from shared.embedded import EmbeddedRedis, RunDir
 from shared.testing import auth, running, wait_until
 from tests.conftest import COUNTY
 
 ADMIN_PASSWORD = "Helan-admin-2024"
-
-
-@pytest.fixture
-async def own_redis(tmp_path):
-    run = RunDir(tmp_path)
-    server = EmbeddedRedis(tmp_path, run.path).start()   # ours to stop; never the shared server
-    yield server
-    server.stop()
-    run.cleanup()
 
 
 async def login(gw) -> dict[str, str]:

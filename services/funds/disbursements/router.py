@@ -52,7 +52,7 @@ async def list_disbursements(session: SessionDep, status: DisbursementStatus | N
     rows, next_cursor = await service.list_(session=session, principal=principal,
                                             status=status.value if status else None, allocation_id=allocation_id,
                                             limit=limit, cursor=cursor)
-    return Page(items=[await service.read(session, d) for d in rows], next_cursor=next_cursor)
+    return Page(items=await service.read_many(session, rows), next_cursor=next_cursor)
 
 
 @router.get("/api/v1/disbursements/{disbursement_id}", response_model=DisbursementRead,

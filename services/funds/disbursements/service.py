@@ -63,15 +63,22 @@ def _payable(lines: Sequence[DisbursementLine]) -> int:
     return sum(x.amount for x in lines if x.status != LineStatus.struck)
 
 
-async def read(session: AsyncSession, d: Disbursement) -> DisbursementRead:
-    lines = await _lines(session, [d.id])
-    return DisbursementRead(
+async def read_many(session: AsyncSession, batches: Sequence[Disbursement]) -> list[DisbursementRead]:
+    """The batches with their lines (one query for all lines)."""
+    by_batch: dict[int, list[DisbursementLine]] = {d.id: [] for d in batches}
+    for line in await _lines(session, list(by_batch)):
+        by_batch[line.disbursement_id].append(line)
+    return [DisbursementRead(
         id=d.id, allocation_id=d.allocation_id, title=d.title, region_code=d.region_code, purpose=d.purpose,
         purpose_label=PURPOSE_LABELS[d.purpose], status=d.status, status_label=DISBURSEMENT_STATUS_LABELS[d.status],
         total=from_fen(d.total), payable=from_fen(_payable(lines)),
         paid=from_fen(sum(x.amount for x in lines if x.status == LineStatus.paid)), notice_id=d.notice_id,
         bank_code=d.bank_code, created_by=d.created_by, approved_by=d.approved_by, created_at=d.created_at,
-        version=d.version, lines=[_line_read(x) for x in lines])
+        version=d.version, lines=[_line_read(x) for x in lines]) for d in batches for lines in [by_batch[d.id]]]
+
+
+async def read(session: AsyncSession, d: Disbursement) -> DisbursementRead:
+    return (await read_many(session, [d]))[0]
 
 
 async def create(*, session: AsyncSession, principal: Principal, services: ServiceClient, cipher: PiiCipher,

@@ -30,6 +30,8 @@ class Loan(Base, table=True):
     credit_line: int = Field(sa_column=Column(BigInteger, nullable=False, server_default="0"))     # fen
     principal: int = Field(sa_column=Column(BigInteger, nullable=False, server_default="0"))
     outstanding: int = Field(sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    # what the risk compensation fund paid the bank (代偿): the outstanding principal when it defaulted
+    compensated: int = Field(sa_column=Column(BigInteger, nullable=False, server_default="0"))
     rate: Decimal | None = Field(default=None, sa_column=Column(Numeric(8, 6)))    # yearly, e.g. 0.0435
     term_months: int | None = Field(default=None, sa_column=Column(SmallInteger))
     issued_on: date | None = Field(default=None, sa_column=Column(Date))

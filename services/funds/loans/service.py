@@ -37,9 +37,17 @@ def _unprocessable(field: str, msg: str) -> Unprocessable:
     return Unprocessable(msg, errors=[{"loc": ["body", field], "msg": msg, "type": "value_error"}])
 
 
+async def _events_of(session: AsyncSession, loan_nos: list[str]) -> dict[str, list[LoanEvent]]:
+    """Each loan's events in the order they apply, in one query."""
+    out: dict[str, list[LoanEvent]] = {n: [] for n in loan_nos}
+    for e in (await session.execute(select(LoanEvent).where(LoanEvent.loan_no.in_(loan_nos)).order_by(
+            LoanEvent.occurred_at, LoanEvent.id))).scalars().all():
+        out[e.loan_no].append(e)
+    return out
+
+
 async def _events(session: AsyncSession, loan_no: str) -> list[LoanEvent]:
-    return list((await session.execute(select(LoanEvent).where(LoanEvent.loan_no == loan_no).order_by(
-        LoanEvent.occurred_at, LoanEvent.id))).scalars().all())
+    return (await _events_of(session, [loan_no]))[loan_no]
 
 
 def _schedule(s: st.LoanState, today: date) -> list[ScheduleItem]:
@@ -132,7 +140,8 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
     s = st.replay(events)
     loan.status, loan.rating, loan.credit_line = s.status, s.rating, s.credit_line
     loan.principal, loan.outstanding, loan.rate, loan.term_months = s.principal, s.outstanding, s.rate, s.term_months
-    loan.issued_on, loan.overdue_since, loan.updated_at = s.issued_on, s.overdue_since, datetime.now(UTC)
+    loan.issued_on, loan.overdue_since, loan.compensated = s.issued_on, s.overdue_since, s.compensated
+    loan.updated_at = datetime.now(UTC)
     await session.flush()
     await audit.record(session, actor=principal.sub, action=f"loan.{event_in.kind.value}", entity="loan",
                        entity_id=loan.loan_no, diff={**body, "id_number": loan.id_masked})
@@ -168,7 +177,8 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
         q = q.where(Loan.loan_no > str(key.get("loan_no", "")))
     rows = list((await session.execute(q.order_by(Loan.loan_no).limit(limit + 1))).scalars().all())
     rows, next_cursor = page(rows, limit, lambda loan: {"loan_no": loan.loan_no})
-    return [(loan, await _events(session, loan.loan_no)) for loan in rows], next_cursor
+    events = await _events_of(session, [loan.loan_no for loan in rows])
+    return [(loan, events[loan.loan_no]) for loan in rows], next_cursor
 
 
 async def stats(*, session: AsyncSession, principal: Principal, region: str | None) -> LoanStats:
@@ -180,12 +190,10 @@ async def stats(*, session: AsyncSession, principal: Principal, region: str | No
           coalesce(sum(credit_line), 0) AS credit_granted,
           count(*) FILTER (WHERE principal > 0) AS loans_issued, coalesce(sum(principal), 0) AS amount_issued,
           coalesce(sum(outstanding), 0) AS outstanding,
-          coalesce(sum(outstanding) FILTER (WHERE status = 'overdue'), 0) AS overdue_outstanding
+          coalesce(sum(outstanding) FILTER (WHERE status = 'overdue'), 0) AS overdue_outstanding,
+          coalesce(sum(compensated), 0) AS compensated
         FROM loan WHERE region_code LIKE :p"""), {"p": regions.prefix(scope) + "%"})).mappings().one()
-    compensated = 0
-    for (loan_no,) in (await session.execute(select(Loan.loan_no).where(
-            Loan.region_code.startswith(regions.prefix(scope)), Loan.status == LoanStatus.defaulted.value))).all():
-        compensated += st.replay(await _events(session, loan_no)).compensated
+    compensated = r["compensated"]
     repaid = r["amount_issued"] - r["outstanding"] - compensated
     return LoanStats(
         region_code=scope, households_rated=r["households_rated"], credit_granted=from_fen(r["credit_granted"]),
@@ -215,14 +223,16 @@ async def subsidize(*, session: AsyncSession, principal: Principal, services: Se
         answer = await services.request("POST", "registry", "/internal/households/eligibility", json={
             "household_ids": sorted({loan.household_id for loan in loans}), "region_code": allocation.region_code})
         statuses = {i["household_id"]: i.get("status") for i in answer["items"]}
+    loans = [loan for loan in loans if statuses.get(loan.household_id) in SUBSIDIZED_HOUSEHOLD_STATUSES]
+    numbers = [loan.loan_no for loan in loans]
+    events = await _events_of(session, numbers)
+    covered: dict[str, list[tuple[date, date]]] = {n: [] for n in numbers}
+    for r in (await session.execute(select(SubsidizedDays).where(SubsidizedDays.loan_no.in_(numbers)))).scalars():
+        covered[r.loan_no].append((r.first_day, r.last_day))
     lines, days_rows = [], []
     for loan in loans:
-        if statuses.get(loan.household_id) not in SUBSIDIZED_HOUSEHOLD_STATUSES:
-            continue
-        covered = [(r.first_day, r.last_day) for r in (await session.execute(select(SubsidizedDays).where(
-            SubsidizedDays.loan_no == loan.loan_no))).scalars().all()]
-        ranges = st.uncovered(first, last, covered)
-        s = st.replay(await _events(session, loan.loan_no))
+        ranges = st.uncovered(first, last, covered[loan.loan_no])
+        s = st.replay(events[loan.loan_no])
         days, fen = st.interest(s.steps, ranges)
         if fen <= 0:
             continue

@@ -131,11 +131,11 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
 async def _release_unpaid(session: AsyncSession, p: Project, actor: str) -> int:
     """Give every unpaid commitment back to its allocation (committed → available)."""
     fundings, _ = await _parts(session, p.id, lock=True)
+    acc = await ledger.accounts(session, {f.allocation_id for f in fundings})
     total = 0
     for f in fundings:
         rest = f.amount - f.spent - f.released
         if rest:
-            acc = await ledger.accounts(session, [f.allocation_id])
             await ledger.post(session, kind=EntryKind.release, ref=f"project:{p.id}", actor=actor, memo=p.name,
                               lines=[(acc[(f.allocation_id, "committed")]["id"], -rest),
                                      (acc[(f.allocation_id, "available")]["id"], rest)])
@@ -205,12 +205,12 @@ async def pay(*, session: AsyncSession, principal: Principal, project_id: int, p
     fundings, _ = await _parts(session, p.id, lock=True)
     if fen > _unpaid(fundings):
         raise Conflict(f"Only {from_fen(_unpaid(fundings))} of the project's funding is unpaid", slug="over-funding")
+    acc = await ledger.accounts(session, {f.allocation_id for f in fundings})
     entries, rest = [], fen
     for f in fundings:
         take = min(rest, f.amount - f.spent - f.released)
         if take <= 0:
             continue
-        acc = await ledger.accounts(session, [f.allocation_id])
         entries.append(await ledger.post(session, kind=EntryKind.spend, ref=f"project:{p.id}", actor=principal.sub,
                                          memo=f"{payment_in.payee} {PAYMENT_STAGE_LABELS[payment_in.stage]}",
                                          lines=[(acc[(f.allocation_id, "committed")]["id"], -take),
