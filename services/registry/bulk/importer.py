@@ -50,17 +50,19 @@ import gc
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
 import asyncpg
+import numpy as np
 from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry.bulk import columnar
 from services.registry.bulk import columns as col
 from services.registry.bulk.columns import LABEL, CellError
-from services.registry.bulk.reader import MAX_EMPTY_RUN, FileRejected, tables
+from services.registry.bulk.reader import MAX_EMPTY_RUN, FileRejected, kind_of, tables
 from services.registry.glossary import Relation
 from services.registry.households.schemas import MAX_MEMBERS
 from services.registry.households.scope import Scope
@@ -120,6 +122,7 @@ class RawFile:
     """A file's data rows as read (pass one): every file-level problem has been found by now."""
     tables: list[RawTable]
     total: int
+    columns: columnar.CsvColumns | None = None      # a CSV read a column at a time (its rows are not in tables)
 
 
 @dataclass
@@ -129,6 +132,27 @@ class Batch:
     hmacs: dict[str, bytes]
     rows: int                                  # rows accounted for by this batch (written or reported)
     tails: dict[str, tuple]                    # member row after (id, household_id), encrypted, by ID number
+
+
+@dataclass
+class ColumnBatch:
+    """Clean households of the columnar lane (columnar.py), ready to be written: members encrypted and digested."""
+    numbers: list[str]                         # household numbers (each its village's), one per household
+    villages: list[str]
+    addresses: list[str]
+    phones: list[str | None]
+    phone_encs: list[bytes | None]
+    attributes: list[str]
+    main_causes: list[str]
+    other_causes: list[list[str]]
+    years: list[int]
+    head_names: list[str]
+    sizes: list[int]
+    member_of: Any                             # per member: its household's position in the batch (numpy array)
+    ids: list[str]                             # per member
+    row_numbers: list[int]                     # per member
+    member_columns: list[list]                 # the member row after household_id, a column at a time (as tails)
+    rows: int
 
 
 @dataclass
@@ -182,7 +206,14 @@ _REQUIRED_HOUSEHOLD = ("village_code", "address", "attribute", "main_cause", "id
 def read(content: bytes, filename: str, *, on_rows: Callable[[int], None] | None = None) -> RawFile:
     """Pass one: every data row of the file, in order. Raises FileRejected for the file as a whole.
 
-    ``on_rows`` hears how many rows have been read so far, every 5,000 (it is called from this thread)."""
+    ``on_rows`` hears how many rows have been read so far, every 5,000 (it is called from this thread).
+
+    A CSV is read a column at a time when it can be (columnar.read_csv); its rows are then split between the two
+    lanes once the importer's villages are known (``_import``)."""
+    if kind_of(filename, content) == "csv" and (columns := columnar.read_csv(content)) is not None:
+        if on_rows is not None:
+            on_rows(columns.total)
+        return RawFile([], columns.total, columns)
     found = []
     total = 0
     for t in tables(content, filename):
@@ -462,6 +493,7 @@ _RESERVE = """
 INSERT INTO village_seq (village_code, last_no) SELECT * FROM unnest($1::text[], $2::int[])
 ON CONFLICT (village_code) DO UPDATE SET last_no = village_seq.last_no + EXCLUDED.last_no
 RETURNING village_code, last_no"""
+_ANY_NUMBER = "SELECT EXISTS (SELECT FROM unnest($1::text[]) AS k(no) JOIN household h ON h.household_no = k.no)"
 _IDS = "SELECT array_agg(nextval(pg_get_serial_sequence($2, 'id'))) FROM generate_series(1, $1)"
 _GROW = """
 UPDATE household SET member_count = household.member_count + t.n, version = household.version + 1,
@@ -494,7 +526,13 @@ class Writer:
         for k in ("lookup", "households", "members"):
             self.out.timings[k] = 0.0
 
-    async def write(self, conn: asyncpg.Connection, batch: Batch) -> None:
+    async def write(self, conn: asyncpg.Connection, batch: Batch | ColumnBatch) -> None:
+        if isinstance(batch, ColumnBatch):
+            written = await self._write_columns(conn, batch)
+            if written is not None:
+                await self._account(written, batch.rows)
+                return
+            batch = _materialize(batch)    # some of them exist already, or a person in them is registered
         for attempt in range(BATCH_ATTEMPTS):
             result = _Result()
             try:
@@ -504,12 +542,15 @@ class Writer:
                 # someone registered one of these people (or households) meanwhile: again, seeing them
                 if attempt == BATCH_ATTEMPTS - 1:
                     raise
+        await self._account(result, batch.rows)
+
+    async def _account(self, result: _Result, rows: int) -> None:
         out, checker = self.out, self.checker
         checker.errors.extend(result.errors)
         checker.bad_rows.update(result.bad_rows)
         for k, v in result.counts.items():
             setattr(out, k, getattr(out, k) + v)
-        self.done += batch.rows
+        self.done += rows
         if self.progress:
             await self.progress(out.total, min(self.done, out.total))
 
@@ -561,6 +602,45 @@ class Writer:
         result.counts["households_created"] += len(new)
         result.counts["members_created"] += len(records)
         result.counts["members_added"] += sum(grow.values())
+
+    async def _write_columns(self, conn: asyncpg.Connection, cb: ColumnBatch) -> _Result | None:
+        """New households straight from their columns: no look-up of people (the uniqueness constraint is the
+        look-up). None when the row way must write them: a household number exists already (a re-import), or a
+        person is registered meanwhile (the COPY fails and nothing of it stays)."""
+        timings = self.out.timings
+        t = time.perf_counter()
+        if await conn.fetchval(_ANY_NUMBER, cb.numbers):
+            timings["lookup"] += time.perf_counter() - t
+            return None
+        timings["lookup"] += time.perf_counter() - t
+        t = time.perf_counter()
+        highest: dict[str, int] = {}
+        for no, village in zip(cb.numbers, cb.villages, strict=True):
+            highest[village] = max(highest.get(village, 0), int(no[12:]))
+        villages = sorted(highest)
+        await conn.execute(_BUMP_GIVEN, villages, [highest[v] for v in villages])
+        ids = await conn.fetchval(_IDS, len(cb.numbers), "household")
+        actor = self.scope.actor
+        household_records = list(zip(
+            ids, cb.numbers, cb.villages, cb.addresses, cb.phone_encs, map(mask_phone, cb.phones), cb.attributes,
+            cb.main_causes, [[c for c in others if c != main] for others, main in zip(cb.other_causes, cb.main_causes)],
+            cb.years, repeat("pending"), cb.head_names, cb.sizes, repeat(actor)))
+        records = list(zip(np.asarray(ids)[cb.member_of].tolist(), *cb.member_columns))
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL synchronous_commit = off")   # the job's final state commits durably
+                await conn.copy_records_to_table("household", records=household_records, columns=HOUSEHOLD_COLUMNS)
+                timings["households"] += time.perf_counter() - t
+                t = time.perf_counter()
+                await conn.copy_records_to_table("member", records=records, columns=MEMBER_COLUMNS)
+        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+            return None
+        finally:
+            timings["members"] += time.perf_counter() - t
+        result = _Result()
+        result.counts["households_created"] = len(ids)
+        result.counts["members_created"] = len(records)
+        return result
 
     def finish(self) -> Outcome:
         self.out.errors = self.checker.errors
@@ -672,6 +752,51 @@ def _member_tails(households: list[HouseholdIn], cipher: PiiCipher) -> tuple[dic
 _SEX = {str(d): "male" if d % 2 else "female" for d in range(10)}
 
 
+def _column_batch(clean: columnar.Clean, a: int, b: int, cipher: PiiCipher) -> ColumnBatch:
+    """Households [a, b) of the columnar lane, encrypted and digested (while the previous batch is copied)."""
+    starts, v = clean.starts, clean.values
+    at = clean.order[starts[a]:starts[b]]
+    first = clean.first[a:b]
+    sizes = starts[a + 1:b + 1] - starts[a:b]
+    ids = v["id_number"][at].tolist()
+    names = v["name"][at].tolist()
+    relations = v["relation"][at]
+    birth = col.birth
+    member_columns = [names, cipher.digests(ids, field="id_number"), cipher.encrypt_many(ids, field="id_number"),
+                      [f"{i[:6]}********{i[14:]}" for i in ids], [_SEX[i[16]] for i in ids], [birth(i) for i in ids],
+                      relations.tolist(), *(v[k][at].tolist() for k in ("health", "labor", "education", "in_school",
+                                                                        "migrant_worker"))]
+    phones = v["phone"][first].tolist()
+    encrypted = iter(cipher.encrypt_many([p for p in phones if p], field="phone"))
+    return ColumnBatch(
+        numbers=v["household_no"][first].tolist(), villages=v["village_code"][first].tolist(),
+        addresses=v["address"][first].tolist(), phones=phones,
+        phone_encs=[next(encrypted) if p else None for p in phones], attributes=v["attribute"][first].tolist(),
+        main_causes=v["main_cause"][first].tolist(), other_causes=v["other_causes"][first].tolist(),
+        years=v["identified_year"][first].tolist(),
+        head_names=[n for n, r in zip(names, relations.tolist(), strict=True) if r == _HEAD],
+        sizes=sizes.tolist(), member_of=np.repeat(np.arange(b - a), sizes), ids=ids,
+        row_numbers=clean.numbers[at].tolist(), member_columns=member_columns, rows=len(ids))
+
+
+def _materialize(cb: ColumnBatch) -> Batch:
+    """A column batch as the row checker would have handed it on (for the row way's writer)."""
+    tails = dict(zip(cb.ids, zip(*cb.member_columns), strict=True))
+    households = [HouseholdIn(key=no, sheet=None, village_code=village, given_no=no, phone_enc=enc, fields={
+        "village_code": village, "address": address, "phone": phone, "attribute": attribute, "main_cause": cause,
+        "other_causes": others, "identified_year": year})
+        for no, village, address, phone, enc, attribute, cause, others, year in zip(
+            cb.numbers, cb.villages, cb.addresses, cb.phones, cb.phone_encs, cb.attributes, cb.main_causes,
+            cb.other_causes, cb.years, strict=True)]
+    for i, idn, row in zip(cb.member_of.tolist(), cb.ids, cb.row_numbers, strict=True):
+        name, _, _, _, _, _, relation, health, labor, education, in_school, migrant = tails[idn]
+        h = households[i]
+        h.rows.append(row)
+        h.members.append(MemberRow(row, name, idn, relation, health, labor, education, in_school, migrant))
+    return Batch(households=households, hmacs=dict(zip(cb.ids, cb.member_columns[1], strict=True)), rows=cb.rows,
+                 tails=tails)
+
+
 async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int, str]:
     """Household numbers for new households: the file's own where it is one, else the village's next ones."""
     numbers: dict[int, str] = {}
@@ -745,12 +870,24 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
         raw = await asyncio.to_thread(read, content, filename)
     read_seconds = time.perf_counter() - started
     conn = await raw_connection(session)
-    checker = Checker(raw, villages=await villages_in(conn, scope), scope=scope, cipher=cipher)
+    villages = await villages_in(conn, scope)
+    clean = None
+    partition_seconds = 0.0
+    if raw.columns is not None:     # the clean households a column at a time, the other rows the row way
+        columns = raw.columns
+        t = time.perf_counter()
+        clean, rest = await asyncio.to_thread(columnar.partition, columns, villages=villages, scope=scope)
+        raw = RawFile([RawTable(None, columns.columns, columns.rows(rest))], raw.total)
+        partition_seconds = time.perf_counter() - t
+    checker = Checker(raw, villages=villages, scope=scope, cipher=cipher)
     writer = Writer(checker=checker, scope=scope, progress=progress)
     engine = (await session.connection()).engine
     batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=WRITERS)
 
     async def produce() -> None:
+        if clean is not None:
+            for a, b in columnar.slices(clean, CHUNK_ROWS):
+                await batches.put(_column_batch(clean, a, b, cipher))
         for item in checker.steps():
             if item is None:
                 await asyncio.sleep(0)
@@ -774,7 +911,7 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     outcome = writer.finish()
-    outcome.timings = {"read": read_seconds, "check": checker.seconds, **outcome.timings,
+    outcome.timings = {"read": read_seconds, "check": partition_seconds + checker.seconds, **outcome.timings,
                        "total": time.perf_counter() - started}
     await audit.record(session, actor=scope.actor, action="households.import", entity="import_job",
                        entity_id=audit_ref, diff={"filename": filename[:255], "region_lo": scope.lo,
