@@ -185,3 +185,13 @@ def test_row_numbers_are_the_spreadsheets():
     data = columnar.read_csv(text.encode())
     assert data is not None and data.numbers.tolist() == [3, 4, 5, 7, 8, 9]
     assert [cells[9] for _, cells in data.rows(np.array([0, 5]))] == [rows[0][9], rows[6][9]]
+
+
+async def test_a_surprise_in_the_columnar_check_never_fails_an_import(settings, registry, token, regions, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the columnar lane")
+
+    monkeypatch.setattr(columnar, "partition", broken)
+    rows = [r for i in range(5) for r in family(f"{VILLAGE}{i + 1:04d}")]
+    outcome = await run(settings, csv_bytes(rows))
+    assert outcome.households_created == 5 and outcome.members_created == 15 and not outcome.errors

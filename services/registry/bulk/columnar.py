@@ -60,16 +60,17 @@ class CsvColumns:
 def read_csv(content: bytes) -> CsvColumns | None:
     """The file's columns, or None when it must be read row by row (what the row reader then says, it says)."""
     try:
-        text = decode_csv(content)
-    except Exception:   # noqa: BLE001 - the row reader rejects it with its message
+        return _read_csv(content)
+    except Exception:   # noqa: BLE001 - any doubt: the row reader reads it, and rejects it with its message
         return None
+
+
+def _read_csv(content: bytes) -> CsvColumns | None:
+    text = decode_csv(content)
     first = text[:4096].split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first and "，" not in first else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        found = _find_header(((reader.line_num, cells) for cells in reader), "")
-    except Exception:   # noqa: BLE001
-        return None
+    found = _find_header(((reader.line_num, cells) for cells in reader), "")
     if found is None:
         return None
     columns = found[0]
@@ -84,16 +85,14 @@ def read_csv(content: bytes) -> CsvColumns | None:
     if width > MAX_COLUMNS or not body.strip():
         return None
     names = [f"c{i}" for i in range(width)]
-    try:
-        table = pcsv.read_csv(
-            io.BytesIO(body.encode()),
-            read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 22),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    if table.num_rows != body.count("\n") + (0 if body.endswith("\n") else 1) or table.num_rows > MAX_DATA_ROWS + MAX_EMPTY_RUN:
+    table = pcsv.read_csv(
+        io.BytesIO(body.encode()),
+        read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 22),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False),
+        convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                            strings_can_be_null=False, quoted_strings_can_be_null=False))
+    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
+    if table.num_rows != lines or table.num_rows > MAX_DATA_ROWS + MAX_EMPTY_RUN:
         return None           # a line that is not one row (a quoted line break): the row reader's numbering
     cells = [table.column(i).combine_chunks() for i in range(width)]
     empty = np.ones(table.num_rows, dtype=bool)

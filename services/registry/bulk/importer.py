@@ -45,6 +45,7 @@ Writing (set-based; nothing is written row by row through the ORM):
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import gc
 import time
@@ -72,6 +73,7 @@ from shared.pii import PiiCipher
 
 __all__ = ["RawFile", "Outcome", "FileRejected", "read", "import_content", "MAX_STORED_ERRORS"]
 
+log = logging.getLogger(__name__)
 MAX_STORED_ERRORS = 1_000
 CHUNK_ROWS = 20_000
 WRITERS = 2               # batches loaded at once, each on its own connection (PostgreSQL uses a core for each)
@@ -876,7 +878,11 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
     if raw.columns is not None:     # the clean households a column at a time, the other rows the row way
         columns = raw.columns
         t = time.perf_counter()
-        clean, rest = await asyncio.to_thread(columnar.partition, columns, villages=villages, scope=scope)
+        try:
+            clean, rest = await asyncio.to_thread(columnar.partition, columns, villages=villages, scope=scope)
+        except Exception:   # noqa: BLE001 - a surprise in the lane never fails an import: every row the row way
+            log.exception("columnar check failed; the file is checked row by row")
+            clean, rest = None, np.arange(columns.total)
         raw = RawFile([RawTable(None, columns.columns, columns.rows(rest))], raw.total)
         partition_seconds = time.perf_counter() - t
     checker = Checker(raw, villages=villages, scope=scope, cipher=cipher)
