@@ -13,6 +13,7 @@ before: this lane changes how fast, never what an import does.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from services.registry.households.scope import Scope
 
 _WEIGHTS = np.array((7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), dtype=np.int64)
 _CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
-_SEX = np.array(["female", "male"], dtype=object)
+HEADER_CHARS = 1 << 16            # the header is looked for in the first rows, as the row reader does
 
 
 @dataclass
@@ -66,10 +67,17 @@ def read_csv(content: bytes) -> CsvColumns | None:
 
 
 def _read_csv(content: bytes) -> CsvColumns | None:
-    text = decode_csv(content)
+    if b"\x00" in content:
+        return None
+    try:                    # UTF-8 (the bytes go to pyarrow as they are), else what the row reader decodes
+        text = content.decode("utf-8-sig")
+        data = content[len(codecs.BOM_UTF8):] if content.startswith(codecs.BOM_UTF8) else content
+    except UnicodeDecodeError:
+        text = decode_csv(content)
+        data = text.encode()
     first = text[:4096].split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first and "，" not in first else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text[:HEADER_CHARS], newline=""), delimiter=delimiter)
     found = _find_header(((reader.line_num, cells) for cells in reader), "")
     if found is None:
         return None
@@ -77,21 +85,22 @@ def _read_csv(content: bytes) -> CsvColumns | None:
     header_line = reader.line_num
     at = -1
     for _ in range(header_line):
-        at = text.find("\n", at + 1)
+        at = data.find(b"\n", at + 1)
         if at < 0:
             return None
-    body = text[at + 1:]
-    width = len(next(csv.reader(io.StringIO(text[:at + 1].splitlines()[-1], newline=""), delimiter=delimiter)))
-    if width > MAX_COLUMNS or not body.strip():
+    header = data[data.rfind(b"\n", 0, at) + 1:at + 1].decode()
+    width = len(next(csv.reader(io.StringIO(header, newline=""), delimiter=delimiter)))
+    if width > MAX_COLUMNS:
         return None
+    body = pa.py_buffer(data)[at + 1:]
     names = [f"c{i}" for i in range(width)]
     table = pcsv.read_csv(
-        io.BytesIO(body.encode()),
+        pa.BufferReader(body),
         read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 22),
         parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False),
         convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                             strings_can_be_null=False, quoted_strings_can_be_null=False))
-    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
+    lines = data.count(b"\n", at + 1) + (0 if data.endswith(b"\n") else 1)
     if table.num_rows != lines or table.num_rows > MAX_DATA_ROWS + MAX_EMPTY_RUN:
         return None           # a line that is not one row (a quoted line break): the row reader's numbering
     cells = [table.column(i).combine_chunks() for i in range(width)]
@@ -114,8 +123,18 @@ def _read_csv(content: bytes) -> CsvColumns | None:
 
 # --- checking ---------------------------------------------------------------------------------------------------
 
-def _converted(array: pa.Array, convert: Callable[[Any], Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Each cell converted by the row checker's converter, applied once per distinct value: (ok, values)."""
+def _converted(array: pa.Array, convert: Callable[[Any], Any], *, kept: str | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell converted by the row checker's converter, applied once per distinct value: (ok, values). Cells
+    matching ``kept`` (a pattern of values the converter returns unchanged) are taken as they are."""
+    if kept is not None:
+        as_is = pc.match_substring_regex(array, kept).to_numpy(zero_copy_only=False)
+        values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
+        ok = np.ones(len(array), dtype=bool)
+        rest = np.flatnonzero(~as_is)
+        if len(rest):
+            ok[rest], values[rest] = _converted(array.take(pa.array(rest)), convert)
+        return ok, values
     encoded = array.dictionary_encode()
     distinct = encoded.dictionary.to_pylist()
     values = np.empty(len(distinct), dtype=object)
@@ -158,13 +177,14 @@ class Clean:
     """The households of the columnar lane, in order of first appearance, and their member rows."""
     order: np.ndarray                # member row positions, grouped by household (file order within and across)
     starts: np.ndarray               # each household's first position in ``order`` (and len(order) at the end)
-    first: np.ndarray                # each household's first row position
-    values: dict[str, np.ndarray]    # per row: every field, converted (household_no as the stripped key)
+    group: np.ndarray                # each household's index into ``household``
+    values: dict[str, np.ndarray]    # per row: the member fields, converted
+    household: dict[str, np.ndarray]  # per household key of the file: the household fields, converted
     numbers: np.ndarray              # per row: its row number
 
     @property
     def households(self) -> int:
-        return len(self.first)
+        return len(self.group)
 
 
 def partition(data: CsvColumns, *, villages: set[str], scope: Scope) -> tuple[Clean, np.ndarray]:
@@ -177,11 +197,14 @@ def partition(data: CsvColumns, *, villages: set[str], scope: Scope) -> tuple[Cl
         return data.cells[cols[key]] if key in cols else absent
 
     raw_key = cells("household_no")
-    ok_key, keys = _converted(raw_key, lambda v: col.plain(v, "household_no"))
-    ok = ok_key & pc.equal(raw_key, pc.utf8_trim_whitespace(raw_key)).to_numpy(zero_copy_only=False)
-    # households are the stripped keys (the row checker's grouping), numbered by first appearance
-    group = pc.utf8_trim_whitespace(raw_key).dictionary_encode().indices.to_numpy()
-    households = int(group.max()) + 1 if n else 0
+    read, keys = _converted(raw_key, lambda v: col.plain(v, "household_no"), kept=r"^[0-9]{16,17}$")
+    raw_keys = raw_key.to_numpy(zero_copy_only=False)
+    # households are the keys as the row checker reads them (stripped), numbered by first appearance
+    group = pa.array(np.where(read, keys, raw_keys), type=pa.string()).dictionary_encode().indices.to_numpy()
+    ok = read & (keys == raw_keys)   # a key the row checker changes is the row checker's to read
+    households = int(group.max()) + 1
+    firsts = np.full(households, n, dtype=np.int64)
+    np.minimum.at(firsts, group, np.arange(n))
 
     values: dict[str, np.ndarray] = {}
     member_convert = {
@@ -189,33 +212,45 @@ def partition(data: CsvColumns, *, villages: set[str], scope: Scope) -> tuple[Cl
         "health": lambda v: col.code(v, "health"), "labor": lambda v: col.code(v, "labor"),
         "education": lambda v: col.code(v, "education", optional=True), "in_school": col.flag,
         "migrant_worker": col.flag}
+    for key, convert in member_convert.items():
+        good, values[key] = _converted(cells(key), convert)
+        ok &= good
+    ids = cells("id_number")
+    exact = _exact_ids(ids)
+    ok &= exact
+    values["id_number"] = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+
+    # a person listed twice (in any spelling the row checker reads as the same): both households go the row way
+    same_source = ids
+    if not exact.all():
+        normalized = values["id_number"].copy()
+        inexact = np.flatnonzero(~exact)
+        normalized[inexact] = [i.strip().upper() for i in normalized[inexact].tolist()]
+        same_source = pa.array(normalized.tolist(), type=pa.string())
+    same = same_source.dictionary_encode().indices.to_numpy()
+    ok &= np.bincount(same)[same] == 1
+
+    # every row of a household repeats its household cells exactly; they are converted once, from its first row
+    joined = pc.binary_join_element_wise(*(cells(k) for k in HOUSEHOLD_FIELDS), "\x1f")
+    cells_id = joined.dictionary_encode().indices.to_numpy()
+    ok &= cells_id == cells_id[firsts[group]]
+    at_first = pa.array(firsts)
+    household: dict[str, np.ndarray] = {"household_no": keys[firsts]}
     household_convert = {
         "village_code": lambda v: _village(v, villages, scope), "address": lambda v: col.plain(v, "address"),
         "phone": col.phone, "attribute": lambda v: col.code(v, "attribute"),
         "main_cause": lambda v: col.code(v, "cause"), "other_causes": col.causes, "identified_year": col.year}
-    for key, convert in (*member_convert.items(), *household_convert.items()):
-        good, values[key] = _converted(cells(key) if key in cols else absent, convert)
-        ok &= good
-    ids = cells("id_number")
-    ok &= _exact_ids(ids)
-    values["id_number"] = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
-
-    # a person listed twice (in any spelling the row checker would read as the same): both households go the row way
-    same = pc.utf8_upper(pc.utf8_trim_whitespace(ids)).dictionary_encode().indices.to_numpy()
-    ok &= np.bincount(same)[same] == 1
-
-    # every row of a household repeats its household cells exactly
-    joined = pc.binary_join_element_wise(*(cells(k) for k in HOUSEHOLD_FIELDS), "\x1f")
-    cells_id = joined.dictionary_encode().indices.to_numpy()
-    firsts = np.full(households, n, dtype=np.int64)
-    np.minimum.at(firsts, group, np.arange(n))
-    ok &= cells_id == cells_id[firsts[group]]
+    good_household = np.bincount(group, weights=~ok, minlength=households) == 0
+    for key, convert in household_convert.items():
+        good, household[key] = _converted(cells(key).take(at_first), convert,
+                                          kept=r"^1[3-9][0-9]{9}$" if key == "phone" else None)
+        good_household &= good
 
     heads = np.bincount(group, weights=(values["relation"] == Relation.head.value), minlength=households)
     sizes = np.bincount(group, minlength=households)
-    good_household = (np.bincount(group, weights=~ok, minlength=households) == 0) & (heads == 1) & (sizes <= MAX_MEMBERS)
-    for h in np.flatnonzero(good_household):      # 户编号 must be the village's household number
-        no, village = keys[firsts[h]], values["village_code"][firsts[h]]
+    good_household &= (heads == 1) & (sizes <= MAX_MEMBERS)
+    for h in np.flatnonzero(good_household).tolist():      # 户编号 must be the village's household number
+        no, village = household["household_no"][h], household["village_code"][h]
         tail = no[len(village):]
         if not (no.startswith(village) and len(tail) in (4, 5) and tail.isdecimal()):
             good_household[h] = False
@@ -225,9 +260,8 @@ def partition(data: CsvColumns, *, villages: set[str], scope: Scope) -> tuple[Cl
     order = clean_at[np.argsort(firsts[group[clean_at]], kind="stable")]
     bounds = np.flatnonzero(np.diff(group[order])) + 1
     starts = np.concatenate(([0], bounds, [len(order)])) if len(order) else np.zeros(1, dtype=np.int64)
-    values["household_no"] = keys
-    return (Clean(order=order, starts=starts, first=order[starts[:-1]] if len(order) else order,
-                  values=values, numbers=data.numbers),
+    return (Clean(order=order, starts=starts, group=group[order[starts[:-1]]] if len(order) else order,
+                  values=values, household=household, numbers=data.numbers),
             np.flatnonzero(~clean_row))
 
 

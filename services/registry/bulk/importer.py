@@ -616,11 +616,6 @@ class Writer:
             return None
         timings["lookup"] += time.perf_counter() - t
         t = time.perf_counter()
-        highest: dict[str, int] = {}
-        for no, village in zip(cb.numbers, cb.villages, strict=True):
-            highest[village] = max(highest.get(village, 0), int(no[12:]))
-        villages = sorted(highest)
-        await conn.execute(_BUMP_GIVEN, villages, [highest[v] for v in villages])
         ids = await conn.fetchval(_IDS, len(cb.numbers), "household")
         actor = self.scope.actor
         household_records = list(zip(
@@ -756,9 +751,9 @@ _SEX = {str(d): "male" if d % 2 else "female" for d in range(10)}
 
 def _column_batch(clean: columnar.Clean, a: int, b: int, cipher: PiiCipher) -> ColumnBatch:
     """Households [a, b) of the columnar lane, encrypted and digested (while the previous batch is copied)."""
-    starts, v = clean.starts, clean.values
+    starts, v, hv = clean.starts, clean.values, clean.household
     at = clean.order[starts[a]:starts[b]]
-    first = clean.first[a:b]
+    first = clean.group[a:b]
     sizes = starts[a + 1:b + 1] - starts[a:b]
     ids = v["id_number"][at].tolist()
     names = v["name"][at].tolist()
@@ -768,14 +763,14 @@ def _column_batch(clean: columnar.Clean, a: int, b: int, cipher: PiiCipher) -> C
                       [f"{i[:6]}********{i[14:]}" for i in ids], [_SEX[i[16]] for i in ids], [birth(i) for i in ids],
                       relations.tolist(), *(v[k][at].tolist() for k in ("health", "labor", "education", "in_school",
                                                                         "migrant_worker"))]
-    phones = v["phone"][first].tolist()
+    phones = hv["phone"][first].tolist()
     encrypted = iter(cipher.encrypt_many([p for p in phones if p], field="phone"))
     return ColumnBatch(
-        numbers=v["household_no"][first].tolist(), villages=v["village_code"][first].tolist(),
-        addresses=v["address"][first].tolist(), phones=phones,
-        phone_encs=[next(encrypted) if p else None for p in phones], attributes=v["attribute"][first].tolist(),
-        main_causes=v["main_cause"][first].tolist(), other_causes=v["other_causes"][first].tolist(),
-        years=v["identified_year"][first].tolist(),
+        numbers=hv["household_no"][first].tolist(), villages=hv["village_code"][first].tolist(),
+        addresses=hv["address"][first].tolist(), phones=phones,
+        phone_encs=[next(encrypted) if p else None for p in phones], attributes=hv["attribute"][first].tolist(),
+        main_causes=hv["main_cause"][first].tolist(), other_causes=hv["other_causes"][first].tolist(),
+        years=hv["identified_year"][first].tolist(),
         head_names=[n for n, r in zip(names, relations.tolist(), strict=True) if r == _HEAD],
         sizes=sizes.tolist(), member_of=np.repeat(np.arange(b - a), sizes), ids=ids,
         row_numbers=clean.numbers[at].tolist(), member_columns=member_columns, rows=len(ids))
@@ -800,20 +795,15 @@ def _materialize(cb: ColumnBatch) -> Batch:
 
 
 async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int, str]:
-    """Household numbers for new households: the file's own where it is one, else the village's next ones."""
+    """Household numbers for new households: the file's own where it is one, else the village's next ones (the
+    villages' counters are past every number the file gives: ``given_numbers``)."""
     numbers: dict[int, str] = {}
-    highest: dict[str, int] = {}
     wanting: dict[str, list[HouseholdIn]] = {}
     for h in new:
         if h.given_no:
             numbers[id(h)] = h.given_no
-            seq = int(h.given_no[12:])
-            highest[h.village_code] = max(highest.get(h.village_code, 0), seq)
         else:
             wanting.setdefault(h.village_code, []).append(h)
-    if highest:
-        villages = sorted(highest)
-        await conn.execute(_BUMP_GIVEN, villages, [highest[v] for v in villages])
     if wanting:
         villages = sorted(wanting)
         rows = await conn.fetch(_RESERVE, villages, [len(wanting[v]) for v in villages])
@@ -824,6 +814,29 @@ async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int
             for i, h in enumerate(group):
                 numbers[id(h)] = f"{village}{first + i:04d}"
     return numbers
+
+
+def given_numbers(raw: RawFile, clean: columnar.Clean | None, villages: set[str]) -> dict[str, int]:
+    """Per village, the highest household number of it that the file gives as a 户编号 (<村代码><4-5 digits>)."""
+    highest: dict[str, int] = {}
+
+    def see(key: Any) -> None:
+        try:
+            key = key.strip() if type(key) is str else col.plain(key, "household_no")   # Excel numbers as text
+        except CellError:
+            return
+        if len(key) in (16, 17) and key[:12] in villages and key[12:].isdecimal():
+            highest[key[:12]] = max(highest.get(key[:12], 0), int(key[12:]))
+
+    if clean is not None:
+        for key in clean.household["household_no"][clean.group].tolist():
+            see(key)
+    for table in raw.tables:
+        at = table.columns["household_no"]
+        for _, cells in table.rows:
+            if at < len(cells):
+                see(cells[at])
+    return highest
 
 
 # --- the whole path --------------------------------------------------------------------------------------------
@@ -908,6 +921,13 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
             while (item := await batches.get()) is not None:
                 await writer.write(loader, item)
 
+    # every village's counter past the numbers the file gives before anything is written: a number handed out to a
+    # household without one can then never be one that a later batch brings
+    highest = given_numbers(raw, clean, villages)
+    if highest:
+        async with engine.connect() as own:
+            bump = (await own.get_raw_connection()).driver_connection
+            await bump.execute(_BUMP_GIVEN, sorted(highest), [highest[v] for v in sorted(highest)])
     tasks = [asyncio.create_task(produce()), *(asyncio.create_task(consume()) for _ in range(WRITERS))]
     try:
         for done in asyncio.as_completed(tasks):
