@@ -179,9 +179,10 @@ def test_files_the_columnar_reader_cannot_take_are_read_row_by_row(content):
 
 
 def test_row_numbers_are_the_spreadsheets():
-    """A title row above the header and an empty row between households, as Excel saves them."""
+    """A title row above the header, an empty row between households and blank lines at the end, as Excel and
+    editors save them."""
     rows = family(f"{VILLAGE}0001") + [[""] * 16] + family(f"{VILLAGE}0002")
-    text = "标题：2016年建档立卡花名册\n" + csv_bytes(rows).decode()
+    text = "标题：2016年建档立卡花名册\n" + csv_bytes(rows).decode() + "\r\n\n"
     data = columnar.read_csv(text.encode())
     assert data is not None and data.numbers.tolist() == [3, 4, 5, 7, 8, 9]
     assert [cells[9] for _, cells in data.rows(np.array([0, 5]))] == [rows[0][9], rows[6][9]]

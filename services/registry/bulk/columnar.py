@@ -92,7 +92,12 @@ def _read_csv(content: bytes) -> CsvColumns | None:
     width = len(next(csv.reader(io.StringIO(header, newline=""), delimiter=delimiter)))
     if width > MAX_COLUMNS:
         return None
-    body = pa.py_buffer(data)[at + 1:]
+    end = len(data)
+    while end > at + 1 and data[end - 1] in b"\r\n":       # line breaks after the last row (a blank last line)
+        end -= 1
+    if end == at + 1:
+        return None
+    body = pa.py_buffer(data)[at + 1:end]
     names = [f"c{i}" for i in range(width)]
     table = pcsv.read_csv(
         pa.BufferReader(body),
@@ -100,7 +105,7 @@ def _read_csv(content: bytes) -> CsvColumns | None:
         parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False),
         convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                             strings_can_be_null=False, quoted_strings_can_be_null=False))
-    lines = data.count(b"\n", at + 1) + (0 if data.endswith(b"\n") else 1)
+    lines = data.count(b"\n", at + 1, end) + 1
     if table.num_rows != lines or table.num_rows > MAX_DATA_ROWS + MAX_EMPTY_RUN:
         return None           # a line that is not one row (a quoted line break): the row reader's numbering
     cells = [table.column(i).combine_chunks() for i in range(width)]

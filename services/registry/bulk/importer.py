@@ -5,6 +5,10 @@ Three stages: reading (pass one, in a thread: every file-level problem is found 
 checking (pass two) and writing, the last two interleaved — a household is handed to the writer as soon as its
 last row has been checked, and checking goes on in slices while PostgreSQL loads the previous batch.
 
+A CSV's clean households take the columnar lane (columnar.py: read and checked a column at a time, written
+without looking people up); every other row is checked row by row as described here, which is also what explains
+every error. Either way the same file gives the same households, members, counts and errors.
+
 Checking:
 
 - every row is checked like ``POST /households`` checks a member (GB 11643, enum codes or their Chinese labels,
@@ -28,9 +32,10 @@ Writing (set-based; nothing is written row by row through the ORM):
   people already in the matched household are left as they are. So importing the same file again creates
   nothing;
 - new households are ``pending`` (识别中), like ``POST /households``: registration goes through 公示.
-  ``户编号`` of the form <村代码><4-5 digits> becomes the household number (the village's counter is moved past
-  it, so numbers handed out later never collide); any other key gets the next number of its village and is
-  remembered for re-imports. Counters and ids are taken outside the batch's transaction, like a sequence (two
+  ``户编号`` of the form <村代码><4-5 digits> becomes the household number (before anything is written, each
+  village's counter is moved past every such number in the file, so a number handed out, even by a batch loading
+  at the same time, never collides); any other key gets the next number of its village and is remembered for
+  re-imports. Counters and ids are taken outside the batch's transaction, like a sequence (two
   batches never wait for each other; a batch that fails leaves a gap);
 - household ids come from the identity sequence in one call; households, members and keys are then loaded with
   COPY (``copy_records_to_table``) straight into their tables, members in the file's order (the order they are
@@ -45,9 +50,9 @@ Writing (set-based; nothing is written row by row through the ORM):
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
 import gc
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -611,10 +616,10 @@ class Writer:
         person is registered meanwhile (the COPY fails and nothing of it stays)."""
         timings = self.out.timings
         t = time.perf_counter()
-        if await conn.fetchval(_ANY_NUMBER, cb.numbers):
-            timings["lookup"] += time.perf_counter() - t
-            return None
+        exists = await conn.fetchval(_ANY_NUMBER, cb.numbers)
         timings["lookup"] += time.perf_counter() - t
+        if exists:
+            return None
         t = time.perf_counter()
         ids = await conn.fetchval(_IDS, len(cb.numbers), "household")
         actor = self.scope.actor
