@@ -10,7 +10,7 @@
 Services are found by name (``services/<name>/app.py``, ``worker.py``), never imported statically: ``shared``
 imports no service.
 
-Crash policy of ``up``: before the gateway answers ``/readyz``, any child that exits aborts the start with a
+Crash policy of ``up``: before the gateway answers ``/readyz/services`` (every service ready), any child that exits aborts the start with a
 message naming it (and exit code 1). After that, a child that exits is restarted with exponential backoff
 (1 s, 2 s, 4 s … 30 s); a child that crashes more than :data:`MAX_CRASHES` times within
 :data:`CRASH_WINDOW` seconds makes the supervisor stop everything and exit 1, naming it. The embedded
@@ -397,7 +397,7 @@ class Supervisor:
                         raise CliError(f"{child.name} exited with code {child.proc.returncode} before the gateway "
                                        "was ready (its output is above)")
                 try:
-                    response = client.get(f"{self.gateway_url}/readyz")
+                    response = client.get(f"{self.gateway_url}/readyz/services")
                     if response.status_code == 200:
                         return
                     last = f"{response.status_code} {response.text[:300]}"
@@ -405,7 +405,7 @@ class Supervisor:
                     last = f"{type(exc).__name__}: {exc}"
                 if time.monotonic() > deadline:
                     raise CliError(f"the gateway was not ready within {self.ready_timeout:.0f} s "
-                                   f"(GET {self.gateway_url}/readyz: {last})")
+                                   f"(GET {self.gateway_url}/readyz/services: {last})")
                 time.sleep(0.25)
 
     def watch(self) -> int:

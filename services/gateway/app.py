@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -26,7 +27,7 @@ from shared.app import create_app
 from shared.auth import Principal, authenticate, oauth2
 from shared.http import ServiceClient
 from shared.jwt import KeyPair
-from shared.problems import NotFound, Problem
+from shared.problems import NotFound, Problem, ServiceUnavailable, problem_response
 from shared.settings import Settings, get_settings
 
 UPSTREAMS = tuple(sorted(set(ROUTES.values())))
@@ -84,30 +85,35 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def services(app: FastAPI) -> None:
-        async def ready(service: str) -> str | None:
-            url = settings.service_url(service).rstrip("/") + "/readyz"
-            try:
-                resp = await app.state.http.get(url, timeout=READY_TIMEOUT)
-            except httpx.HTTPError as exc:
-                return f"{service} unreachable ({type(exc).__name__})"
-            return None if resp.status_code == 200 else f"{service} not ready ({resp.status_code})"
-
-        failures = [f for f in await asyncio.gather(*(ready(s) for s in UPSTREAMS)) if f]
-        if failures:
-            raise RuntimeError("; ".join(failures))
-
     proxy = Proxy(settings)
     app = create_app(service="gateway", title="Jingzhun 精准扶贫 API",
                      description="One entry point: identity here, households (registry), funds and 公示 (funds), "
                                  "notifications. Sign in with **Authorize** (username and password).",
                      settings=settings, keys=keys,
                      routers=[tokens_router, users_router, banks_router, internal_routes()],
-                     on_startup=[_http, _identity], on_shutdown=[_stop], readiness=[services],
+                     on_startup=[_http, _identity], on_shutdown=[_stop],
                      fast_paths=[Middleware(ProxyPath, proxy=proxy)])
     app.state.http_transport = transport
     app.state.proxy = proxy
     app.state.openapi = MergedOpenAPI(app)
+
+    @app.get("/readyz/services", include_in_schema=False)
+    async def services_ready() -> Any:
+        """Every service behind the gateway, each by its own /readyz: what `jingzhun up` waits for and what an
+        operator looks at. The gateway's own /readyz does not depend on them: with one service down the gateway
+        still signs people in and proxies to the others (that service's routes answer 503 problems)."""
+        async def ready(service: str) -> str:
+            url = settings.service_url(service).rstrip("/") + "/readyz"
+            try:
+                resp = await app.state.http.get(url, timeout=READY_TIMEOUT)
+            except httpx.HTTPError as exc:
+                return f"unreachable ({type(exc).__name__})"
+            return "ok" if resp.status_code == 200 else f"not ready ({resp.status_code})"
+
+        checks = dict(zip(UPSTREAMS, await asyncio.gather(*(ready(s) for s in UPSTREAMS)), strict=True))
+        if all(v == "ok" for v in checks.values()):
+            return {"status": "ready", "service": "gateway", "checks": checks}
+        return problem_response(ServiceUnavailable("a service is not ready", checks=checks))
     # /openapi.json: the merged document instead of the gateway's own.
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != app.openapi_url]
     app.router.routes.insert(0, Route(app.openapi_url, app.state.openapi.endpoint, include_in_schema=False))
