@@ -28,7 +28,7 @@ import pyarrow.csv as pcsv
 
 from services.registry.bulk import columns as col
 from services.registry.bulk.columns import HOUSEHOLD_FIELDS, CellError
-from services.registry.bulk.reader import MAX_COLUMNS, MAX_DATA_ROWS, MAX_EMPTY_RUN, _find_header, decode_csv
+from services.registry.bulk.reader import MAX_COLUMNS, MAX_DATA_ROWS, MAX_EMPTY_RUN, find_header, decode_csv
 from services.registry.glossary import Relation
 from services.registry.households.schemas import MAX_MEMBERS
 from services.registry.households.scope import Scope
@@ -78,7 +78,7 @@ def _read_csv(content: bytes) -> CsvColumns | None:
     first = text[:4096].split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first and "，" not in first else ","
     reader = csv.reader(io.StringIO(text[:HEADER_CHARS], newline=""), delimiter=delimiter)
-    found = _find_header(((reader.line_num, cells) for cells in reader), "")
+    found = find_header(((reader.line_num, cells) for cells in reader), "")
     if found is None:
         return None
     columns = found[0]

@@ -78,7 +78,7 @@ def _empty(cells: tuple) -> bool:
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
 
 
-def _find_header(rows: Iterator[tuple[int, tuple]], where: str) -> tuple[dict[str, int], bool] | None:
+def find_header(rows: Iterator[tuple[int, tuple]], where: str) -> tuple[dict[str, int], bool] | None:
     """Scan the first non-empty rows for the header. None: no §9 column at all (not a data sheet)."""
     seen_any = False
     scanned = 0
@@ -174,7 +174,7 @@ def _csv_tables(content: bytes, deadline: float) -> Iterator[Table]:
         except csv.Error as exc:
             raise FileRejected(f"malformed CSV near line {reader.line_num}: {exc}") from None
 
-    header = _find_header(rows(), "")      # the reader goes on from the row after the header
+    header = find_header(rows(), "")      # the reader goes on from the row after the header
     if header is None:
         raise FileRejected(f"wrong columns: no header row with the import columns. The columns are: {EXPECTED}")
     yield Table(sheet=None, columns=header[0], rows=data_rows())
@@ -232,7 +232,7 @@ def _xlsx_tables(content: bytes, deadline: float) -> Iterator[Table]:
             except Exception:  # noqa: BLE001
                 pass
             source = _sheet_rows(sheet)
-            header = _find_header(source, f" in sheet {sheet.title!r}")
+            header = find_header(source, f" in sheet {sheet.title!r}")
             if header is None:
                 continue
             found = True
