@@ -4,6 +4,7 @@ a column at a time or every row goes through the row checker."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import asyncpg
@@ -261,3 +262,55 @@ async def test_a_household_without_a_number_never_takes_one_a_later_batch_brings
     assert not outcome.errors and outcome.households_created == 3
     households, _ = await snapshot(settings)
     assert [h[0] for h in households] == [f"{VILLAGE}0001", f"{VILLAGE}0003", f"{VILLAGE}0004"]
+
+
+async def test_a_writer_stopped_mid_batch_never_hands_on_an_open_transaction(settings, registry, token, regions,
+                                                                             monkeypatch):
+    """One writer fails while the other is inside its batch's transaction: that connection is closed, not pooled
+    with the transaction open (the next import's batches would become savepoints of it, holding the village
+    counters' locks, and wait forever)."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 6)
+    rows = [r for i in range(40) for r in family(f"{VILLAGE}{i + 1:04d}")]
+    copy = asyncpg.Connection.copy_records_to_table
+    calls = 0
+
+    class Crash(Exception):
+        pass
+
+    async def slow_then_crash(self, table, *, records, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 1:                          # the first writer is in the middle of a COPY
+            async def slowly():
+                for i, record in enumerate(records):
+                    if i == 1:
+                        await asyncio.sleep(0.5)
+                    yield record
+            return await copy(self, table, records=slowly(), **kwargs)
+        if calls == 2:
+            raise Crash                         # while the second fails
+        return await copy(self, table, records=records, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "copy_records_to_table", slow_then_crash)
+    db = Database(settings, "registry")
+    try:
+        with pytest.raises(Crash):
+            async with db.sessionmaker() as session:
+                await importer.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=SCOPE,
+                                              cipher=pii.cipher(settings))
+        monkeypatch.setattr(asyncpg.Connection, "copy_records_to_table", copy)
+        conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "registry")))
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND state LIKE 'idle in transaction%'") == 0
+        finally:
+            await conn.close()
+        async with db.sessionmaker() as session:          # the same pool
+            outcome = await asyncio.wait_for(importer.import_content(
+                session, content=csv_bytes(rows), filename="x.csv", scope=SCOPE, cipher=pii.cipher(settings)), 30)
+            await session.commit()
+    finally:
+        await db.close()
+    assert outcome.households_created + outcome.households_matched == 40 and not outcome.errors
+    households, members = await snapshot(settings)
+    assert len(households) == 40 and len(members) == 120

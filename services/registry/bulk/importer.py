@@ -923,8 +923,17 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
     async def consume() -> None:
         async with engine.connect() as own:      # a pooled connection of its own, outside the caller's transaction
             loader = (await own.get_raw_connection()).driver_connection
-            while (item := await batches.get()) is not None:
-                await writer.write(loader, item)
+            try:
+                while (item := await batches.get()) is not None:
+                    await writer.write(loader, item)
+            except BaseException:
+                # stopped mid-batch (another task failed, or a crash): the connection may be inside a transaction
+                # that nothing will end; it is closed, never handed to the next import (whose batches would then
+                # be savepoints holding the village counters' locks)
+                loader.terminate()
+                with contextlib.suppress(Exception):
+                    await own.invalidate()
+                raise
 
     # every village's counter past the numbers the file gives before anything is written: a number handed out to a
     # household without one can then never be one that a later batch brings
