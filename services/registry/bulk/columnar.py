@@ -28,7 +28,8 @@ import pyarrow.csv as pcsv
 
 from services.registry.bulk import columns as col
 from services.registry.bulk.columns import HOUSEHOLD_FIELDS, CellError
-from services.registry.bulk.reader import MAX_COLUMNS, MAX_DATA_ROWS, MAX_EMPTY_RUN, find_header, decode_csv
+from services.registry.bulk.reader import (MAX_COLUMNS, MAX_DATA_ROWS, MAX_EMPTY_RUN, decode_csv, delimiter_of,
+                                          find_header)
 from services.registry.glossary import Relation
 from services.registry.households.schemas import MAX_MEMBERS
 from services.registry.households.scope import Scope
@@ -75,8 +76,7 @@ def _read_csv(content: bytes) -> CsvColumns | None:
     except UnicodeDecodeError:
         text = decode_csv(content)
         data = text.encode()
-    first = text[:4096].split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first and "," not in first and "，" not in first else ","
+    delimiter = delimiter_of(text)
     reader = csv.reader(io.StringIO(text[:HEADER_CHARS], newline=""), delimiter=delimiter)
     found = find_header(((reader.line_num, cells) for cells in reader), "")
     if found is None:

@@ -139,10 +139,15 @@ def decode_csv(content: bytes) -> str:
     return text
 
 
+def delimiter_of(text: str) -> str:
+    """Tab when the first line has tabs and no commas (a sheet pasted into a text file), else comma."""
+    first = text[:4096].split("\n", 1)[0]
+    return "\t" if "\t" in first and "," not in first and "，" not in first else ","
+
+
 def _csv_tables(content: bytes, deadline: float) -> Iterator[Table]:
     text = decode_csv(content)
-    first = text[:4096].split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first and "," not in first and "，" not in first else ","
+    delimiter = delimiter_of(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
 
     def rows() -> Iterator[tuple[int, list]]:
