@@ -199,6 +199,15 @@ async def test_a_surprise_in_the_columnar_check_never_fails_an_import(settings, 
     assert outcome.households_created == 5 and outcome.members_created == 15 and not outcome.errors
 
 
+def test_a_file_that_stops_being_utf8_after_its_first_lines_is_read_row_by_row(monkeypatch):
+    # only the head is decoded up front (header, delimiter); pyarrow checks the rest, and any doubt is the row way's
+    monkeypatch.setattr(columnar, "HEADER_CHARS", 300)
+    head = csv_bytes([r for i in range(10) for r in family(f"{VILLAGE}{i + 1:04d}")])
+    assert len(head) > 4 * 300 and columnar.read_csv(head) is not None
+    tail = "\n".join(",".join(map(str, r)) for r in family(f"{VILLAGE}0011")).encode("gb18030")
+    assert columnar.read_csv(head + tail) is None
+
+
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030", "tab"])
 def test_bom_gb18030_and_tab_separated_files_are_read_alike(encoding):
     rows = family(f"{VILLAGE}0001") + family(f"{VILLAGE}0002", labels=False)

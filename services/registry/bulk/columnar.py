@@ -70,8 +70,9 @@ def read_csv(content: bytes) -> CsvColumns | None:
 def _read_csv(content: bytes) -> CsvColumns | None:
     if b"\x00" in content:
         return None
-    try:                    # UTF-8 (the bytes go to pyarrow as they are), else what the row reader decodes
-        text = content.decode("utf-8-sig")
+    try:                    # UTF-8 (the bytes go to pyarrow as they are, which checks the rest), else what the
+        #                     row reader decodes
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(content[:4 * HEADER_CHARS])
         data = content[len(codecs.BOM_UTF8):] if content.startswith(codecs.BOM_UTF8) else content
     except UnicodeDecodeError:
         text = decode_csv(content)
@@ -109,9 +110,14 @@ def _read_csv(content: bytes) -> CsvColumns | None:
     if table.num_rows != lines or table.num_rows > MAX_DATA_ROWS + MAX_EMPTY_RUN:
         return None           # a line that is not one row (a quoted line break): the row reader's numbering
     cells = [table.column(i).combine_chunks() for i in range(width)]
-    empty = np.ones(table.num_rows, dtype=bool)
+    maybe = np.arange(table.num_rows)          # rows whose cells so far are all blank
     for c in cells:
-        empty &= pc.equal(pc.utf8_trim_whitespace(c), "").to_numpy(zero_copy_only=False)
+        if not len(maybe):
+            break
+        rest = c if len(maybe) == len(c) else c.take(pa.array(maybe))
+        maybe = maybe[pc.equal(pc.utf8_trim_whitespace(rest), "").to_numpy(zero_copy_only=False)]
+    empty = np.zeros(table.num_rows, dtype=bool)
+    empty[maybe] = True
     if empty.any():
         run = np.diff(np.flatnonzero(np.concatenate(([True], ~empty, [True]))))
         if run.max() - 1 >= MAX_EMPTY_RUN:
@@ -179,12 +185,13 @@ def _exact_ids(ids: pa.Array) -> np.ndarray:
 
 @dataclass
 class Clean:
-    """The households of the columnar lane, in order of first appearance, and their member rows."""
+    """Households of the columnar lane, in order of first appearance, and their member rows (positions local to the
+    rows the check was given)."""
     order: np.ndarray                # member row positions, grouped by household (file order within and across)
     starts: np.ndarray               # each household's first position in ``order`` (and len(order) at the end)
     group: np.ndarray                # each household's index into ``household``
     values: dict[str, np.ndarray]    # per row: the member fields, converted
-    household: dict[str, np.ndarray]  # per household key of the file: the household fields, converted
+    household: dict[str, np.ndarray]  # per household key of the rows: the household fields, converted
     numbers: np.ndarray              # per row: its row number
 
     @property
@@ -192,24 +199,91 @@ class Clean:
         return len(self.group)
 
 
-def partition(data: CsvColumns, *, villages: set[str], scope: Scope) -> tuple[Clean, np.ndarray]:
-    """Split the rows: the clean households, and the positions of every other row (for the row checker)."""
+@dataclass
+class Plan:
+    """What takes the whole file: each row's household (numbered in order of first appearance) and whether its key
+    and its person allow the lane (the key reads as it is written; the person appears once in the file)."""
+    keys: np.ndarray                 # per row: the household key as the row checker reads it
+    ok: np.ndarray                   # per row: key as written, person unique
+    group: np.ndarray                # per row: its household
+    by_household: np.ndarray         # row positions grouped by household, file order within
+    starts: np.ndarray               # each household's first index in ``by_household`` (and the end)
+
+    @property
+    def households(self) -> int:
+        return len(self.starts) - 1
+
+    def rows(self, g0: int, g1: int) -> np.ndarray:
+        """Positions of the rows of households [g0, g1), in file order."""
+        return np.sort(self.by_household[self.starts[g0]:self.starts[g1]])
+
+    def chunks(self, rows: int) -> list[tuple[int, int]]:
+        """Household ranges [g0, g1) of about ``rows`` rows each: checked one after the other while the ones
+        before are being written."""
+        out = []
+        g0 = 0
+        while g0 < self.households:
+            g1 = int(np.searchsorted(self.starts, self.starts[g0] + rows, side="left"))
+            g1 = min(max(g1, g0 + 1), self.households)
+            out.append((g0, g1))
+            g0 = g1
+        return out
+
+
+def _absent(n: int) -> pa.Array:
+    return pa.array([""] * n, type=pa.string())
+
+
+def plan(data: CsvColumns) -> Plan:
     n = data.total
     cols = data.columns
-    absent = pa.array([""] * n, type=pa.string())
-
-    def cells(key: str) -> pa.Array:
-        return data.cells[cols[key]] if key in cols else absent
-
-    raw_key = cells("household_no")
+    raw_key = data.cells[cols["household_no"]] if "household_no" in cols else _absent(n)
     read, keys = _converted(raw_key, lambda v: col.plain(v, "household_no"), kept=r"^[0-9]{16,17}$")
     raw_keys = raw_key.to_numpy(zero_copy_only=False)
-    # households are the keys as the row checker reads them (stripped), numbered by first appearance
-    group = pa.array(np.where(read, keys, raw_keys), type=pa.string()).dictionary_encode().indices.to_numpy()
     ok = read & (keys == raw_keys)   # a key the row checker changes is the row checker's to read
+    # households are the keys as the row checker reads them (stripped), numbered by first appearance
+    read_as = raw_key if ok.all() else pa.array(np.where(read, keys, raw_keys), type=pa.string())
+    group = read_as.dictionary_encode().indices.to_numpy()
     households = int(group.max()) + 1
     firsts = np.full(households, n, dtype=np.int64)
     np.minimum.at(firsts, group, np.arange(n))
+    appearance = np.empty(households, dtype=np.int64)
+    appearance[np.argsort(firsts, kind="stable")] = np.arange(households)
+    group = appearance[group]
+
+    # a person listed twice (in any spelling the row checker reads as the same): both households go the row way
+    ids = data.cells[cols["id_number"]] if "id_number" in cols else _absent(n)
+    as_written = pc.match_substring_regex(ids, r"^[0-9]{17}[0-9X]$").to_numpy(zero_copy_only=False)
+    same_source = ids
+    if not as_written.all():
+        normalized = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+        other = np.flatnonzero(~as_written)
+        normalized[other] = [i.strip().upper() for i in normalized[other].tolist()]
+        same_source = pa.array(normalized.tolist(), type=pa.string())
+    same = same_source.dictionary_encode().indices.to_numpy()
+    ok &= np.bincount(same)[same] == 1
+
+    by_household = np.argsort(group, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(np.bincount(group, minlength=households))))
+    return Plan(keys=keys, ok=ok, group=group, by_household=by_household, starts=starts)
+
+
+def partition(data: CsvColumns, plan: Plan, g0: int, g1: int, *, villages: set[str], scope: Scope
+              ) -> tuple[Clean, np.ndarray]:
+    """Split the rows of households [g0, g1): the clean households, and the positions of every other row (for the
+    row checker)."""
+    at = plan.rows(g0, g1)
+    n = len(at)
+    index = pa.array(at)
+    cols = data.columns
+
+    def cells(key: str) -> pa.Array:
+        return data.cells[cols[key]].take(index) if key in cols else _absent(n)
+
+    group = plan.group[at] - g0
+    households = g1 - g0
+    firsts = np.searchsorted(at, plan.by_household[plan.starts[g0:g1]])    # each household's first row, here
+    ok = plan.ok[at]
 
     values: dict[str, np.ndarray] = {}
     member_convert = {
@@ -221,26 +295,15 @@ def partition(data: CsvColumns, *, villages: set[str], scope: Scope) -> tuple[Cl
         good, values[key] = _converted(cells(key), convert)
         ok &= good
     ids = cells("id_number")
-    exact = _exact_ids(ids)
-    ok &= exact
+    ok &= _exact_ids(ids)
     values["id_number"] = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
-
-    # a person listed twice (in any spelling the row checker reads as the same): both households go the row way
-    same_source = ids
-    if not exact.all():
-        normalized = values["id_number"].copy()
-        inexact = np.flatnonzero(~exact)
-        normalized[inexact] = [i.strip().upper() for i in normalized[inexact].tolist()]
-        same_source = pa.array(normalized.tolist(), type=pa.string())
-    same = same_source.dictionary_encode().indices.to_numpy()
-    ok &= np.bincount(same)[same] == 1
 
     # every row of a household repeats its household cells exactly; they are converted once, from its first row
     joined = pc.binary_join_element_wise(*(cells(k) for k in HOUSEHOLD_FIELDS), "\x1f")
     cells_id = joined.dictionary_encode().indices.to_numpy()
     ok &= cells_id == cells_id[firsts[group]]
     at_first = pa.array(firsts)
-    household: dict[str, np.ndarray] = {"household_no": keys[firsts]}
+    household: dict[str, np.ndarray] = {"household_no": plan.keys[at[firsts]]}
     household_convert = {
         "village_code": lambda v: _village(v, villages, scope), "address": lambda v: col.plain(v, "address"),
         "phone": col.phone, "attribute": lambda v: col.code(v, "attribute"),
@@ -261,13 +324,13 @@ def partition(data: CsvColumns, *, villages: set[str], scope: Scope) -> tuple[Cl
             good_household[h] = False
     clean_row = good_household[group]
     clean_at = np.flatnonzero(clean_row)
-    # households in order of first appearance, members of each in file order
-    order = clean_at[np.argsort(firsts[group[clean_at]], kind="stable")]
+    # households in order of first appearance (their group order), members of each in file order
+    order = clean_at[np.argsort(group[clean_at], kind="stable")]
     bounds = np.flatnonzero(np.diff(group[order])) + 1
     starts = np.concatenate(([0], bounds, [len(order)])) if len(order) else np.zeros(1, dtype=np.int64)
     return (Clean(order=order, starts=starts, group=group[order[starts[:-1]]] if len(order) else order,
-                  values=values, household=household, numbers=data.numbers),
-            np.flatnonzero(~clean_row))
+                  values=values, household=household, numbers=data.numbers[at]),
+            at[~clean_row])
 
 
 def _village(value: Any, villages: set[str], scope: Scope) -> str:
@@ -290,3 +353,18 @@ def slices(clean: Clean, rows: int) -> list[tuple[int, int]]:
         a = b
     return out
 
+
+
+def numbered_keys(data: CsvColumns) -> tuple[list[tuple[str, int]], list[str]]:
+    """The distinct household keys: those written as a number (16-17 digits) as (village, number), the rest as
+    they are."""
+    if "household_no" not in data.columns:
+        return [], []
+    distinct = pc.unique(data.cells[data.columns["household_no"]])
+    digits = pc.match_substring_regex(distinct, r"^[0-9]{16,17}$")
+    numbers = pc.filter(distinct, digits)
+    table = pa.table({"village": pc.utf8_slice_codeunits(numbers, 0, 12),
+                      "number": pc.cast(pc.utf8_slice_codeunits(numbers, 12, 17), pa.int64())})
+    highest = table.group_by("village").aggregate([("number", "max")])
+    return (list(zip(highest.column("village").to_pylist(), highest.column("number_max").to_pylist())),
+            pc.filter(distinct, pc.invert(digits)).to_pylist())

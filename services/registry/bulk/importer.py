@@ -500,7 +500,6 @@ _RESERVE = """
 INSERT INTO village_seq (village_code, last_no) SELECT * FROM unnest($1::text[], $2::int[])
 ON CONFLICT (village_code) DO UPDATE SET last_no = village_seq.last_no + EXCLUDED.last_no
 RETURNING village_code, last_no"""
-_ANY_NUMBER = "SELECT EXISTS (SELECT FROM unnest($1::text[]) AS k(no) JOIN household h ON h.household_no = k.no)"
 _IDS = "SELECT array_agg(nextval(pg_get_serial_sequence($2, 'id'))) FROM generate_series(1, $1)"
 _GROW = """
 UPDATE household SET member_count = household.member_count + t.n, version = household.version + 1,
@@ -611,15 +610,10 @@ class Writer:
         result.counts["members_added"] += sum(grow.values())
 
     async def _write_columns(self, conn: asyncpg.Connection, cb: ColumnBatch) -> _Result | None:
-        """New households straight from their columns: no look-up of people (the uniqueness constraint is the
-        look-up). None when the row way must write them: a household number exists already (a re-import), or a
-        person is registered meanwhile (the COPY fails and nothing of it stays)."""
+        """New households straight from their columns, looking nothing up: the uniqueness constraints are the
+        look-up. None when the row way must write them: a household number exists already (a re-import) or a person
+        is registered (the COPY fails and nothing of it stays)."""
         timings = self.out.timings
-        t = time.perf_counter()
-        exists = await conn.fetchval(_ANY_NUMBER, cb.numbers)
-        timings["lookup"] += time.perf_counter() - t
-        if exists:
-            return None
         t = time.perf_counter()
         ids = await conn.fetchval(_IDS, len(cb.numbers), "household")
         actor = self.scope.actor
@@ -821,7 +815,7 @@ async def _numbers(conn: asyncpg.Connection, new: list[HouseholdIn]) -> dict[int
     return numbers
 
 
-def given_numbers(raw: RawFile, clean: columnar.Clean | None, villages: set[str]) -> dict[str, int]:
+def given_numbers(raw: RawFile, villages: set[str]) -> dict[str, int]:
     """Per village, the highest household number of it that the file gives as a 户编号 (<村代码><4-5 digits>)."""
     highest: dict[str, int] = {}
 
@@ -833,8 +827,12 @@ def given_numbers(raw: RawFile, clean: columnar.Clean | None, villages: set[str]
         if len(key) in (16, 17) and key[:12] in villages and key[12:].isdecimal():
             highest[key[:12]] = max(highest.get(key[:12], 0), int(key[12:]))
 
-    if clean is not None:
-        for key in clean.household["household_no"][clean.group].tolist():
+    if raw.columns is not None:
+        keys, odd = columnar.numbered_keys(raw.columns)
+        for village, number in keys:
+            if village in villages and number > highest.get(village, 0):
+                highest[village] = number
+        for key in odd:
             see(key)
     for table in raw.tables:
         at = table.columns["household_no"]
@@ -882,36 +880,53 @@ async def import_content(session: AsyncSession, *, content: bytes, filename: str
 async def _import(session: AsyncSession, *, content: bytes, filename: str, scope: Scope, cipher: PiiCipher,
                   progress: Progress | None, audit_ref: str, raw: RawFile | None) -> Outcome:
     """Reading comes first, in a thread (a FileRejected, for the file as a whole, is raised before anything is
-    written); then checking hands on households as soon as they are complete and they are written meanwhile:
-    checking runs in slices on the event loop while it waits for PostgreSQL to load the last batch (a checking
-    thread would fight the loop for the GIL and slow every COPY round trip)."""
+    written). A CSV read a column at a time is then planned as a whole (each row's household, persons listed twice),
+    and its households are checked a chunk at a time in a thread (numpy and pyarrow, mostly outside the GIL) while
+    the chunk before is written. The other rows go to the row checker, which hands on households as soon as they
+    are complete: it runs in slices on the event loop while it waits for PostgreSQL to load the last batch (a
+    checking thread of pure Python would fight the loop for the GIL and slow every COPY round trip)."""
     started = time.perf_counter()
     if raw is None:
         raw = await asyncio.to_thread(read, content, filename)
     read_seconds = time.perf_counter() - started
     conn = await raw_connection(session)
     villages = await villages_in(conn, scope)
-    clean = None
-    partition_seconds = 0.0
-    if raw.columns is not None:     # the clean households a column at a time, the other rows the row way
-        columns = raw.columns
+    columns, plan = raw.columns, None
+    checking = 0.0
+    if columns is not None:     # the clean households a column at a time (a chunk at a time), the rest the row way
         t = time.perf_counter()
         try:
-            clean, rest = await asyncio.to_thread(columnar.partition, columns, villages=villages, scope=scope)
+            plan = await asyncio.to_thread(columnar.plan, columns)
         except Exception:   # noqa: BLE001 - a surprise in the lane never fails an import: every row the row way
             log.exception("columnar check failed; the file is checked row by row")
-            clean, rest = None, np.arange(columns.total)
-        raw = RawFile([RawTable(None, columns.columns, columns.rows(rest))], raw.total)
-        partition_seconds = time.perf_counter() - t
-    checker = Checker(raw, villages=villages, scope=scope, cipher=cipher)
+        checking = time.perf_counter() - t
+    # the row checker's rows are known once the columnar lane has taken its households
+    checker = Checker(raw if columns is None else RawFile([], raw.total), villages=villages, scope=scope, cipher=cipher)
     writer = Writer(checker=checker, scope=scope, progress=progress)
     engine = (await session.connection()).engine
     batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=WRITERS)
 
     async def produce() -> None:
-        if clean is not None:
-            for a, b in columnar.slices(clean, CHUNK_ROWS):
-                await batches.put(_column_batch(clean, a, b, cipher))
+        nonlocal checking
+        if columns is not None:
+            rest: list[np.ndarray] = []
+            chunks = plan.chunks(WRITERS * CHUNK_ROWS) if plan is not None else []
+            for g0, g1 in chunks:     # each chunk checked while the one before is written
+                t = time.perf_counter()
+                try:
+                    clean, left = await asyncio.to_thread(columnar.partition, columns, plan, g0, g1,
+                                                          villages=villages, scope=scope)
+                except Exception:   # noqa: BLE001 - the households not yet written go the row way
+                    log.exception("columnar check failed; the rest of the file is checked row by row")
+                    rest.append(plan.rows(g0, plan.households))
+                    break
+                finally:
+                    checking += time.perf_counter() - t
+                rest.append(left)
+                for a, b in columnar.slices(clean, CHUNK_ROWS):
+                    await batches.put(_column_batch(clean, a, b, cipher))
+            at = np.sort(np.concatenate(rest)) if plan is not None else np.arange(columns.total)
+            checker.raw = RawFile([RawTable(None, columns.columns, columns.rows(at))], raw.total)
         for item in checker.steps():
             if item is None:
                 await asyncio.sleep(0)
@@ -937,7 +952,7 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
 
     # every village's counter past the numbers the file gives before anything is written: a number handed out to a
     # household without one can then never be one that a later batch brings
-    highest = given_numbers(raw, clean, villages)
+    highest = given_numbers(raw, villages)
     if highest:
         async with engine.connect() as own:
             bump = (await own.get_raw_connection()).driver_connection
@@ -951,7 +966,7 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     outcome = writer.finish()
-    outcome.timings = {"read": read_seconds, "check": partition_seconds + checker.seconds, **outcome.timings,
+    outcome.timings = {"read": read_seconds, "check": checking + checker.seconds, **outcome.timings,
                        "total": time.perf_counter() - started}
     await audit.record(session, actor=scope.actor, action="households.import", entity="import_job",
                        entity_id=audit_ref, diff={"filename": filename[:255], "region_lo": scope.lo,
