@@ -199,6 +199,29 @@ async def test_a_surprise_in_the_columnar_check_never_fails_an_import(settings, 
     assert outcome.households_created == 5 and outcome.members_created == 15 and not outcome.errors
 
 
+async def test_a_surprise_in_a_later_chunk_sends_only_the_households_not_yet_written_the_row_way(
+        settings, registry, token, regions, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 6)        # chunks of about 12 rows (the first of one household)
+    real, calls = columnar.partition, 0
+
+    def third_fails(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("a bug in the columnar lane")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(columnar, "partition", third_fails)
+    rows = [r for i in range(12) for r in family(f"{VILLAGE}{i + 1:04d}")]
+    outcome = await run(settings, csv_bytes(rows))
+    assert calls == 3 and not outcome.errors
+    assert outcome.households_created == 12 and outcome.members_created == 36
+    households, members = await snapshot(settings)
+    assert [h[0] for h in households] == [f"{VILLAGE}{i + 1:04d}" for i in range(12)] and len(members) == 36
+    again = await run(settings, csv_bytes(rows))
+    assert again.households_created == 0 and again.members_created == 0 and again.households_matched == 12
+
+
 def test_a_file_that_stops_being_utf8_after_its_first_lines_is_read_row_by_row(monkeypatch):
     # only the head is decoded up front (header, delimiter); pyarrow checks the rest, and any doubt is the row way's
     monkeypatch.setattr(columnar, "HEADER_CHARS", 300)

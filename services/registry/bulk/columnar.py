@@ -217,13 +217,14 @@ class Plan:
         """Positions of the rows of households [g0, g1), in file order."""
         return np.sort(self.by_household[self.starts[g0]:self.starts[g1]])
 
-    def chunks(self, rows: int) -> list[tuple[int, int]]:
-        """Household ranges [g0, g1) of about ``rows`` rows each: checked one after the other while the ones
-        before are being written."""
+    def chunks(self, rows: int, *, first: int | None = None) -> list[tuple[int, int]]:
+        """Household ranges [g0, g1) of about ``rows`` rows each (the first of about ``first``, so that writing
+        starts soon): checked one after the other while the ones before are being written."""
         out = []
         g0 = 0
         while g0 < self.households:
-            g1 = int(np.searchsorted(self.starts, self.starts[g0] + rows, side="left"))
+            size = first if first is not None and not out else rows
+            g1 = int(np.searchsorted(self.starts, self.starts[g0] + size, side="left"))
             g1 = min(max(g1, g0 + 1), self.households)
             out.append((g0, g1))
             g0 = g1

@@ -910,7 +910,7 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
         nonlocal checking
         if columns is not None:
             rest: list[np.ndarray] = []
-            chunks = plan.chunks(WRITERS * CHUNK_ROWS) if plan is not None else []
+            chunks = plan.chunks(WRITERS * CHUNK_ROWS, first=CHUNK_ROWS // 4) if plan is not None else []
             for g0, g1 in chunks:     # each chunk checked while the one before is written
                 t = time.perf_counter()
                 try:
