@@ -9,9 +9,11 @@ import random
 
 import asyncpg
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from services.registry.bulk import columnar, importer
+from services.registry.bulk import columns as col
 from services.registry.households.scope import Scope, bounds
 from shared import pii
 from shared.db import Database, asyncpg_dsn, database_name
@@ -220,6 +222,22 @@ async def test_a_surprise_in_a_later_chunk_sends_only_the_households_not_yet_wri
     assert [h[0] for h in households] == [f"{VILLAGE}{i + 1:04d}" for i in range(12)] and len(members) == 36
     again = await run(settings, csv_bytes(rows))
     assert again.households_created == 0 and again.members_created == 0 and again.households_matched == 12
+
+
+@pytest.mark.parametrize("key", ["name", "address"])
+def test_text_the_columnar_lane_takes_as_written_is_what_the_row_checker_keeps(key):
+    samples = ["马建国", "马", " 马", "马 ", "=1+1", "-马", "+马", "@马", "马\u3000", "\u3000马", "\xa0马", "马\u2028",
+               "阿依古丽·买买提", "李(小)", "马）", "#1", "买买提 艾力", "马\x01国", "马\t国", "A1",
+               "x" * col.MAX_TEXT[key], "x" * (col.MAX_TEXT[key] + 1), "宁夏回族自治区银川市贺兰县欣荣村3组12号"]
+    def not_taken(value):
+        raise col.CellError("left to the converter")
+
+    taken, _ = columnar._converted(pa.array(samples), not_taken, kept=columnar.PLAIN_AS_WRITTEN,
+                                   kept_length=col.MAX_TEXT[key])
+    for sample, as_written in zip(samples, taken.tolist(), strict=True):
+        if as_written:
+            assert col.plain(sample, key) == sample, sample
+    assert sum(taken) == 9       # the common names and addresses do take the fast path
 
 
 def test_a_file_that_stops_being_utf8_after_its_first_lines_is_read_row_by_row(monkeypatch):

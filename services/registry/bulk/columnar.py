@@ -134,12 +134,15 @@ def _read_csv(content: bytes) -> CsvColumns | None:
 
 # --- checking ---------------------------------------------------------------------------------------------------
 
-def _converted(array: pa.Array, convert: Callable[[Any], Any], *, kept: str | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _converted(array: pa.Array, convert: Callable[[Any], Any], *, kept: str | None = None,
+               kept_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each cell converted by the row checker's converter, applied once per distinct value: (ok, values). Cells
-    matching ``kept`` (a pattern of values the converter returns unchanged) are taken as they are."""
+    matching ``kept`` (a pattern of values the converter returns unchanged; of at most ``kept_length`` characters)
+    are taken as they are."""
     if kept is not None:
         as_is = pc.match_substring_regex(array, kept).to_numpy(zero_copy_only=False)
+        if kept_length is not None:
+            as_is &= pc.less_equal(pc.utf8_length(array), kept_length).to_numpy(zero_copy_only=False)
         values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
         ok = np.ones(len(array), dtype=bool)
         rest = np.flatnonzero(~as_is)
@@ -287,8 +290,11 @@ def partition(data: CsvColumns, plan: Plan, g0: int, g1: int, *, villages: set[s
     ok = plan.ok[at]
 
     values: dict[str, np.ndarray] = {}
+    good, values["name"] = _converted(cells("name"), lambda v: col.plain(v, "name"), kept=PLAIN_AS_WRITTEN,
+                                      kept_length=col.MAX_TEXT["name"])
+    ok &= good
     member_convert = {
-        "name": lambda v: col.plain(v, "name"), "relation": lambda v: col.code(v, "relation"),
+        "relation": lambda v: col.code(v, "relation"),
         "health": lambda v: col.code(v, "health"), "labor": lambda v: col.code(v, "labor"),
         "education": lambda v: col.code(v, "education", optional=True), "in_school": col.flag,
         "migrant_worker": col.flag}
@@ -311,8 +317,9 @@ def partition(data: CsvColumns, plan: Plan, g0: int, g1: int, *, villages: set[s
         "main_cause": lambda v: col.code(v, "cause"), "other_causes": col.causes, "identified_year": col.year}
     good_household = np.bincount(group, weights=~ok, minlength=households) == 0
     for key, convert in household_convert.items():
-        good, household[key] = _converted(cells(key).take(at_first), convert,
-                                          kept=r"^1[3-9][0-9]{9}$" if key == "phone" else None)
+        kept = r"^1[3-9][0-9]{9}$" if key == "phone" else PLAIN_AS_WRITTEN if key == "address" else None
+        good, household[key] = _converted(cells(key).take(at_first), convert, kept=kept,
+                                          kept_length=col.MAX_TEXT.get(key))
         good_household &= good
 
     heads = np.bincount(group, weights=(values["relation"] == Relation.head.value), minlength=households)
@@ -332,6 +339,11 @@ def partition(data: CsvColumns, plan: Plan, g0: int, g1: int, *, villages: set[s
     return (Clean(order=order, starts=starts, group=group[order[starts[:-1]]] if len(order) else order,
                   values=values, household=household, numbers=data.numbers[at]),
             at[~clean_row])
+
+
+# text that ``col.plain`` returns as it is (up to MAX_TEXT characters): letters (Han included) and digits first and
+# last, only those, spaces and ·()（）#- between
+PLAIN_AS_WRITTEN = r"^[\p{Han}A-Za-z0-9](?:[\p{Han}A-Za-z0-9·()（）#\- ]*[\p{Han}A-Za-z0-9)）])?$"
 
 
 def _village(value: Any, villages: set[str], scope: Scope) -> str:
