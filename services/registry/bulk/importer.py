@@ -5,9 +5,10 @@ Three stages: reading (pass one, in a thread: every file-level problem is found 
 checking (pass two) and writing, the last two interleaved — a household is handed to the writer as soon as its
 last row has been checked, and checking goes on in slices while PostgreSQL loads the previous batch.
 
-A CSV's clean households take the columnar lane (columnar.py: read and checked a column at a time, written
-without looking people up); every other row is checked row by row as described here, which is also what explains
-every error. Either way the same file gives the same households, members, counts and errors.
+A CSV's clean households take the columnar lane (columnar.py: read and checked a column at a time, a chunk at a
+time while the chunk before is written, without looking anything up: the uniqueness constraints do, and a batch
+they refuse is written the row way); every other row is checked row by row as described here, which is also what
+explains every error. Either way the same file gives the same households, members, counts and errors.
 
 Checking:
 
