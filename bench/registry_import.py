@@ -7,7 +7,8 @@ the same rows; then ``GET /api/v1/stats/regions/{county}`` over them.
    unique GB 11643 ID numbers (shared.idnumber.make), 1-6 members per household.
 2. Imports it with ``import_content`` — the function the import job and ``jingzhun import`` run: parse and
    check every row (the clean households a column at a time), encrypt and digest ID numbers and phones, COPY
-   households and members (the uniqueness constraints find who exists), one audit row — and commits. Timed end to end (file bytes to commit).
+   households and members (the uniqueness constraints find who exists), one audit row — and commits. Timed end
+   to end (file bytes to commit).
 3. Reference, same run: the same household and member rows, already built (encrypted), loaded with a bare
    asyncpg ``copy_records_to_table`` into tables made ``LIKE household/member INCLUDING ALL`` (same columns,
    indexes and constraints, the member → household check once per statement). Timed from first COPY to commit.
@@ -126,13 +127,17 @@ def scope() -> Scope:
     return Scope(lo=lo, hi=hi, helper=None, full_pii=True, actor="bench", role="county_admin")
 
 
-async def checkpoint(settings) -> None:
-    """Start each timed load with the WAL flushed, so a checkpoint the previous load forced does not land in it."""
+async def execute(settings, sql: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "registry")))
     try:
-        await conn.execute("CHECKPOINT")
+        await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def checkpoint(settings) -> None:
+    """Start each timed load with the WAL flushed, so a checkpoint the previous load forced does not land in it."""
+    await execute(settings, "CHECKPOINT")
 
 
 def busy() -> tuple[float, float]:
@@ -176,11 +181,7 @@ CREATE TRIGGER ref_member_household AFTER INSERT ON ref_member REFERENCING NEW T
 
 async def empty_registry(settings) -> None:
     """Back to the regions alone, for the next run."""
-    conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "registry")))
-    try:
-        await conn.execute("TRUNCATE member, household, village_seq CASCADE")
-    finally:
-        await conn.close()
+    await execute(settings, "TRUNCATE member, household, village_seq CASCADE")
 
 
 async def bare_copy(settings, rows: list[list]) -> tuple[float, int]:

@@ -10,9 +10,9 @@
 Services are found by name (``services/<name>/app.py``, ``worker.py``), never imported statically: ``shared``
 imports no service.
 
-Crash policy of ``up``: before the gateway answers ``/readyz/services`` (every service ready), any child that exits aborts the start with a
-message naming it (and exit code 1). After that, a child that exits is restarted with exponential backoff
-(1 s, 2 s, 4 s … 30 s); a child that crashes more than :data:`MAX_CRASHES` times within
+Crash policy of ``up``: before the gateway answers ``/readyz/services`` (every service ready), any child that
+exits aborts the start with a message naming it (and exit code 1). After that, a child that exits is restarted
+with exponential backoff (1 s, 2 s, 4 s … 30 s); a child that crashes more than :data:`MAX_CRASHES` times within
 :data:`CRASH_WINDOW` seconds makes the supervisor stop everything and exit 1, naming it. The embedded
 PostgreSQL and Redis are supervised the same way.
 """

@@ -99,7 +99,8 @@ async def test_hostile_input_never_yields_a_500(settings, token, service):
     app = apps[service]
     # health answers 503 by design when a dependency is down; the gateway's proxy route is walked per service
     routes = [r for r in all_routes(app.router.routes)
-              if r.path not in ("/docs", "/docs/oauth2-redirect", "/readyz", "/readyz/services") and ":path}" not in r.path]
+              if r.path not in ("/docs", "/docs/oauth2-redirect", "/readyz", "/readyz/services")
+              and ":path}" not in r.path]
     assert len(routes) >= 4, [r.path for r in routes]
     service_token = make_token(settings, role="service", region="", sub="svc:test")
     checked = 0

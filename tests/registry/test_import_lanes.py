@@ -229,6 +229,7 @@ def test_text_the_columnar_lane_takes_as_written_is_what_the_row_checker_keeps(k
     samples = ["马建国", "马", " 马", "马 ", "=1+1", "-马", "+马", "@马", "马\u3000", "\u3000马", "\xa0马", "马\u2028",
                "阿依古丽·买买提", "李(小)", "马）", "#1", "买买提 艾力", "马\x01国", "马\t国", "A1",
                "x" * col.MAX_TEXT[key], "x" * (col.MAX_TEXT[key] + 1), "宁夏回族自治区银川市贺兰县欣荣村3组12号"]
+
     def not_taken(value):
         raise col.CellError("left to the converter")
 

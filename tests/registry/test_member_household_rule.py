@@ -6,6 +6,7 @@ from datetime import date
 import asyncpg
 import pytest
 
+from services.registry.bulk.importer import MEMBER_COLUMNS
 from shared.db import asyncpg_dsn, database_name
 
 FK = "fk_member_household_id_household"
@@ -23,9 +24,8 @@ def member_row(household_id: int, n: int) -> tuple:
             "son", "healthy", "normal", None, False, False)
 
 
-INSERT = ("INSERT INTO member (household_id, name, id_hmac, id_enc, id_masked, sex, birth_date, relation, health, "
-          "labor, education, in_school, migrant_worker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-          "$11, $12, $13)")
+INSERT = (f"INSERT INTO member ({', '.join(MEMBER_COLUMNS)}) "
+          f"VALUES ({', '.join(f'${i + 1}' for i in range(len(MEMBER_COLUMNS)))})")
 
 
 async def members_of(conn, household_id: int) -> int:
@@ -40,9 +40,7 @@ async def test_a_member_of_a_missing_household_is_refused_like_a_foreign_key(cre
     # one bad row in a COPY: nothing of the COPY stays
     rows = [member_row(h["id"], 2), member_row(h["id"] + 1000, 3), member_row(h["id"], 4)]
     with pytest.raises(asyncpg.ForeignKeyViolationError):
-        await conn.copy_records_to_table("member", records=rows, columns=(
-            "household_id", "name", "id_hmac", "id_enc", "id_masked", "sex", "birth_date", "relation", "health",
-            "labor", "education", "in_school", "migrant_worker"))
+        await conn.copy_records_to_table("member", records=rows, columns=MEMBER_COLUMNS)
     assert await members_of(conn, h["id"]) == 2
     await conn.execute(INSERT, *member_row(h["id"], 5))          # an existing household: accepted
     assert await members_of(conn, h["id"]) == 3

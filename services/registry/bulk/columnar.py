@@ -37,6 +37,9 @@ from services.registry.households.scope import Scope
 _WEIGHTS = np.array((7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), dtype=np.int64)
 _CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
 HEADER_CHARS = 1 << 16            # the header is looked for in the first rows, as the row reader does
+# text that ``col.plain`` returns as it is (up to MAX_TEXT characters): letters (Han included) and digits first and
+# last, only those, spaces and ·()（）#- between
+PLAIN_AS_WRITTEN = r"^[\p{Han}A-Za-z0-9](?:[\p{Han}A-Za-z0-9·()（）#\- ]*[\p{Han}A-Za-z0-9)）])?$"
 
 
 @dataclass
@@ -223,15 +226,22 @@ class Plan:
     def chunks(self, rows: int, *, first: int | None = None) -> list[tuple[int, int]]:
         """Household ranges [g0, g1) of about ``rows`` rows each (the first of about ``first``, so that writing
         starts soon): checked one after the other while the ones before are being written."""
-        out = []
-        g0 = 0
-        while g0 < self.households:
-            size = first if first is not None and not out else rows
-            g1 = int(np.searchsorted(self.starts, self.starts[g0] + size, side="left"))
-            g1 = min(max(g1, g0 + 1), self.households)
-            out.append((g0, g1))
-            g0 = g1
-        return out
+        return _ranges(self.starts, rows, first=first)
+
+
+def _ranges(starts: np.ndarray, rows: int, *, first: int | None = None) -> list[tuple[int, int]]:
+    """Ranges [a, b) of the groups that ``starts`` bounds (``starts[-1]`` the end), of about ``rows`` rows each (the
+    first of about ``first``), each at least one group."""
+    groups = len(starts) - 1
+    out = []
+    a = 0
+    while a < groups:
+        size = first if first is not None and not out else rows
+        b = int(np.searchsorted(starts, starts[a] + size, side="left"))
+        b = min(max(b, a + 1), groups)
+        out.append((a, b))
+        a = b
+    return out
 
 
 def _absent(n: int) -> pa.Array:
@@ -341,11 +351,6 @@ def partition(data: CsvColumns, plan: Plan, g0: int, g1: int, *, villages: set[s
             at[~clean_row])
 
 
-# text that ``col.plain`` returns as it is (up to MAX_TEXT characters): letters (Han included) and digits first and
-# last, only those, spaces and ·()（）#- between
-PLAIN_AS_WRITTEN = r"^[\p{Han}A-Za-z0-9](?:[\p{Han}A-Za-z0-9·()（）#\- ]*[\p{Han}A-Za-z0-9)）])?$"
-
-
 def _village(value: Any, villages: set[str], scope: Scope) -> str:
     code = col.village(value)
     if code not in villages or not scope.covers(code):
@@ -355,22 +360,12 @@ def _village(value: Any, villages: set[str], scope: Scope) -> str:
 
 def slices(clean: Clean, rows: int) -> list[tuple[int, int]]:
     """Household ranges [a, b) of about ``rows`` member rows each."""
-    out = []
-    a = 0
-    starts = clean.starts
-    while a < clean.households:
-        b = int(np.searchsorted(starts, starts[a] + rows, side="left"))
-        b = max(b, a + 1)
-        b = min(b, clean.households)
-        out.append((a, b))
-        a = b
-    return out
-
+    return _ranges(clean.starts, rows)
 
 
 def numbered_keys(data: CsvColumns) -> tuple[list[tuple[str, int]], list[str]]:
-    """The distinct household keys: those written as a number (16-17 digits) as (village, number), the rest as
-    they are."""
+    """The distinct household keys: of those written as a number (16-17 digits), each village's highest as
+    (village, number); the others as they are."""
     if "household_no" not in data.columns:
         return [], []
     distinct = pc.unique(data.cells[data.columns["household_no"]])

@@ -820,20 +820,23 @@ def given_numbers(raw: RawFile, villages: set[str]) -> dict[str, int]:
     """Per village, the highest household number of it that the file gives as a 户编号 (<村代码><4-5 digits>)."""
     highest: dict[str, int] = {}
 
+    def offer(village: str, number: int) -> None:
+        if village in villages and number > highest.get(village, 0):
+            highest[village] = number
+
     def see(key: Any) -> None:
         try:
             key = key.strip() if type(key) is str else col.plain(key, "household_no")   # Excel numbers as text
         except CellError:
             return
-        if len(key) in (16, 17) and key[:12] in villages and key[12:].isdecimal():
-            highest[key[:12]] = max(highest.get(key[:12], 0), int(key[12:]))
+        if len(key) in (16, 17) and key[12:].isdecimal():
+            offer(key[:12], int(key[12:]))
 
-    if raw.columns is not None:
-        keys, odd = columnar.numbered_keys(raw.columns)
-        for village, number in keys:
-            if village in villages and number > highest.get(village, 0):
-                highest[village] = number
-        for key in odd:
+    if raw.columns is not None:       # the keys written as numbers a column at a time, the others one by one
+        numbered, others = columnar.numbered_keys(raw.columns)
+        for village, number in numbered:
+            offer(village, number)
+        for key in others:
             see(key)
     for table in raw.tables:
         at = table.columns["household_no"]
