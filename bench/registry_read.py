@@ -1,6 +1,6 @@
 """``GET /api/v1/households/{id}`` through the gateway at c=32, against a bare FastAPI + asyncpg single-row read.
 
-    uv run python bench/registry_read.py [--seconds 10] [--connections 32]
+    uv run python bench/registry_read.py [--seconds 10] [--connections 32] [--repeat 3]
 
 Starts (one uvicorn worker each) the gateway, the registry and a bare FastAPI + asyncpg app
 (bench/registry_bare.py) on the same PostgreSQL and Redis; imports a village of 200 households through the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import asyncpg  # noqa: E402
 
 import os  # noqa: E402
 
-from bench._harness import Server, bench_settings, env_for, machine, wrk, write_section  # noqa: E402
+from bench._harness import Load, Server, bench_settings, env_for, machine, wrk, write_section  # noqa: E402
 from bench.registry_import import COUNTY, VILLAGES, csv_content, generate, import_path, seed_regions  # noqa: E402
 from shared.db import asyncpg_dsn, database_name  # noqa: E402
 from shared.testing import TestServers, drop_databases, make_token  # noqa: E402
@@ -46,6 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
     load0 = os.getloadavg()[0]
@@ -70,25 +72,36 @@ def main() -> None:
         path = f"/api/v1/households/{household_id}"
         warm = dict(seconds=2, connections=args.connections)
         run = dict(seconds=args.seconds, connections=args.connections)
-        results = {}
-        for name, url, headers in (
-                ("bare FastAPI + asyncpg (one row)", f"{bare.url}/households/{household_id}", None),
-                ("registry direct, county admin (full, logged)", f"{registry.url}{path}", admin),
-                ("gateway → registry, county admin (full, logged)", f"{gateway.url}{path}", admin),
-                ("gateway → registry, finance officer (masked)", f"{gateway.url}{path}", finance)):
-            wrk(url, headers=headers, **warm)
-            results[name] = r = wrk(url, headers=headers, **run)
-            print(f"{name:50s} {r.rps:8.0f} rps  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:7.2f} ms  errors {r.errors}")
+        loads = (("bare FastAPI + asyncpg (one row)", f"{bare.url}/households/{household_id}", None),
+                 ("registry direct, county admin (full, logged)", f"{registry.url}{path}", admin),
+                 ("gateway → registry, county admin (full, logged)", f"{gateway.url}{path}", admin),
+                 ("gateway → registry, finance officer (masked)", f"{gateway.url}{path}", finance))
+        rounds: list[dict[str, Load]] = []
+        for i in range(args.repeat):     # the machine's speed varies from minute to minute: medians of rounds
+            current: dict[str, Load] = {}
+            for name, url, headers in loads:
+                wrk(url, headers=headers, **warm)
+                current[name] = r = wrk(url, headers=headers, **run)
+                print(f"round {i + 1} {name:50s} {r.rps:8.0f} rps  p50 {r.p50_ms:6.2f} ms  "
+                      f"p99 {r.p99_ms:7.2f} ms  errors {r.errors}", flush=True)
+            rounds.append(current)
+        results = {name: Load(statistics.median(c[name].rps for c in rounds),
+                              statistics.median(c[name].p50_ms for c in rounds),
+                              statistics.median(c[name].p99_ms for c in rounds),
+                              sum(c[name].errors for c in rounds)) for name, _, _ in loads}
         base = results["bare FastAPI + asyncpg (one row)"]
         lines = [
             "## Household read through the gateway vs a bare FastAPI + asyncpg row read",
             "",
             f"Command: `uv run python bench/registry_read.py --seconds {args.seconds} --connections "
-            f"{args.connections}` ({machine()}; load average {load0:.1f} at start; wrk -t2 -c{args.connections}; one uvicorn worker per process; "
-            "PostgreSQL and Redis on the same machine)",
+            f"{args.connections} --repeat {args.repeat}` ({machine()}; load average {load0:.1f} at start; "
+            f"wrk -t2 -c{args.connections}; one uvicorn worker per process; PostgreSQL and Redis on the same machine)",
             "",
             f"`GET {path}`: a household of 4 members (the full body: members, incomes, assurances). The bare app "
             "reads one household row with no auth (bench/registry_bare.py).",
+            "",
+            f"Each round loads the four paths one after another ({args.seconds} s each after a 2 s warm-up); the "
+            f"table gives the median of {args.repeat} rounds for each figure, and the errors summed.",
             "",
             "| path | rps | p50 ms | p99 ms | rps ÷ bare | non-2xx/errors |",
             "|---|---:|---:|---:|---:|---:|",
@@ -97,8 +110,11 @@ def main() -> None:
             lines.append(f"| {name} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.rps / base.rps:.2f} | "
                          f"{r.errors} |")
         ratio = results["gateway → registry, county admin (full, logged)"].rps / base.rps
+        gateway_bare = "; ".join(f"{c['gateway → registry, county admin (full, logged)'].rps:.0f} / "
+                                 f"{c['bare FastAPI + asyncpg (one row)'].rps:.0f}" for c in rounds)
         lines += ["", f"Goal ≥ 0.5 of the bare read through the gateway: {'met' if ratio >= 0.5 else 'NOT met'} "
                   f"({ratio:.2f}).", "",
+                  f"Each round, gateway (county admin) / bare rps: {gateway_bare}.", "",
                   "The registry's household read (JWT verified in the gateway and again in the registry, the "
                   "household with its members, incomes and assurances in one statement, ID numbers decrypted and "
                   "the access-log row written) is the household core's path. The gateway proxies /api/v1/* on a "
