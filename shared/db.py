@@ -49,11 +49,13 @@ async def ensure_database(settings: Settings, service: str) -> bool:
 class Database:
     """The engine for the ORM and a raw asyncpg pool for hot and bulk paths."""
 
-    def __init__(self, settings: Settings, service: str, *, pool_size: int = 10) -> None:
+    def __init__(self, settings: Settings, service: str, *, pool_size: int = 20) -> None:
         self.settings = settings
         self.service = service
+        # No overflow: an overflow connection is closed as soon as it is returned, so under steady load every
+        # request beyond pool_size would open (and PostgreSQL fork) a new connection; beyond pool_size they wait.
         self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(settings, service), pool_size=pool_size, max_overflow=10, pool_pre_ping=False)
+            sqlalchemy_url(settings, service), pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._pool: asyncpg.Pool | None = None
 
