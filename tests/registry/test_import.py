@@ -235,6 +235,19 @@ async def test_importing_the_same_file_again_creates_nothing(registry, token, re
     assert "whose head is another person" in fourth["errors"][0]["msg"]
 
 
+async def test_many_villages_uploading_at_once_all_get_their_households(registry, token, regions, settings):
+    """More uploads than the worker's connection pool holds, run together: each event holds a pooled connection
+    while its import runs, so an import taking its connections from that pool too would wait for ever."""
+    admin = auth(token())
+    files = [csv_bytes(family(f"{VILLAGE}{i + 1:04d}", size=2)) for i in range(24)]
+    job_ids = [await upload(registry, content, f"村{i}.csv", admin) for i, content in enumerate(files)]
+    await run_worker(settings)
+    states = [await job(registry, j, admin) for j in job_ids]
+    assert [s["status"] for s in states] == ["done"] * 24, [s.get("message") for s in states]
+    assert await count(settings, "SELECT count(*) FROM household") == 24
+    assert await count(settings, "SELECT count(*) FROM member") == 48
+
+
 async def test_gb18030_csv_from_chinese_excel(registry, token, regions, settings):
     admin = auth(token())
     rows = family(f"{VILLAGE}0001")

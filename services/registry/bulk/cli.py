@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.registry.bulk.importer import Outcome, Progress, import_content
+from services.registry.bulk.importer import CONNECTIONS, Outcome, Progress, import_content
 from services.registry.bulk.reader import FileRejected
 from services.registry.households.scope import Scope, bounds
 from shared import pii, regions
@@ -26,7 +26,7 @@ async def import_file(settings: Settings, *, path: Path, region: str, actor: str
     content = path.read_bytes()
     lo, hi = bounds(region)
     scope = Scope(lo=lo, hi=hi, helper=None, full_pii=True, actor=actor, role="county_admin")
-    db = Database(settings, "registry", pool_size=1)
+    db = Database(settings, "registry", pool_size=CONNECTIONS)
     try:
         async with db.sessionmaker() as session:
             outcome = await import_content(session, content=content, filename=path.name, scope=scope,

@@ -77,12 +77,13 @@ from shared import audit
 from shared.idnumber import mask_phone
 from shared.pii import PiiCipher
 
-__all__ = ["RawFile", "Outcome", "FileRejected", "read", "import_content", "MAX_STORED_ERRORS"]
+__all__ = ["RawFile", "Outcome", "FileRejected", "read", "import_content", "MAX_STORED_ERRORS", "CONNECTIONS"]
 
 log = logging.getLogger(__name__)
 MAX_STORED_ERRORS = 1_000
 CHUNK_ROWS = 20_000
 WRITERS = 2               # batches loaded at once, each on its own connection (PostgreSQL uses a core for each)
+CONNECTIONS = 1 + WRITERS  # what an import takes from its session's pool at once: the session's and the writers'
 BATCH_ATTEMPTS = 3
 SLICE_ROWS = 200          # the writers resume within a few milliseconds of PostgreSQL answering
 Progress = Callable[[int, int], Awaitable[None]]

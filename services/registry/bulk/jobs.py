@@ -15,6 +15,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.bulk.importer import (
+    CONNECTIONS,
     MAX_STORED_ERRORS,
     FileRejected,
     Outcome,
@@ -42,6 +44,7 @@ TOPIC = "import.requested"
 MAX_ATTEMPTS = 3
 WRITE_ATTEMPTS = 3
 PROGRESS_SECONDS = 0.5
+IMPORTS_AT_ONCE = 2       # per worker process: an import keeps both cores busy, more at once would only share them
 KEPT = "households loaded before it are kept: import the same file again to complete it (nothing is created twice)"
 
 
@@ -143,9 +146,32 @@ async def _finish(session: AsyncSession, job_id: uuid.UUID, outcome: Outcome) ->
                      f"{outcome.rows_failed} rows with errors")})
 
 
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _import_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        _slots[loop] = asyncio.Semaphore(IMPORTS_AT_ONCE)
+    return _slots[loop]
+
+
 async def run(*, db: Database, settings: Settings, job_id: uuid.UUID) -> str | None:
-    """Run one job to its end (the worker's job function); returns its final status, None if not to run."""
-    pool = await db.pool()
+    """Run one job to its end (the worker's job function); returns its final status, None if not to run.
+
+    The event that asked for the job holds a connection of the worker's pool meanwhile, so the import takes its
+    own (:data:`CONNECTIONS` of them): however many uploads arrive at once, no import waits on connections held
+    by imports waiting in turn. At most :data:`IMPORTS_AT_ONCE` run at a time; the others stay ``queued``."""
+    async with _import_slot():
+        imports = Database(settings, "registry", pool_size=CONNECTIONS)
+        try:
+            return await _claim_and_run(pool=await db.pool(), imports=imports, settings=settings, job_id=job_id)
+        finally:
+            await imports.close()
+
+
+async def _claim_and_run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job_id: uuid.UUID
+                         ) -> str | None:
     job = await pool.fetchrow(
         "UPDATE import_job SET status = 'running', started_at = coalesce(started_at, now()), "
         "attempts = attempts + 1 WHERE id = $1 AND status IN ('queued', 'running') "
@@ -159,13 +185,14 @@ async def run(*, db: Database, settings: Settings, job_id: uuid.UUID) -> str | N
     ticker = Ticker(pool, job_id)
     ticking = asyncio.create_task(ticker.run())
     try:
-        return await _run(db=db, settings=settings, job=job, content=content, ticker=ticker)
+        return await _run(pool=pool, imports=imports, settings=settings, job=job, content=content,
+                          ticker=ticker)
     finally:
         ticking.cancel()
 
 
-async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], content: bytes, ticker: Ticker) -> str:
-    pool = await db.pool()
+async def _run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job: Mapping[str, Any], content: bytes,
+               ticker: Ticker) -> str:
     job_id = job["id"]
     cipher = pii.cipher(settings)
     scope = scope_for_job(job)
@@ -180,7 +207,7 @@ async def _run(*, db: Database, settings: Settings, job: Mapping[str, Any], cont
         await _fail(pool, job_id, "the file could not be read; nothing was imported")
         return "failed"
     for attempt in range(WRITE_ATTEMPTS):
-        async with db.sessionmaker() as session:
+        async with imports.sessionmaker() as session:
             try:
                 outcome = await import_content(session, content=content, filename=job["filename"], scope=scope,
                                                cipher=cipher, progress=ticker, audit_ref=str(job_id),
