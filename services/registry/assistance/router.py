@@ -34,6 +34,7 @@ from shared.http_types import IdPath, Limit
 from shared.idempotency import IdempotencyDep
 from shared.pagination import Page
 from shared.problems import problem_responses
+from shared.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1/households/{household_id}", tags=["assistance 帮扶"])
 
@@ -73,7 +74,7 @@ async def assign_helper(household_id: IdPath, helper_in: HelperIn, request: Requ
     await service.assign_helper(session=session, scope=scope, services=request.app.state.services,
                                 household=household, user_id=helper_in.user_id)
     body = await households.view(session, scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
-    return JSONResponse(body, headers={"ETag": etag(body["version"])})
+    return FastJSONResponse(body, headers={"ETag": etag(body["version"])})
 
 
 @router.post("/measures", status_code=201, response_model=MeasureRead,
@@ -110,7 +111,7 @@ async def add_visit(household_id: IdPath, visit_in: VisitIn, session: SessionDep
     nothing; the same ``client_id`` with other content is a 409."""
     household = await households.lock_visible(session, scope=scope, household_id=household_id, for_update=False)
     row, created = await service.add_visit(session=session, scope=scope, household=household, visit_in=visit_in)
-    return JSONResponse(VisitRead(**row).model_dump(mode="json"), status_code=201 if created else 200)
+    return FastJSONResponse(VisitRead(**row).model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.get("/visits", response_model=Page[VisitRead], responses=problem_responses(400, 401, 403, 404),

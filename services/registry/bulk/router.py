@@ -21,6 +21,7 @@ from shared.auth import PrincipalDep
 from shared.db import SessionDep
 from shared.problems import Forbidden, NotFound, PayloadTooLarge, Unprocessable, problem_responses
 from shared.regions import RegionCode
+from shared.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["bulk 批量导入导出"])
 
@@ -86,7 +87,7 @@ async def import_households(request: Request, session: SessionDep, scope: CadreS
     filename, content = await _read_upload(request)
     job_id = await jobs.create(session, scope=scope, region_code=principal.region, filename=filename,
                                content=content)
-    return JSONResponse({"job_id": str(job_id), "status": "queued"}, status_code=202,
+    return FastJSONResponse({"job_id": str(job_id), "status": "queued"}, status_code=202,
                         headers={"Location": f"/api/v1/jobs/{job_id}"})
 
 
@@ -100,7 +101,7 @@ async def get_job(job_id: uuid.UUID, session: SessionDep, scope: ReaderScope, pr
     if job is None or not principal.covers(job["region_code"].strip()) or (
             scope.helper is not None and job["created_by"] != scope.actor):
         raise NotFound("No such job")
-    return JSONResponse(jobs.body(job))
+    return FastJSONResponse(jobs.body(job))
 
 
 @router.get("/exports/households.xlsx", responses={

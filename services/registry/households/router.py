@@ -40,6 +40,7 @@ from shared.idempotency import IdempotencyDep
 from shared.pagination import Page
 from shared.problems import NotFound, Problem, problem_response, problem_responses
 from shared.regions import RegionCode
+from shared.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["households 建档立卡户"])
 
@@ -47,7 +48,7 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 
 
 def _answer(body: dict, status_code: int = 200, **headers: str) -> JSONResponse:
-    return JSONResponse(body, status_code=status_code, headers={"ETag": etag(body["version"]), **headers})
+    return FastJSONResponse(body, status_code=status_code, headers={"ETag": etag(body["version"]), **headers})
 
 
 @router.post("/households", status_code=201, response_model=HouseholdRead,
@@ -83,7 +84,7 @@ async def list_households(session: SessionDep, scope: ReaderScope, cipher: Ciphe
         session=session, scope=scope, cipher=cipher, region=region, status=status and status.value,
         attribute=attribute and attribute.value, cause=cause and cause.value, q=q, limit=limit, cursor=cursor,
         endpoint=endpoint)
-    return JSONResponse({"items": items, "next_cursor": next_cursor})
+    return FastJSONResponse({"items": items, "next_cursor": next_cursor})
 
 
 @router.get("/households/{household_id}", response_model=HouseholdRead, responses=problem_responses(401, 403, 404),
@@ -230,4 +231,4 @@ async def eligibility(query: EligibilityQuery, session: SessionDep, principal: P
     ``region_code``, and what a payment needs (head, ID number, phone, payout account), in full."""
     items = await service.eligibility(session=session, scope=scope_of(principal), cipher=cipher, query=query,
                                       endpoint=endpoint)
-    return JSONResponse({"items": items})
+    return FastJSONResponse({"items": items})

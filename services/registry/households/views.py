@@ -6,7 +6,7 @@ Plain dicts rather than Pydantic models on purpose: the household read is the ho
 
 from __future__ import annotations
 
-import json
+import orjson
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -26,7 +26,7 @@ def _bytes(value: Any) -> bytes | None:
 
 
 def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    return orjson.loads(value) if isinstance(value, str) else value
 
 
 def _date(value: Any) -> date:

@@ -10,6 +10,7 @@ from shared.db import SessionDep
 from shared.etag import check_if_match, etag
 from shared.http_types import IdPath
 from shared.problems import problem_responses
+from shared.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1/households/{household_id}", tags=["households 建档立卡户"])
 
@@ -27,4 +28,4 @@ async def transition(household_id: IdPath, transition_in: TransitionIn, request:
     await service.transition(session=session, scope=scope, cipher=cipher, services=request.app.state.services,
                              household=household, transition_in=transition_in)
     body = await households.view(session, scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
-    return JSONResponse(body, headers={"ETag": etag(body["version"])})
+    return FastJSONResponse(body, headers={"ETag": etag(body["version"])})

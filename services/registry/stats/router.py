@@ -10,6 +10,7 @@ from services.registry.stats import service
 from shared import regions
 from shared.auth import PrincipalDep
 from shared.problems import NotFound, problem_responses
+from shared.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["statistics 统计"])
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -37,4 +38,4 @@ async def region_stats(code: Annotated[str, Path(max_length=12)], request: Reque
     body = await service.region_stats(await request.app.state.db.pool(), scope=scope, code=code, year=year)
     if body is None:
         raise NotFound("No such region")
-    return JSONResponse(body)
+    return FastJSONResponse(body)
