@@ -88,7 +88,7 @@ async def import_households(request: Request, session: SessionDep, scope: CadreS
     job_id = await jobs.create(session, scope=scope, region_code=principal.region, filename=filename,
                                content=content)
     return FastJSONResponse({"job_id": str(job_id), "status": "queued"}, status_code=202,
-                        headers={"Location": f"/api/v1/jobs/{job_id}"})
+                            headers={"Location": f"/api/v1/jobs/{job_id}"})
 
 
 @router.get("/jobs/{job_id}", responses=problem_responses(401, 403, 404, 422), summary="A background job 任务进度")

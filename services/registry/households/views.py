@@ -6,10 +6,11 @@ Plain dicts rather than Pydantic models on purpose: the household read is the ho
 
 from __future__ import annotations
 
-import orjson
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
+
+import orjson
 
 from services.registry import glossary as g
 from shared.money import format_money, from_fen
