@@ -99,3 +99,14 @@ async def test_an_exported_workbook_imports_again_as_nothing_new(registry, token
     assert result["summary"]["households_created"] == 0 and result["summary"]["households_matched"] == 2
     assert {e["sheet"] for e in result["errors"]} == {"银河村"}
     assert await count(settings, "SELECT count(*) FROM household") == 3
+
+
+async def test_a_region_larger_than_one_fetch_comes_out_whole(registry, token, create, monkeypatch):
+    """The rows come from a cursor a few at a time: sheets and households that span fetches come out as one."""
+    from services.registry.bulk import export
+    await three_households(create)
+    whole = sheets((await registry.get(URL, headers=auth(token()))).content)
+    monkeypatch.setattr(export, "FETCH_ROWS", 2)
+    pieces = sheets((await registry.get(URL, headers=auth(token()))).content)
+    assert pieces == whole
+    assert [len(rows) - 2 for rows in pieces.values()] == [4, 2]      # under the title and header rows

@@ -4,14 +4,16 @@ as their Chinese labels) plus 状态, the way a county office prints its 村有�
 Each sheet starts with a title row (village, date, how personal data is shown) above the header; the import
 finds the header below it, so an exported workbook can be imported again. ID numbers and phones are in full only
 for callers who may see them (county, township and village cadres of the region); everyone else gets the
-stored masked copies, and nothing is decrypted for them. openpyxl ``write_only`` keeps memory flat.
+stored masked copies, and nothing is decrypted for them. Rows come from a cursor a few thousand at a time and
+openpyxl ``write_only`` writes them out as they come, so memory stays flat however large the region.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,8 +43,23 @@ WHERE h.village_code BETWEEN $1 AND $2 AND ($3::text IS NULL OR h.helper_user_id
 ORDER BY h.village_code, h.household_no, m.relation <> 'head', m.id"""
 
 
-async def fetch_rows(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
-    return await conn.fetch(ROWS_SQL, scope.lo, scope.hi, scope.helper)
+FETCH_ROWS = 5_000         # rows held at once: a county's 350,000 members never sit in memory together
+
+
+async def workbook(conn: asyncpg.Connection, scope: Scope, *, cipher: PiiCipher, full: bool, region_name: str
+                   ) -> tuple[bytes, list[int]]:
+    """:func:`build` over the region's rows as a cursor yields them (``conn`` must be in a transaction): the
+    workbook is written in a thread while the event loop fetches the next rows."""
+    loop = asyncio.get_running_loop()
+    cursor = await conn.cursor(ROWS_SQL, scope.lo, scope.hi, scope.helper)
+
+    def rows() -> Iterator[asyncpg.Record]:       # in the thread: each chunk asked of the loop before the last is used
+        ahead = asyncio.run_coroutine_threadsafe(cursor.fetch(FETCH_ROWS), loop)
+        while chunk := ahead.result():
+            ahead = asyncio.run_coroutine_threadsafe(cursor.fetch(FETCH_ROWS), loop)
+            yield from chunk
+
+    return await asyncio.to_thread(build, rows(), cipher=cipher, full=full, region_name=region_name)
 
 
 def sheet_title(name: str, code: str, used: set[str]) -> str:

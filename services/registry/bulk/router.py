@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -118,9 +117,8 @@ async def export_households(session: SessionDep, scope: ReaderScope, cipher: Cip
     row = await households.fetch_one(session, "SELECT name FROM region WHERE code = :c", c=code)
     if narrowed is None or row is None:
         raise NotFound("No such region")
-    rows = await export.fetch_rows(await raw_connection(session), narrowed)
-    content, household_ids = await asyncio.to_thread(export.build, rows, cipher=cipher, full=scope.full_pii,
-                                                     region_name=row["name"])
+    content, household_ids = await export.workbook(await raw_connection(session), narrowed, cipher=cipher,
+                                                   full=scope.full_pii, region_name=row["name"])
     if scope.full_pii:
         await households.log_access(session, scope=scope, endpoint=endpoint, household_ids=household_ids)
     name = f"households-{code}.xlsx"
