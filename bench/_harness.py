@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import httpx
 
 from shared import migrations
 from shared.settings import Settings
-from shared.testing import TestServers, free_port
+from shared.testing import TestServers, drop_databases, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -70,6 +71,27 @@ class Server:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class BenchEnv:
+    """Migrated databases of ``services`` on the test servers, the uvicorn children started on them, and one
+    ``close()`` that stops the children and drops the databases."""
+
+    def __init__(self, services: list[str]) -> None:
+        self.servers = TestServers()
+        self.settings = bench_settings(self.servers, services)
+        self.started: list[Server] = []
+
+    def start(self, app: str, env: dict[str, str]) -> Server:
+        server = Server(app, env)
+        self.started.append(server)
+        return server
+
+    def close(self) -> None:
+        for server in self.started:
+            server.stop()
+        asyncio.run(drop_databases(self.settings))
+        self.servers.close()
 
 
 @dataclass

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg  # noqa: E402
 
-from bench._harness import Server, bench_settings, env_for, machine, wrk, write_section  # noqa: E402
+from bench._harness import BenchEnv, env_for, machine, wrk, write_section  # noqa: E402
 from shared.db import asyncpg_dsn, database_name  # noqa: E402
-from shared.testing import TestServers, drop_databases, make_token  # noqa: E402
+from shared.testing import make_token  # noqa: E402
 
 CODE = "640122000000"
 
@@ -38,19 +38,15 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
 
-    servers = TestServers()
-    settings = bench_settings(servers, ["gateway", "registry"])
-    asyncio.run(seed(settings))
-    started: list[Server] = []
+    bench = BenchEnv(["gateway", "registry"])
+    settings = bench.settings
     try:
-        registry = Server("services.registry.app:create", env_for(settings))
-        started.append(registry)
-        gateway = Server("services.gateway.app:create", env_for(settings, registry_url=registry.url))
-        started.append(gateway)
+        asyncio.run(seed(settings))
+        registry = bench.start("services.registry.app:create", env_for(settings))
+        gateway = bench.start("services.gateway.app:create", env_for(settings, registry_url=registry.url))
         bare_env = env_for(settings) | {"BENCH_DSN": asyncpg_dsn(settings, database_name(settings, "registry"))}
-        bare = Server("bench.bare_app:create", bare_env)
-        started.append(bare)
-        for s in started:
+        bare = bench.start("bench.bare_app:create", bare_env)
+        for s in bench.started:
             s.wait()
         token = make_token(settings, role="county_admin", region=CODE, sub="bench")
         h = {"Authorization": f"Bearer {token}"}
@@ -81,10 +77,7 @@ def main() -> None:
             print(f"ratio {name}: {r.rps / base.rps:.2f}")
         write_section("gateway_read", "\n".join(lines))
     finally:
-        for s in started:
-            s.stop()
-        asyncio.run(drop_databases(settings))
-        servers.close()
+        bench.close()
 
 
 if __name__ == "__main__":

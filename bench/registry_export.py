@@ -25,10 +25,10 @@ import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from bench._harness import Server, bench_settings, env_for, machine, write_section  # noqa: E402
+from bench._harness import BenchEnv, env_for, machine, write_section  # noqa: E402
 from bench.registry_import import COUNTY, csv_content, generate, import_path, seed_regions  # noqa: E402
 from shared.db import asyncpg_dsn, database_name  # noqa: E402
-from shared.testing import TestServers, drop_databases, make_token  # noqa: E402
+from shared.testing import make_token  # noqa: E402
 
 
 async def seed(settings, households: int) -> int:
@@ -70,12 +70,11 @@ def main() -> None:
     ap.add_argument("--households", type=int, default=100_000)
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
-    servers = TestServers()
-    settings = bench_settings(servers, ["registry"])
-    registry = None
+    bench = BenchEnv(["registry"])
+    settings = bench.settings
     try:
         members = asyncio.run(seed(settings, args.households))
-        registry = Server("services.registry.app:create", env_for(settings)).wait()
+        registry = bench.start("services.registry.app:create", env_for(settings)).wait()
         url = f"{registry.url}/api/v1/exports/households.xlsx?region={COUNTY}"
         lines = []
         for who, role in (("county administrator (full, logged)", "county_admin"),
@@ -105,10 +104,7 @@ def main() -> None:
             *lines,
         ]))
     finally:
-        if registry is not None:
-            registry.stop()
-        asyncio.run(drop_databases(settings))
-        servers.close()
+        bench.close()
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ import resource  # noqa: E402
 
 import psutil  # noqa: E402
 
-from bench._harness import Server, bench_settings, env_for, machine, write_section  # noqa: E402
+from bench._harness import BenchEnv, env_for, machine, write_section  # noqa: E402
 from services.registry import glossary as g  # noqa: E402
 from services.registry.bulk.columns import COLUMNS  # noqa: E402
 from services.registry.bulk.importer import MEMBER_COLUMNS, import_content  # noqa: E402
@@ -51,7 +51,7 @@ from services.registry.households.scope import Scope, bounds  # noqa: E402
 from shared import idnumber, pii  # noqa: E402
 from shared.db import Database, asyncpg_dsn, database_name  # noqa: E402
 from shared.idnumber import mask, mask_phone  # noqa: E402
-from shared.testing import TestServers, drop_databases, make_token  # noqa: E402
+from shared.testing import make_token  # noqa: E402
 
 COUNTY = "640122000000"
 TOWNSHIPS = [f"640122{100 + t:03d}000" for t in range(10)]
@@ -254,9 +254,8 @@ def main() -> None:
                f"{args.xlsx_households} --stats-requests {args.stats_requests} --repeat {args.repeat}")
 
     load0 = os.getloadavg()[0]
-    servers = TestServers()
-    settings = bench_settings(servers, ["registry"])
-    registry = None
+    bench = BenchEnv(["registry"])
+    settings = bench.settings
     try:
         async def prepare() -> None:
             conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "registry")))
@@ -361,7 +360,7 @@ def main() -> None:
             await conn.execute("VACUUM (ANALYZE) household, status_change, measure, member")
             await conn.close()
         asyncio.run(shape())
-        registry = Server("services.registry.app:create", env_for(settings)).wait()
+        registry = bench.start("services.registry.app:create", env_for(settings)).wait()
         token = make_token(settings, role="county_admin", region=COUNTY, sub="bench")
         h = {"Authorization": f"Bearer {token}"}
         load1 = os.getloadavg()[0]
@@ -397,10 +396,7 @@ def main() -> None:
             "at the move), so they are never joined to the households. No cache: every request counts the rows.",
         ]))
     finally:
-        if registry is not None:
-            registry.stop()
-        asyncio.run(drop_databases(settings))
-        servers.close()
+        bench.close()
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ import asyncpg  # noqa: E402
 
 import os  # noqa: E402
 
-from bench._harness import Load, Server, bench_settings, env_for, machine, wrk, write_section  # noqa: E402
-from bench.registry_import import COUNTY, VILLAGES, csv_content, generate, import_path, seed_regions  # noqa: E402
+from bench._harness import BenchEnv, Load, env_for, machine, wrk, write_section  # noqa: E402
+from bench.registry_import import COUNTY, csv_content, generate, import_path, seed_regions  # noqa: E402
 from shared.db import asyncpg_dsn, database_name  # noqa: E402
-from shared.testing import TestServers, drop_databases, make_token  # noqa: E402
+from shared.testing import make_token  # noqa: E402
 
 
 async def seed(settings) -> int:
@@ -51,19 +51,15 @@ def main() -> None:
     args = ap.parse_args()
 
     load0 = os.getloadavg()[0]
-    servers = TestServers()
-    settings = bench_settings(servers, ["gateway", "registry"])
-    household_id = asyncio.run(seed(settings))
-    started: list[Server] = []
+    bench = BenchEnv(["gateway", "registry"])
+    settings = bench.settings
     try:
-        registry = Server("services.registry.app:create", env_for(settings))
-        started.append(registry)
-        gateway = Server("services.gateway.app:create", env_for(settings, registry_url=registry.url))
-        started.append(gateway)
+        household_id = asyncio.run(seed(settings))
+        registry = bench.start("services.registry.app:create", env_for(settings))
+        gateway = bench.start("services.gateway.app:create", env_for(settings, registry_url=registry.url))
         bare_env = env_for(settings) | {"BENCH_DSN": asyncpg_dsn(settings, database_name(settings, "registry"))}
-        bare = Server("bench.registry_bare:create", bare_env)
-        started.append(bare)
-        for s in started:
+        bare = bench.start("bench.registry_bare:create", bare_env)
+        for s in bench.started:
             s.wait()
         admin = {"Authorization": "Bearer " + make_token(settings, role="county_admin", region=COUNTY, sub="bench",
                                                          ttl=3600)}
@@ -127,10 +123,7 @@ def main() -> None:
             print(f"ratio {name}: {r.rps / base.rps:.2f}")
         write_section("registry_read", "\n".join(lines))
     finally:
-        for s in started:
-            s.stop()
-        asyncio.run(drop_databases(settings))
-        servers.close()
+        bench.close()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import pytest
 from arq.worker import Worker
 
 from services.registry import worker as registry_worker
+from services.registry.bulk import jobs
 from services.registry.bulk.columns import COLUMNS
 from shared import outbox
 from shared.db import Database, asyncpg_dsn, database_name
@@ -246,6 +247,9 @@ async def test_many_villages_uploading_at_once_all_get_their_households(registry
     assert [s["status"] for s in states] == ["done"] * 24, [s.get("message") for s in states]
     assert await count(settings, "SELECT count(*) FROM household") == 24
     assert await count(settings, "SELECT count(*) FROM member") == 48
+    # and no more than IMPORTS_AT_ONCE of them ran at the same time
+    assert await count(settings, "SELECT max((SELECT count(*) FROM import_job o WHERE o.started_at <= j.started_at "
+                                 "AND o.finished_at > j.started_at)) FROM import_job j") <= jobs.IMPORTS_AT_ONCE
 
 
 async def test_gb18030_csv_from_chinese_excel(registry, token, regions, settings):

@@ -138,7 +138,8 @@ async def _finish(session: AsyncSession, job_id: uuid.UUID, outcome: Outcome) ->
     errors = sorted_errors(outcome.errors)
     await session.execute(text(
         "UPDATE import_job SET status = 'done', total = :total, done = :total, errors = CAST(:errors AS jsonb), "
-        "errors_total = :errors_total, summary = CAST(:summary AS jsonb), finished_at = now(), content = NULL, "
+        "errors_total = :errors_total, summary = CAST(:summary AS jsonb), finished_at = clock_timestamp(), "
+        "content = NULL, "
         "message = :message WHERE id = :id"),
         {"id": job_id, "total": outcome.total, "errors": json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
          "errors_total": outcome.errors_total, "summary": json.dumps(outcome.summary()),
@@ -146,6 +147,7 @@ async def _finish(session: AsyncSession, job_id: uuid.UUID, outcome: Outcome) ->
                      f"{outcome.rows_failed} rows with errors")})
 
 
+# per event loop (one per worker process): arq hands each job its own copy of the worker's context
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
