@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import math
+import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -11,17 +13,24 @@ CENT = Decimal("0.01")
 MAX_YUAN = Decimal("1000000000000")
 
 
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")     # ASCII digits only: no exponent, spaces or other scripts' digits
+
+
 def parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise ValueError("amount must be a decimal string such as \"3000.00\"")
-    text = repr(value) if isinstance(value, float) else str(value)
-    try:
-        d = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError("amount is not a number") from None
-    if not d.is_finite():
-        raise ValueError("amount must be finite")
-    if d < 0:
+    if isinstance(value, Decimal):           # the service's own values (from the database, from arithmetic)
+        if not value.is_finite():
+            raise ValueError("amount must be finite")
+        d, text = value, ""
+    else:                                    # what a caller sent: written as §2 writes money, nothing else
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("amount must be finite")
+        text = repr(value) if isinstance(value, float) else str(value)
+        if not _DECIMAL.fullmatch(text):
+            raise ValueError("amount must be ASCII digits with at most two decimals, such as \"3000.00\"")
+        d = Decimal(text)
+    if d < 0 or text.startswith("-"):
         raise ValueError("amount must not be negative")
     if d > MAX_YUAN:
         raise ValueError("amount exceeds 1e12 yuan")

@@ -110,3 +110,13 @@ async def test_a_region_larger_than_one_fetch_comes_out_whole(registry, token, c
     pieces = sheets((await registry.get(URL, headers=auth(token()))).content)
     assert pieces == whole
     assert [len(rows) - 2 for rows in pieces.values()] == [4, 2]      # under the title and header rows
+
+
+async def test_a_control_character_stored_before_the_text_rule_does_not_stop_the_export(registry, token, create,
+                                                                                         settings):
+    a = await create(household(VILLAGE, members=[member("head", name="马建国")]))
+    await count(settings, f"UPDATE household SET address = 'a' || chr(31) || 'b' WHERE id = {a['id']} RETURNING 1")
+    r = await registry.get(URL, headers=auth(token()))
+    assert r.status_code == 200, r.text
+    row = dict(zip(HEADER, sheets(r.content)["欣荣村"][2], strict=True))
+    assert row["地址"] == "a\ufffdb"

@@ -262,3 +262,13 @@ async def test_person_lookup(registry, token, create):
     assert (await registry.get("/api/v1/persons/by-id-number/123", headers=auth(token()))).status_code == 422
     other = auth(token("township_officer", "640122101000", sub="u-other"))
     assert (await registry.get(f"/api/v1/persons/by-id-number/{spouse['id_number']}", headers=other)).status_code == 404
+
+
+@pytest.mark.parametrize("where,value", [("address", "a\u001fb"), ("address", "\u200b"), ("name", "\u200b"),
+                                         ("name", "马\u202e国建"), ("name", "马\u2066建国")])
+async def test_text_the_import_refuses_is_refused_here_too(registry, token, regions, where, value):
+    body = household(address=value) if where == "address" else household(members=[member("head", name=value)])
+    r = await registry.post("/api/v1/households", json=body, headers=auth(token()))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert (await registry.get("/api/v1/households", headers=auth(token()))).json()["items"] == []

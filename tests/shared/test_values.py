@@ -1,6 +1,7 @@
 """Money, ID numbers and region codes as the contract (§2) defines them."""
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -23,7 +24,8 @@ def test_money_accepts_strings_and_numbers_and_answers_two_decimals(raw, shown):
 
 
 @pytest.mark.parametrize("raw", ["-1", -0.01, "NaN", "Infinity", "1.001", 0.105, "1000000000000.01", True, "", "1e",
-                                 None, [1]])
+                                 None, [1], "1e3", " 1.00", "1.00 ", "\u0661\u0662", "\uff11\uff12", "1_000", "+1",
+                                 "1.", ".5", "0x10", "-0"])
 def test_money_refuses_what_the_contract_refuses(raw):
     with pytest.raises(ValidationError):
         Pay(amount=raw)
@@ -68,9 +70,15 @@ def test_region_codes():
 
 
 def test_cursor_round_trip_and_forgery():
-    assert decode_cursor(encode_cursor({"id": 42})) == {"id": 42}
-    with pytest.raises(BadRequest):
-        decode_cursor("%%%")
+    assert decode_cursor(encode_cursor({"id": 42}), id=int) == {"id": 42}
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    key = decode_cursor(encode_cursor({"at": at.isoformat(), "id": "00000000-0000-0000-0000-000000000001"}),
+                        at=datetime, id=uuid.UUID)
+    assert key == {"at": at, "id": uuid.UUID(int=1)}
+    for forged in ("%%%", encode_cursor({"id": "42"}), encode_cursor({"id": 2**63}), encode_cursor({"at": "2026-01-02"}),
+                   encode_cursor({"id": 1, "more": 2}), encode_cursor({})):
+        with pytest.raises(BadRequest):
+            decode_cursor(forged, id=int)
 
 
 def test_masking_never_reveals_short_values_whole():

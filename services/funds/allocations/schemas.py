@@ -3,13 +3,13 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from services.funds.glossary import AdjustmentStatus, EntryKind, Purpose
-from shared.http_types import Year, text
+from shared.http_types import JSON_INT_MAX, Year, text
 from shared.money import Money, PositiveMoney
 from shared.regions import RegionCode
 
 
 class AllocationCreate(BaseModel):
-    source_id: int = Field(ge=1, le=2**63 - 1)
+    source_id: int = Field(ge=1, le=JSON_INT_MAX)
     region_code: RegionCode
     purpose: Purpose
     amount: PositiveMoney

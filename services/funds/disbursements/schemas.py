@@ -4,10 +4,10 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from services.funds.glossary import DisbursementStatus, LineStatus, Purpose
-from shared.http_types import INT64_MAX, text
+from shared.http_types import JSON_INT_MAX, text
 from shared.money import Money, PositiveMoney
 
-HouseholdId = Field(ge=1, le=INT64_MAX)
+HouseholdId = Field(ge=1, le=JSON_INT_MAX)
 MAX_LINES = 5000
 
 
@@ -18,7 +18,7 @@ class LineIn(BaseModel):
 
 
 class DisbursementCreate(BaseModel):
-    allocation_id: int = Field(ge=1, le=INT64_MAX)
+    allocation_id: int = Field(ge=1, le=JSON_INT_MAX)
     title: text(200, min_length=2)
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from services.funds.glossary import LoanEventKind, LoanStatus
-from shared.http_types import INT64_MAX, text
+from shared.http_types import JSON_INT_MAX, text
 from shared.idnumber import IdNumber
 from shared.money import Money
 
@@ -87,7 +87,7 @@ class LoanEventAnswer(BaseModel):
 class SubsidyIn(BaseModel):
     period_start: date
     period_end: date
-    allocation_id: int = Field(ge=1, le=INT64_MAX)
+    allocation_id: int = Field(ge=1, le=JSON_INT_MAX)
 
     @model_validator(mode="after")
     def _period(self) -> "SubsidyIn":

@@ -3,7 +3,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, field_validator
 
 from services.funds.glossary import PaymentStage, ProjectAction, ProjectStatus, Purpose
-from shared.http_types import INT64_MAX, text
+from shared.http_types import JSON_INT_MAX, Id, text
 from shared.money import Money, PositiveMoney
 from shared.regions import RegionCode
 
@@ -13,13 +13,11 @@ class ProjectCreate(BaseModel):
     purpose: Purpose
     village_code: RegionCode
     budget: PositiveMoney
-    beneficiary_household_ids: list[int] = Field(default_factory=list, max_length=5000)
+    beneficiary_household_ids: list[Id] = Field(default_factory=list, max_length=5000)
 
     @field_validator("beneficiary_household_ids")
     @classmethod
     def _ids(cls, v: list[int]) -> list[int]:
-        if any(not 1 <= i <= INT64_MAX for i in v):
-            raise ValueError("household ids are positive integers")
         if len(set(v)) != len(v):
             raise ValueError("a household is listed twice")
         return v
@@ -31,7 +29,7 @@ class TransitionIn(BaseModel):
 
 
 class FundingIn(BaseModel):
-    allocation_id: int = Field(ge=1, le=INT64_MAX)
+    allocation_id: int = Field(ge=1, le=JSON_INT_MAX)
     amount: PositiveMoney
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from services.registry.glossary import Batch
-from shared.http_types import INT64_MAX, LongText, Year, text
+from shared.http_types import JSON_INT_MAX, LongText, Year, text
 from shared.money import Money
 
 
@@ -30,7 +30,7 @@ class AssuranceIn(BaseModel):
 
 
 class HelperIn(BaseModel):
-    user_id: int | None = Field(..., ge=1, le=INT64_MAX, description="a gateway user with role helper; null unassigns")
+    user_id: int | None = Field(..., ge=1, le=JSON_INT_MAX, description="a gateway user with role helper; null unassigns")
 
 
 class MeasureIn(BaseModel):

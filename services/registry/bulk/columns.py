@@ -13,6 +13,7 @@ from typing import Any
 
 from services.registry import glossary as g
 from shared import idnumber, regions
+from shared.http_types import text_problem
 
 
 class CellError(ValueError):
@@ -67,7 +68,6 @@ def missing_required(keys: set[str]) -> list[str]:
 MAX_TEXT = {"household_no": 64, "address": 200, "name": 64}
 _FORMULA_START = ("=", "+", "@")
 _LIST_SPLIT = re.compile(r"[、,，;；/\s]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE = {"是", "有", "y", "yes", "true", "1", "√", "✓"}
 _FALSE = {"否", "无", "n", "no", "false", "0", "×"}
 # exact cell text → code, for the common case (a label or a code as is); anything else takes the slow path
@@ -101,8 +101,8 @@ def plain(value: Any, key: str) -> str:
         raise CellError(f"longer than {MAX_TEXT[key]} characters")
     if s[0] in "=+@-" and (s[0] != "-" or (len(s) > 1 and not s[1:].replace(".", "").isdigit())):
         raise CellError("looks like a spreadsheet formula; not accepted")
-    if _CONTROL.search(s):
-        raise CellError("contains control characters")
+    if (reason := text_problem(s)) is not None:      # the API's rule for text, word for word
+        raise CellError(reason)
     return s
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from services.registry import glossary as g
 from services.registry.bulk.columns import COLUMNS
@@ -63,7 +64,7 @@ async def workbook(conn: asyncpg.Connection, scope: Scope, *, cipher: PiiCipher,
 
 
 def sheet_title(name: str, code: str, used: set[str]) -> str:
-    base = _SHEET_FORBIDDEN.sub("", name).strip().strip("'")[:31] or code
+    base = _SHEET_FORBIDDEN.sub("", ILLEGAL_CHARACTERS_RE.sub("", name)).strip().strip("'")[:31] or code
     title = base
     if title in used:
         title = f"{base[:31 - 13]}({code})"
@@ -76,7 +77,10 @@ def sheet_title(name: str, code: str, used: set[str]) -> str:
 
 
 def _text_cell(ws, value: Any) -> Any:
-    """A value for ``ws.append``: text that Excel would take for a formula stays text."""
+    """A value for ``ws.append``: text that Excel would take for a formula stays text, and a character no
+    workbook may hold (stored before the text rule refused it) is shown as U+FFFD, so no stored row stops an export."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         cell = WriteOnlyCell(ws, value=value)
         cell.data_type = "s"
@@ -99,7 +103,7 @@ def build(rows: Iterable[Mapping[str, Any]], *, cipher: PiiCipher, full: bool, r
         if r["village_code"] != village:
             village = r["village_code"]
             ws = wb.create_sheet(sheet_title(r["village_name"], village.strip(), used))
-            ws.append([f"{r['village_name']}建档立卡户花名册（村有册） 村代码 {village} 导出日期 {today}（{pii_note}）"])
+            ws.append([_text_cell(ws, f"{r['village_name']}建档立卡户花名册（村有册） 村代码 {village} 导出日期 {today}（{pii_note}）")])
             ws.append(HEADER)
         if r["household_id"] != last_household:
             last_household = r["household_id"]
@@ -118,7 +122,7 @@ def build(rows: Iterable[Mapping[str, Any]], *, cipher: PiiCipher, full: bool, r
             "是" if r["migrant_worker"] else "否", g.STATUS_LABELS[r["status"]])])
     if ws is None:
         ws = wb.create_sheet(sheet_title(region_name, "-", used))
-        ws.append([f"{region_name}建档立卡户花名册（村有册） 导出日期 {today}：无数据"])
+        ws.append([_text_cell(ws, f"{region_name}建档立卡户花名册（村有册） 导出日期 {today}：无数据")])
         ws.append(HEADER)
     out = io.BytesIO()
     wb.save(out)

@@ -15,7 +15,7 @@ from services.registry.glossary import (
     Labor,
     Relation,
 )
-from shared.http_types import INT64_MAX, Name, Phone, Year, text
+from shared.http_types import JSON_INT_MAX, Name, Phone, Year, text
 from shared.idnumber import IdNumber
 from shared.regions import RegionCode
 
@@ -244,7 +244,7 @@ class PersonRef(BaseModel):
 # --- internal: eligibility for funds ---------------------------------------------------------------------
 
 class EligibilityQuery(BaseModel):
-    household_ids: list[Annotated[int, Field(ge=1, le=INT64_MAX)]] = Field(min_length=1, max_length=10_000)
+    household_ids: list[Annotated[int, Field(ge=1, le=JSON_INT_MAX)]] = Field(min_length=1, max_length=10_000)
     region_code: RegionCode
 
 
