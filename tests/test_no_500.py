@@ -128,3 +128,32 @@ async def test_hostile_input_never_yields_a_500(settings, token, service):
                         assert r.headers["content-type"] == "application/problem+json", (method, path, label)
                         assert {"type", "title", "status", "detail"} <= r.json().keys()
     assert checked >= 30
+
+
+def _b64(raw: str) -> str:
+    import base64
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+# what a cursor decodes to when it was not issued here: each list must answer 400, never run it as a query
+FORGED_CURSORS = [_b64(k) for k in ('{"id":1e999}', '{"id":"a"}', '{"id":[1]}', '{"id":-1}', f'{{"id":{2**70}}}',
+                                     '{"id":true}', '{"loan_no":5}', '{"at":"x","id":"y"}', '{"funds":"a"}',
+                                     '{"id":1,"x":2}', '[1]', '"id"', '{"' + "a" * 300 + '":1}')] + ["!!!"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_forged_cursor_is_a_400_on_every_list(settings, token, service):
+    apps = {name: _service_app(name, settings) for name in SERVICES}
+    lists = [r for r in all_routes(apps[service].router.routes) if "GET" in r.methods and "{" not in r.path
+             and any(p.name == "cursor" for p in r.dependant.query_params)]
+    assert lists, "no cursor-paginated list found"
+    service_token = make_token(settings, role="service", region="", sub="svc:test")
+    async with running(apps, settings) as clients:
+        for route in lists:
+            headers = auth(service_token if route.path.startswith("/internal") else
+                           token(role="bank", sub="client-nxrcu", bank="NXRCU") if route.path.startswith("/api/v1/bank")
+                           else token())
+            for cursor in FORGED_CURSORS:
+                r = await clients[service].get(route.path, params={"cursor": cursor}, headers=headers)
+                assert r.status_code == 400, (route.path, cursor, r.status_code, r.text)
+                assert r.headers["content-type"] == "application/problem+json"

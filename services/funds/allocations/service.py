@@ -112,8 +112,8 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
         q = q.where(Allocation.purpose == purpose)
     if year is not None:
         q = q.where(Allocation.year == year)
-    if (key := decode_cursor(cursor)) is not None:
-        q = q.where(Allocation.id > int(key.get("id", 0)))
+    if (key := decode_cursor(cursor, id=int)) is not None:
+        q = q.where(Allocation.id > key["id"])
     rows = [a for a in (await session.execute(q.order_by(Allocation.id).limit(limit + 1))).scalars().all()
             if _visible(principal, a.region_code)]
     items, next_cursor = page(rows, limit, lambda a: {"id": a.id})
@@ -124,7 +124,7 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
 async def entries(*, session: AsyncSession, principal: Principal, allocation_id: int, limit: int,
                   cursor: str | None) -> tuple[list[LedgerLineRead], str | None]:
     await get(session=session, principal=principal, allocation_id=allocation_id)
-    after = int((decode_cursor(cursor) or {}).get("id", 0))
+    after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
     rows = list(await ledger.lines_of(session, allocation_id=allocation_id, limit=limit + 1, after=after))
     rows, next_cursor = page(rows, limit, lambda r: {"id": r["id"]})
     return [LedgerLineRead(id=r["id"], entry_id=r["entry_id"], kind=r["kind"], kind_label=ENTRY_KIND_LABELS[r["kind"]],
@@ -246,8 +246,8 @@ async def list_adjustments(*, session: AsyncSession, principal: Principal, statu
         q = q.where(allocation_t.c.region_code.startswith(regions.prefix(principal.region)))
     if status is not None:
         q = q.where(adjustment_t.c.status == status)
-    if (key := decode_cursor(cursor)) is not None:
-        q = q.where(adjustment_t.c.id > int(key.get("id", 0)))
+    if (key := decode_cursor(cursor, id=int)) is not None:
+        q = q.where(adjustment_t.c.id > key["id"])
     rows = (await session.execute(q.order_by(adjustment_t.c.id).limit(limit + 1))).mappings().all()
     rows, next_cursor = page(list(rows), limit, lambda r: {"id": r["id"]})
     return [adjustment_read(r, r["from_purpose"]) for r in rows], next_cursor

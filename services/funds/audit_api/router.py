@@ -1,5 +1,6 @@
 """The audit API across services (CONTRACT §10): every chain verified, events listed per service."""
 
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -30,6 +31,10 @@ async def _chain(request: Request, session, service: str) -> dict[str, Any]:
                 "error": f"{service}: {exc}"}
 
 
+def _instant(at: datetime | str) -> datetime:
+    return at if isinstance(at, datetime) else datetime.fromisoformat(at)
+
+
 @router.get("/verify", responses=problem_responses(401, 403), summary="Verify every audit chain 校验审计链")
 async def verify_all(request: Request, session: SessionDep) -> dict[str, Any]:
     chains = {s: await _chain(request, session, s) for s in SERVICES}
@@ -41,7 +46,7 @@ async def events(request: Request, session: SessionDep, service: ServiceName | N
                  entity: str | None = Query(None, max_length=64), entity_id: str | None = Query(None, max_length=64),
                  limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
     """Events of one service, or of all merged by time; ``next_cursor`` continues each chain where it stopped."""
-    after: dict[str, int] = {k: int(v) for k, v in (decode_cursor(cursor) or {}).items() if k in SERVICES}
+    after: dict[str, int] = decode_cursor(cursor, partial=True, **dict.fromkeys(SERVICES, int)) or {}
     wanted = [service] if service else list(SERVICES)
     params = {"limit": limit, **({"entity": entity} if entity else {}), **({"entity_id": entity_id} if entity_id else {})}
     gathered: list[dict[str, Any]] = []
@@ -55,7 +60,8 @@ async def events(request: Request, session: SessionDep, service: ServiceName | N
         gathered += chunk["items"]
         if chunk["next_after"] is not None:
             more.add(s)
-    gathered.sort(key=lambda e: (e["at"], e["service"], e["seq"]))
+    # funds' own events carry datetimes, the others' come over HTTP as ISO strings: one clock to sort by
+    gathered.sort(key=lambda e: (_instant(e["at"]), e["service"], e["seq"]))
     taken = gathered[:limit]
     for e in taken:
         after[e["service"]] = e["seq"]

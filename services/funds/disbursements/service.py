@@ -148,8 +148,8 @@ async def list_(*, session: AsyncSession, principal: Principal, status: str | No
         q = q.where(Disbursement.status == status)
     if allocation_id is not None:
         q = q.where(Disbursement.allocation_id == allocation_id)
-    if (key := decode_cursor(cursor)) is not None:
-        q = q.where(Disbursement.id > int(key.get("id", 0)))
+    if (key := decode_cursor(cursor, id=int)) is not None:
+        q = q.where(Disbursement.id > key["id"])
     rows = [d for d in (await session.execute(q.order_by(Disbursement.id).limit(limit + 1))).scalars().all()
             if principal.covers(d.region_code) or regions.covers(d.region_code, principal.region)]
     return page(rows, limit, lambda d: {"id": d.id})
@@ -280,8 +280,8 @@ async def bank_list(*, session: AsyncSession, principal: Principal, status: str 
     q = select(Disbursement).where(Disbursement.bank_code == (principal.bank or ""))
     if status is not None:
         q = q.where(Disbursement.status == status)
-    if (key := decode_cursor(cursor)) is not None:
-        q = q.where(Disbursement.id > int(key.get("id", 0)))
+    if (key := decode_cursor(cursor, id=int)) is not None:
+        q = q.where(Disbursement.id > key["id"])
     rows = list((await session.execute(q.order_by(Disbursement.id).limit(limit + 1))).scalars().all())
     return page(rows, limit, lambda d: {"id": d.id})
 

@@ -173,8 +173,8 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
         q = q.where(Loan.bank_code == (principal.bank or ""))
     if status is not None:
         q = q.where(Loan.status == status)
-    if (key := decode_cursor(cursor)) is not None:
-        q = q.where(Loan.loan_no > str(key.get("loan_no", "")))
+    if (key := decode_cursor(cursor, loan_no=str)) is not None:
+        q = q.where(Loan.loan_no > key["loan_no"])
     rows = list((await session.execute(q.order_by(Loan.loan_no).limit(limit + 1))).scalars().all())
     rows, next_cursor = page(rows, limit, lambda loan: {"loan_no": loan.loan_no})
     events = await _events_of(session, [loan.loan_no for loan in rows])

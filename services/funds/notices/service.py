@@ -33,7 +33,7 @@ from shared.auth import Principal
 from shared.idnumber import mask
 from shared.money import format_money
 from shared.pagination import decode_cursor, page
-from shared.problems import BadRequest, Conflict, NotFound, Unprocessable
+from shared.problems import Conflict, NotFound, Unprocessable
 
 log = logging.getLogger("jingzhun.funds.notices")
 
@@ -179,13 +179,8 @@ async def counts(*, session: AsyncSession, notice: Notice) -> dict[str, int]:
 
 
 def _before_id(cursor: str | None) -> int | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    try:
-        return int(key["id"])
-    except (KeyError, TypeError, ValueError):
-        raise BadRequest("cursor is not one this API issued") from None
+    key = decode_cursor(cursor, id=int)
+    return None if key is None else key["id"]
 
 
 async def list_public(*, session: AsyncSession, region: str | None, status: str | None, limit: int,
@@ -243,11 +238,7 @@ def objection_to_read(objection: Objection, *, principal: Principal, region_code
 async def list_objections(*, session: AsyncSession, principal: Principal, notice_id: int, status: str | None,
                           limit: int, cursor: str | None) -> tuple[Notice, list[Objection], str | None]:
     notice = await get_for(session=session, principal=principal, notice_id=notice_id)
-    key = decode_cursor(cursor) or {}
-    try:
-        after = int(key.get("id", 0))
-    except (TypeError, ValueError):
-        after = 0
+    after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
     rows = await repository.list_objections(session, notice_id=notice.id, status=status, after_id=after, limit=limit)
     rows, next_cursor = page(rows, limit, lambda o: {"id": o.id})
     return notice, rows, next_cursor

@@ -122,8 +122,8 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
         q = q.where(Project.village_code.startswith(regions.prefix(scope)))
     if status is not None:
         q = q.where(Project.status == status)
-    if (key := decode_cursor(cursor)) is not None:
-        q = q.where(Project.id > int(key.get("id", 0)))
+    if (key := decode_cursor(cursor, id=int)) is not None:
+        q = q.where(Project.id > key["id"])
     rows = list((await session.execute(q.order_by(Project.id).limit(limit + 1))).scalars().all())
     return page(rows, limit, lambda p: {"id": p.id})
 

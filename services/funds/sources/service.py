@@ -44,7 +44,7 @@ async def list_(*, session: AsyncSession, principal: Principal, year: int | None
     q = select(FundSource).where(FundSource.region_code.startswith(county)).order_by(FundSource.id).limit(limit + 1)
     if year is not None:
         q = q.where(FundSource.year == year)
-    if (key := decode_cursor(cursor)) is not None:
-        q = q.where(FundSource.id > int(key.get("id", 0)))
+    if (key := decode_cursor(cursor, id=int)) is not None:
+        q = q.where(FundSource.id > key["id"])
     rows = [s for s in (await session.exec(q)).all() if _visible(principal, s)]
     return page(rows, limit, lambda s: {"id": s.id})

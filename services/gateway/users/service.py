@@ -18,7 +18,7 @@ from services.gateway.users.schemas import UserCreate, UserRead, UserUpdate
 from shared import audit, regions
 from shared.auth import ROLE_LABELS, Principal, Role
 from shared.pagination import decode_cursor, page
-from shared.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 log = logging.getLogger("jingzhun.gateway.users")
 
@@ -139,11 +139,8 @@ async def list_visible(*, session: AsyncSession, principal: Principal, region: s
     if q:
         stmt = stmt.where(User.username.contains(q.lower(), autoescape=True)
                           | User.display_name.contains(q, autoescape=True))
-    if key := decode_cursor(cursor):
-        try:
-            stmt = stmt.where(User.id > int(key["id"]))
-        except (KeyError, TypeError, ValueError):
-            raise BadRequest("cursor is not one this API issued") from None
+    if key := decode_cursor(cursor, id=int):
+        stmt = stmt.where(User.id > key["id"])
     rows = list((await session.execute(stmt)).scalars().all())
     return page(rows, limit, lambda u: {"id": u.id})
 

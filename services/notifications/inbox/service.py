@@ -13,9 +13,8 @@ from services.notifications.inbox.models import InboxMessage
 from services.notifications.inbox.schemas import InboxMessageRead
 from shared import audit
 from shared.auth import Principal
-from shared.http_types import INT64_MAX
 from shared.pagination import decode_cursor, page
-from shared.problems import BadRequest, NotFound
+from shared.problems import NotFound
 
 
 def to_read(m: InboxMessage) -> InboxMessageRead:
@@ -45,14 +44,8 @@ async def list_mine(*, session: AsyncSession, principal: Principal, unread: bool
         .limit(limit + 1)
     if unread:
         q = q.where(InboxMessage.read_at.is_(None))
-    if (key := decode_cursor(cursor)) is not None:
-        try:
-            before = int(key.get("id", 0))
-            if not 0 < before <= INT64_MAX:
-                raise ValueError("out of range")
-        except (TypeError, ValueError):
-            raise BadRequest("cursor is not one this API issued") from None
-        q = q.where(InboxMessage.id < before)
+    if (key := decode_cursor(cursor, id=int)) is not None:
+        q = q.where(InboxMessage.id < key["id"])
     return page(list((await session.exec(q)).all()), limit, lambda m: {"id": m.id})
 
 

@@ -19,7 +19,7 @@ from shared import audit, pii, regions
 from shared.auth import Principal
 from shared.idnumber import mask_phone
 from shared.pagination import decode_cursor, page
-from shared.problems import BadRequest, NotFound
+from shared.problems import NotFound
 from shared.settings import Settings
 
 log = logging.getLogger("jingzhun.notifications.sms")
@@ -101,16 +101,8 @@ def _subtree(code: str) -> tuple[str, str]:
 
 
 def _before(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    try:
-        at = datetime.fromisoformat(str(key["at"]))
-        if at.tzinfo is None:
-            raise ValueError("naive")
-        return at, uuid.UUID(str(key["id"]))
-    except (KeyError, ValueError, TypeError, OverflowError):
-        raise BadRequest("cursor is not one this API issued") from None
+    key = decode_cursor(cursor, at=datetime, id=uuid.UUID)
+    return None if key is None else (key["at"], key["id"])
 
 
 async def list_for(*, session: AsyncSession, principal: Principal, region: str | None, status: str | None,

@@ -26,7 +26,7 @@ from shared.auth import Role
 from shared.http import ServiceClient
 from shared.money import round_fen, to_fen
 from shared.pagination import decode_cursor, encode_cursor
-from shared.problems import BadRequest, Conflict, Unprocessable
+from shared.problems import Conflict, Unprocessable
 
 
 def per_capita_net_fen(*, wage: int, production: int, transfer: int, property: int, expenses: int,
@@ -145,10 +145,7 @@ async def add_visit(*, session: AsyncSession, scope: Scope, household: Mapping[s
 
 async def page(*, session: AsyncSession, table, household_id: int, limit: int, cursor: str | None
                ) -> tuple[list[Mapping[str, Any]], str | None]:
-    key = decode_cursor(cursor)
-    after = 0 if key is None else key.get("id")
-    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
-        raise BadRequest("cursor is not one this API issued")
+    after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
     rows = list(await repository.page(session, table, household_id=household_id, after=after, limit=limit + 1))
     next_cursor = encode_cursor({"id": rows[limit - 1]["id"]}) if len(rows) > limit else None
     return rows[:limit], next_cursor

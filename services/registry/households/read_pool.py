@@ -27,11 +27,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 async def open_pool(app: FastAPI) -> None:
     """At start: the pool, and the PII key (a configured key file that is missing stops the start here rather
-    than failing the first request)."""
+    than failing the first request). The pool connects on first use: a database that is away at start costs
+    requests a 503 until it is back, not the service its start."""
     settings = app.state.settings
     pii.cipher(settings)
     app.state.read_pool = await asyncpg.create_pool(
-        asyncpg_dsn(settings, database_name(settings, "registry")), min_size=1, max_size=10,
+        asyncpg_dsn(settings, database_name(settings, "registry")), min_size=0, max_size=10,
         server_settings=SERVER_SETTINGS, reset=_keep_session)
 
 
