@@ -120,9 +120,12 @@ class Verifier:
         if header.get("alg") != ALGORITHM or header.get("kid") not in (None, self.keys.kid):
             raise InvalidToken("token is not signed with this deployment's key")
         try:
-            return jose_jwt.decode(
+            claims = jose_jwt.decode(
                 token, self.keys._public, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
                 options={"require_exp": True, "require_iat": True, "require_aud": True, "require_iss": True,
                          "require_sub": True, "require_jti": True, "leeway": LEEWAY})
         except JOSEError as exc:
             raise InvalidToken(str(exc)) from None
+        if claims["iat"] > time.time() + LEEWAY:          # jose checks only that iat is a number
+            raise InvalidToken("token is issued in the future")
+        return claims

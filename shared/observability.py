@@ -11,9 +11,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import context
-from shared.problems import PayloadTooLarge, problem_response
+from shared.problems import BadRequest, PayloadTooLarge, database_away, problem_response
 
 MAX_BODY = 25 * 1024 * 1024
+log = logging.getLogger("jingzhun.http")
 
 
 class RequestIdFilter(logging.Filter):
@@ -57,7 +58,7 @@ class Metrics:
 
 
 class RequestContextMiddleware:
-    """Sets/propagates X-Request-ID, refuses oversized bodies, records metrics."""
+    """Sets/propagates X-Request-ID, refuses oversized bodies and ambiguous credentials, records metrics."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -67,20 +68,24 @@ class RequestContextMiddleware:
             return await self.app(scope, receive, send)
         rid = None
         length = 0
+        authorizations = 0
         for k, v in scope["headers"]:
             if k == b"x-request-id":
                 rid = v.decode("latin-1")[:64]
             elif k == b"content-length":
                 length = int(v) if v.isdigit() else 0
+            elif k == b"authorization":
+                authorizations += 1
         rid = rid or uuid.uuid4().hex
         token = context.request_id.set(rid)
         start = time.perf_counter()
         status = 500
+        started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode("latin-1"))]
             await send(message)
@@ -89,8 +94,17 @@ class RequestContextMiddleware:
             if length > MAX_BODY:
                 await problem_response(PayloadTooLarge(f"body exceeds {MAX_BODY // (1024 * 1024)} MB"))(
                     scope, receive, send_wrapper)
+            elif authorizations > 1:     # the gateway and a service must never read different ones
+                await problem_response(BadRequest("send one Authorization header, not several"))(
+                    scope, receive, send_wrapper)
             else:
-                await self.app(scope, receive, send_wrapper)
+                try:
+                    await self.app(scope, receive, send_wrapper)
+                except Exception as exc:     # raw asyncpg paths and failed connects: the database is away, a 503
+                    if (away := database_away(exc)) is None or started:
+                        raise
+                    log.warning("database unavailable on %s %s: %r", scope["method"], scope["path"], exc)
+                    await problem_response(away)(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"

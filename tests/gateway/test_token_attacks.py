@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 from jose import jwt as jose_jwt
@@ -44,6 +45,9 @@ def _forgeries(settings) -> dict[str, str]:
         "someone else's key": Signer(other, issuer=settings.jwt_issuer, audience=settings.jwt_audience).sign(
             {"sub": "1", "role": "county_admin", "region": COUNTY}, ttl=600)[0],
         "not a jwt": "hello",
+        "issued in the future": jose_jwt.encode(
+            _claims(settings, iat=int(time.time()) + 3600, exp=int(time.time()) + 7200), keys._private,
+            algorithm="RS256", headers={"kid": keys.kid}),
         "no role": Signer(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience).sign(
             {"sub": "1", "region": COUNTY}, ttl=600)[0],
     }
@@ -66,7 +70,7 @@ def _other_private_pem() -> bytes:
 
 @pytest.mark.parametrize("kind", ["expired", "wrong audience", "wrong issuer", "alg none", "HS256 with the public key",
                                   "forged role and region", "unknown kid", "someone else's key", "not a jwt",
-                                  "no role"])
+                                  "no role", "issued in the future"])
 async def test_bad_tokens_are_refused_before_reaching_a_service(stack, kind):
     bad = _forgeries(stack.settings)[kind]
     me = await stack.client.get("/api/v1/auth/me", headers=auth(bad))
@@ -82,4 +86,15 @@ async def test_no_token_or_another_scheme_is_401(stack):
     assert (await stack.client.get("/api/v1/households")).status_code == 401
     r = await stack.client.get("/api/v1/households", headers={"Authorization": "Basic YTpi"})
     assert r.status_code == 401
+    assert [c for c in stack.transport.calls if c.url.path.startswith("/api/")] == []
+
+
+async def test_two_authorization_headers_are_refused_at_the_gateway_and_at_a_service(stack, registry, token):
+    # the gateway checks one and a service could read the other: neither takes such a request
+    two = [("Authorization", f"Bearer {token('village_cadre', VILLAGE)}"), ("Authorization", f"Bearer {token()}")]
+    for client, path in ((stack.client, f"/api/v1/regions/{COUNTY}"), (stack.client, "/api/v1/auth/me"),
+                         (registry, f"/api/v1/regions/{COUNTY}")):
+        r = await client.get(path, headers=two)
+        assert r.status_code == 400, (path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
     assert [c for c in stack.transport.calls if c.url.path.startswith("/api/")] == []
