@@ -54,8 +54,9 @@ class Database:
         self.service = service
         # No overflow: an overflow connection is closed as soon as it is returned, so under steady load every
         # request beyond pool_size would open (and PostgreSQL fork) a new connection; beyond pool_size they wait.
+        # Pre-ping: a connection that died in the pool (a database restart) is replaced, never handed out.
         self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(settings, service), pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
+            sqlalchemy_url(settings, service), pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._pool: asyncpg.Pool | None = None
 

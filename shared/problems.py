@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -139,7 +140,32 @@ def validation_problem(exc: RequestValidationError) -> Problem:
     )
 
 
+# connection exceptions, the server shutting down or starting up, too many connections: the database is away
+_AWAY_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def database_away(exc: BaseException) -> Problem | None:
+    """503 with Retry-After when ``exc`` (or what caused it) is the database being unreachable: a restart, a
+    failover, a connection cut. The request changed nothing (its transaction did not commit); trying again
+    shortly is right."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        code = getattr(e, "sqlstate", None) or ""
+        if (isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated) \
+                or isinstance(e, (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, ConnectionError,
+                                  sa_exc.InterfaceError)) \
+                or code.startswith(_AWAY_SQLSTATES):
+            return ServiceUnavailable("The database is briefly unavailable; try again in a few seconds",
+                                      slug="database-unavailable", headers={"Retry-After": "2"})
+        e = getattr(e, "orig", None) or e.__cause__ or e.__context__
+    return None
+
+
 def _db_problem(exc: sa_exc.DBAPIError) -> Problem | None:
+    if (away := database_away(exc)) is not None:
+        return away
     orig = getattr(exc, "orig", None)
     code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
     if isinstance(exc, sa_exc.IntegrityError) or (code or "").startswith("23"):
