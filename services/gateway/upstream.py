@@ -2,15 +2,26 @@
 
 httpcore's pool rescans (and polls) every connection on each request, which on a busy gateway costs more
 CPU than the proxying itself. This transport keeps a LIFO stack of idle connections per origin, learns
-that a server closed one from asyncio's ``connection_lost`` (no polling), writes each request in one
-``write`` and parses answers with llhttp (``httptools``, uvicorn's parser). It implements
-``httpx.AsyncBaseTransport``, so the client, its timeouts and its exceptions behave as usual.
-Anything but ``http://`` goes to a regular ``httpx.AsyncHTTPTransport``.
+that a server closed one from asyncio's ``connection_lost``, writes each request in one ``write`` and parses
+answers with llhttp (``httptools``, uvicorn's parser). It implements ``httpx.AsyncBaseTransport``, so the
+client, its timeouts and its exceptions behave as usual. Anything but ``http://`` goes to a regular
+``httpx.AsyncHTTPTransport``.
+
+A connection the server closes must never cost another request its answer, so a connection goes back to the
+pool only when the server meant to keep it: not after ``Connection: close`` or an HTTP/1.0 answer without
+keep-alive (llhttp's verdict), and not after a 500, after which uvicorn closes the connection without saying
+so (Starlette's error middleware sends the 500, re-raises, and uvicorn logs the error and closes). A pooled
+connection is given up a second before the server's keep-alive timeout, and just before its reuse one
+``poll`` with a zero timeout checks that the socket has nothing to read: an idle connection that can be read
+from holds the server's close (end of stream or reset), possibly not yet handled by the event loop when the
+loop is busy. What is left is a server closing the connection while the request is on its way; see
+``UpstreamTransport.exchange`` for when the request is then sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
@@ -23,15 +34,30 @@ HIGH_WATER = 256 * 1024          # buffered answer bytes before we stop reading 
 LOW_WATER = 64 * 1024
 
 
+_POLL_IN = select.POLLIN | select.POLLPRI | getattr(select, "POLLRDHUP", 0)
+
+
 class _Stale(Exception):
     """A reused connection closed before answering anything: safe to retry an idempotent request."""
+
+
+def _readable(fd: int) -> bool:
+    """Whether a socket has anything to read (or an error) right now. POLLHUP and POLLERR always count."""
+    if fd < 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, _POLL_IN)
+    return bool(poller.poll(0))
 
 
 class _Connection(asyncio.Protocol):
     def __init__(self, pool: UpstreamTransport, origin: tuple[str, int]) -> None:
         self.pool, self.origin = pool, origin
         self.transport: asyncio.Transport | None = None
+        self.fd = -1
         self.closed = False
+        self.eof = False                # the server closed its side in order (FIN)
+        self.reset = False              # the server reset the connection (RST) without closing it in order
         self.idle_since = 0.0
         self.requests = 0
         self._write_paused = False
@@ -70,6 +96,8 @@ class _Connection(asyncio.Protocol):
     # --- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
@@ -84,10 +112,14 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def eof_received(self) -> bool:
+        self.eof = True
         return False                    # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        # a reset on reading, or a write refused because the connection was already reset
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError)) and not self.eof:
+            self.reset = True
         if self.headers_done and not self.complete and self._until_eof():
             self.complete = True        # an answer delimited by the end of the connection
         elif not self.complete and self.error is None:
@@ -127,7 +159,9 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if not self.complete:
             self.complete = True
-            self.keep_alive = self.parser.should_keep_alive() and 200 <= self.status
+            # llhttp says no to `Connection: close` and to HTTP/1.0 without `Connection: keep-alive`; after a
+            # 500 uvicorn closes without saying so (see the module's docstring)
+            self.keep_alive = self.parser.should_keep_alive() and 200 <= self.status and self.status != 500
 
     def _until_eof(self) -> bool:
         names = {n.lower() for n, _ in self.headers}
@@ -227,15 +261,34 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                        chunked: bool, timeouts: Mapping[str, float | None]) -> Answer:
         """One request, headers exactly as given (Host and framing included), on a pooled connection: the
         answer's status and headers, its body to iterate, ``aclose()`` to give the connection back. Raises
-        httpx's exceptions. ``body`` bytes are sent at once (and retried on a dropped idle connection when the
-        method is idempotent); an iterable is streamed, chunk-encoded if ``chunked``."""
+        httpx's exceptions. ``body`` bytes are sent at once; an iterable is streamed, chunk-encoded if
+        ``chunked``.
+
+        When a *reused* connection fails before a single byte of the answer arrived, a request with a bytes
+        body is sent once more, on a new connection (a streamed body is gone and is never sent twice), if
+        - its method is idempotent (RFC 9110 §9.2.2: sending it twice means what sending it once does), or
+        - the server *reset* the connection without first closing it in order. A TCP stack resets a
+          connection, instead of closing it in order, when its application closes the socket while bytes
+          sent to it are still unread: the server closed this connection (after an error, at its keep-alive
+          timeout, on shutdown) with our request, or part of it, never read, so no handler can have acted on
+          it -- a service acts on a request once it has read it (FastAPI reads a body before it calls the
+          endpoint; a request without a body is all head). That is the "means to detect that the original
+          request was never applied" RFC 9110 §9.2.2 asks for before a POST is sent again automatically.
+        A server that read the request and then went away (killed while handling it) closes in order, with
+        nothing left unread. From here that looks like a close that crossed the request on its way (its end
+        of stream arrives before the reset our request then causes), so such a request is sent again only
+        if it is idempotent; otherwise its caller gets the error (a 503 from the gateway), never a second
+        payment. What ``_acquire`` and ``Answer.aclose`` check leaves that case to a close that crosses a
+        request in flight (on one machine, a window of microseconds).
+        """
         head = b"".join([method, b" ", target, b" HTTP/1.1\r\n", *(k + b": " + v + b"\r\n" for k, v in headers),
                          b"\r\n"])
         if body is None:
             body = b""
-        retryable = isinstance(body, bytes) and method in IDEMPOTENT
+        resendable = isinstance(body, bytes)
+        fresh = False                   # after one failed reuse, the retry goes on a new connection
         while True:
-            conn = self._acquire(origin)
+            conn = None if fresh else self._acquire(origin)
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(origin, timeouts.get("connect"))
@@ -244,8 +297,9 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 await conn.answer_head(timeouts.get("read"))
             except (_Stale, httpx.WriteError) as exc:
                 conn.close()
-                if reused and retryable and not conn.received_any:
-                    continue            # the server dropped an idle connection just as we used it
+                if reused and resendable and not conn.received_any and (method in IDEMPOTENT or conn.reset):
+                    fresh = True        # the server dropped the connection just as we used it
+                    continue
                 if isinstance(exc, httpx.WriteError):
                     raise
                 raise httpx.RemoteProtocolError("the service closed the connection without answering") from None
@@ -282,8 +336,8 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         now = time.monotonic()
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < self.keepalive_expiry:
-                return conn
+            if not conn.closed and now - conn.idle_since < self.keepalive_expiry and not _readable(conn.fd):
+                return conn             # an idle connection with something to read holds the server's close
             conn.close()
         return None
 
