@@ -1,7 +1,8 @@
 """The notifications worker: consumes events once, turns them into messages, delivers SMS on a cron.
 
-Several workers may run: each cron tick runs once (arq's unique cron job ids), and the jobs themselves
-claim rows with ``FOR UPDATE SKIP LOCKED``.
+Several workers may run: each cron tick runs once (arq's unique cron job ids), and one run of each job
+at a time holds its PostgreSQL advisory lock (``locks``); a tick that finds the previous run still going,
+in this worker or another, returns at once.
 """
 
 from typing import Any

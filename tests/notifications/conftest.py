@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,30 +38,43 @@ class Post:
 
 @dataclass
 class SmsProvider:
-    """A tiny SMS gateway on a real 127.0.0.1 port: records every post; can fail or hang the first N."""
+    """A tiny SMS gateway on a real 127.0.0.1 port: records every post (a post it saw is a message it may
+    have sent) and how many were open at once; can fail or hang the first N, or hang for a while."""
 
     url: str = ""
     posts: list[Post] = field(default_factory=list)
     fail_first: int = 0              # answer 500 to the first N posts
     always_fail: bool = False
     hang_first: int = 0              # answer the first N posts only after ``hang_seconds``
+    hang_until: float = 0.0          # ... and every post arriving before this ``time.monotonic()``
     hang_seconds: float = 1.5
+    delay: float = 0.0               # every answer takes this long
     status: int = 500
     retry_after: str | None = None
+    open: int = 0                    # requests being answered now
+    max_open: int = 0
 
     def app(self) -> FastAPI:
         app = FastAPI()
 
         @app.post("/sms")
         async def receive(request: Request):
-            self.posts.append(Post(await request.json(), dict(request.headers), time.monotonic()))
-            n = len(self.posts)
-            if n <= self.hang_first:
-                await asyncio.sleep(self.hang_seconds)
-            if self.always_fail or n <= self.fail_first:
-                headers = {"Retry-After": self.retry_after} if self.retry_after else None
-                return JSONResponse({"error": "短信网关繁忙"}, status_code=self.status, headers=headers)
-            return {"accepted": True}
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+            try:
+                self.posts.append(Post(await request.json(), dict(request.headers), time.monotonic()))
+                n = len(self.posts)
+                if n <= self.hang_first or self.posts[-1].at < self.hang_until:
+                    until = time.monotonic() + self.hang_seconds       # or until the client gives up
+                    while time.monotonic() < until and not await request.is_disconnected():
+                        await asyncio.sleep(0.02)
+                await asyncio.sleep(self.delay)
+                if self.always_fail or n <= self.fail_first:
+                    headers = {"Retry-After": self.retry_after} if self.retry_after else None
+                    return JSONResponse({"error": "短信网关繁忙"}, status_code=self.status, headers=headers)
+                return {"accepted": True}
+            finally:
+                self.open -= 1
 
         return app
 
@@ -74,21 +88,30 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-@pytest.fixture
-async def provider():
-    p = SmsProvider()
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """``app`` on a real 127.0.0.1 port (uvicorn in this event loop); yields its base URL."""
     port = free_port()
-    server = _QuietServer(uvicorn.Config(p.app(), host="127.0.0.1", port=port, log_level="warning",
+    server = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                          timeout_graceful_shutdown=1, lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    p.url = f"http://127.0.0.1:{port}/sms"
-    yield p
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def provider():
+    p = SmsProvider()
+    async with serving(p.app()) as base:
+        p.url = f"{base}/sms"
+        yield p
 
 
 @pytest.fixture

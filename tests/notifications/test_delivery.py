@@ -154,7 +154,7 @@ async def test_several_workers_send_each_message_once(settings, ndb, provider, h
     ctx = make_ctx(settings, ndb)
     for n in range(40):
         assert await handle(ctx, envelope("payment.paid", paid(household_id=n + 1, head_phone=f"1395123{n:04d}")))
-    policy = replace(FAST, batch=7, concurrency=3)
+    policy = replace(FAST, concurrency=3)
     reports = await asyncio.gather(*(deliver_due(sessionmaker=ndb.sessionmaker, settings=settings, client=http,
                                                  policy=policy) for _ in range(4)))
     assert sum(r.sent for r in reports) == 40

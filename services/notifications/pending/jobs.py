@@ -9,10 +9,5 @@ EVERY_SECONDS = 5
 
 
 async def resume_pending(ctx: dict[str, Any]) -> int | None:
-    if ctx.get("pending_running"):       # the previous run is still waiting on the gateway
-        return None
-    ctx["pending_running"] = True
-    try:
-        return await resume_due(sessionmaker=ctx["db"].sessionmaker, handlers=HANDLERS, ctx=ctx)
-    finally:
-        ctx["pending_running"] = False
+    """One run; None at once while another run (this worker's or another's) is still waiting on the gateway."""
+    return await resume_due(sessionmaker=ctx["db"].sessionmaker, handlers=HANDLERS, ctx=ctx)

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.notifications import locks
 from services.notifications.pending.models import PendingEvent
 from shared import audit
 from shared.http import UpstreamProblem
@@ -85,8 +86,17 @@ def _event(row) -> dict[str, Any]:
 
 
 async def resume_due(*, sessionmaker: async_sessionmaker, handlers: dict[str, Handler], ctx: dict[str, Any],
-                     limit: int = 20) -> int:
-    """Run the handlers of due pending events again; returns how many completed."""
+                     limit: int = 20) -> int | None:
+    """Run the handlers of due pending events again; returns how many completed, or None (at once) while
+    another run holds the ``PENDING_EVENTS`` lock (runs must not pile up while the gateway is slow)."""
+    async with locks.exclusive(ctx["settings"], locks.PENDING_EVENTS) as lock:
+        if lock is None:
+            return None
+        return await _resume(sessionmaker=sessionmaker, handlers=handlers, ctx=ctx, limit=limit)
+
+
+async def _resume(*, sessionmaker: async_sessionmaker, handlers: dict[str, Handler], ctx: dict[str, Any],
+                  limit: int) -> int:
     done, away = 0, False
     while True:
         async with sessionmaker() as session:

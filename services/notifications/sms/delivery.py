@@ -6,10 +6,14 @@ lost (a timeout) can recognise the repeat. A 2xx answer means ``sent``; any othe
 connection error is retried after the policy's next delay (``Retry-After`` lengthens it), and after the
 last attempt the message is ``failed``.
 
-Safe with several workers: a run claims due messages with ``FOR UPDATE SKIP LOCKED`` and leases each one
-for a single attempt (``attempts`` + 1, ``next_attempt_at`` pushed past the HTTP timeout) in a short
-transaction, sends outside any transaction, then records the outcome only if it still holds the lease.
-A worker that dies mid-send leaves the lease to expire; the message is then tried again.
+One run at a time, whatever the number of workers: a run holds the ``SMS_DELIVERY`` advisory lock (see
+``services.notifications.locks``) and a run that finds it taken returns at once. The run keeps
+``concurrency`` lanes; each lane claims one due message (``FOR UPDATE SKIP LOCKED``), leases it for a
+single attempt (``attempts`` + 1, ``next_attempt_at`` pushed past the HTTP timeout) in a short
+transaction, posts it at once, and records the outcome in its own transaction, only if it still holds
+the lease. So no more than ``concurrency`` requests are open at the provider, nothing is claimed before it
+can be sent, and a worker that dies mid-send leaves at most ``concurrency`` messages whose outcome is
+unknown: their leases expire and they are tried again (same id and key), and only they.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from services.notifications import locks
 from services.notifications.sms import repository
 from shared import audit, pii
 from shared.settings import Settings
@@ -38,11 +43,10 @@ class RetryPolicy:
     """``delays[n-1]`` seconds after a failed attempt ``n``; ``len(delays) + 1`` attempts in all."""
 
     delays: tuple[float, ...] = (10, 30, 120, 600, 1800, 3600, 7200)
-    timeout: float = 10.0          # one HTTP attempt, connect included
+    timeout: float = 10.0          # one HTTP attempt, all of it (connect, send, wait, read)
     jitter: float = 0.1            # ± this fraction of each delay, so retries of a burst spread out
-    batch: int = 50                # messages claimed at a time
-    concurrency: int = 10          # posts in flight at once
-    budget: float = 45.0           # seconds one run keeps claiming batches (a cron run every few seconds)
+    concurrency: int = 10          # posts in flight at once (and messages claimed at once)
+    budget: float = 45.0           # seconds one run keeps claiming messages (a cron run every few seconds)
     max_retry_after: float = 3600
 
     @property
@@ -51,6 +55,7 @@ class RetryPolicy:
 
     @property
     def lease(self) -> float:
+        """From a claim to its outcome being recorded: the post starts at once and lasts ``timeout`` at most."""
         return self.timeout + 30
 
     def delay_after(self, attempt: int, retry_after: float | None = None) -> float:
@@ -80,6 +85,7 @@ class Report:
     failed: int = 0
     lost_lease: int = 0
     errors: list[str] = field(default_factory=list)
+    skipped: bool = False          # another run holds the delivery lock; this one did nothing
 
     @property
     def attempts(self) -> int:
@@ -101,12 +107,13 @@ def _retry_after(value: str | None) -> float | None:
 
 async def post(client: httpx.AsyncClient, url: str, *, message_id: str, phone: str, text: str,
                timeout: float) -> Outcome:
-    """One attempt at the provider."""
+    """One attempt at the provider, over in ``timeout`` seconds whatever the provider does."""
     try:
-        resp = await client.post(url, json={"id": message_id, "phone": phone, "text": text},
-                                 headers={"Idempotency-Key": message_id}, timeout=httpx.Timeout(timeout),
-                                 follow_redirects=False)
-    except httpx.TimeoutException:
+        async with asyncio.timeout(timeout):
+            resp = await client.post(url, json={"id": message_id, "phone": phone, "text": text},
+                                     headers={"Idempotency-Key": message_id}, timeout=httpx.Timeout(timeout),
+                                     follow_redirects=False)
+    except (httpx.TimeoutException, TimeoutError):
         return Outcome(False, f"timeout after {timeout:g}s")
     except httpx.HTTPError as exc:
         return Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
@@ -119,43 +126,56 @@ async def post(client: httpx.AsyncClient, url: str, *, message_id: str, phone: s
 
 async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, client: httpx.AsyncClient,
                       policy: RetryPolicy = DEFAULT_POLICY) -> Report:
-    """Send every message that is due now (bounded by ``policy.budget``); nothing without an SMS URL."""
+    """Send every message that is due now (bounded by ``policy.budget``); nothing without an SMS URL, and
+    nothing (``skipped``) while another run holds the delivery lock."""
     report = Report()
     url = settings.sms_url
     if not url:
         return report
-    cipher = pii.cipher(settings)
-    deadline = time.monotonic() + policy.budget
-    gate = asyncio.Semaphore(policy.concurrency)
+    async with locks.exclusive(settings, locks.SMS_DELIVERY) as lock:
+        if lock is None:
+            report.skipped = True
+            return report
+        cipher = pii.cipher(settings)
+        deadline = time.monotonic() + policy.budget
 
-    async def attempt(row) -> Outcome:
-        try:
-            phone = cipher.decrypt(row.phone_enc, field="phone")
-        except (pii.DecryptionError, TypeError):
-            return Outcome(False, "the phone number cannot be decrypted with this deployment's key", permanent=True)
-        async with gate:
-            return await post(client, url, message_id=str(row.id), phone=phone, text=row.text,
-                              timeout=policy.timeout)
+        async def attempt(row) -> Outcome:
+            try:
+                phone = cipher.decrypt(row.phone_enc, field="phone")
+            except (pii.DecryptionError, TypeError):
+                return Outcome(False, "the phone number cannot be decrypted with this deployment's key",
+                               permanent=True)
+            try:
+                return await post(client, url, message_id=str(row.id), phone=phone, text=row.text,
+                                  timeout=policy.timeout)
+            except Exception as exc:   # noqa: BLE001 — recorded as this attempt's error, retried
+                return Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
 
-    while time.monotonic() < deadline:
-        async with sessionmaker() as session:
-            claimed, abandoned = await repository.claim_due(session, limit=policy.batch, lease_seconds=policy.lease,
-                                                            max_attempts=policy.max_attempts)
-            for row in abandoned:
-                await audit.record(session, actor=ACTOR, action="sms.failed", entity="sms_message",
-                                   entity_id=row.id, diff={"attempt": row.attempts, "error": "no outcome recorded"})
-            await session.commit()
-        report.failed += len(abandoned)
-        if not claimed:
-            if abandoned:
-                continue
-            break
-        outcomes = [o if isinstance(o, Outcome) else Outcome(False, f"{type(o).__name__}: {o}"[:300])
-                    for o in await asyncio.gather(*(attempt(row) for row in claimed), return_exceptions=True)]
-        async with sessionmaker() as session:
-            for row, outcome in zip(claimed, outcomes):
-                await _settle(session, row, outcome, policy, report)
-            await session.commit()
+        async def lane() -> None:
+            """Claim one message, send it, record it; again until nothing is due or the budget is spent."""
+            while time.monotonic() < deadline:
+                async with sessionmaker() as session:
+                    claimed, abandoned = await repository.claim_due(
+                        session, limit=1, lease_seconds=policy.lease, max_attempts=policy.max_attempts, lock=lock)
+                    for row in abandoned:
+                        await audit.record(session, actor=ACTOR, action="sms.failed", entity="sms_message",
+                                           entity_id=row.id, diff={"attempt": row.attempts,
+                                                                   "error": "no outcome recorded"})
+                    await session.commit()
+                report.failed += len(abandoned)
+                if not claimed:
+                    if abandoned:
+                        continue
+                    return
+                (row,) = claimed
+                outcome = await attempt(row)
+                async with sessionmaker() as session:
+                    await _settle(session, row, outcome, policy, report)
+                    await session.commit()
+
+        async with asyncio.TaskGroup() as lanes:     # a lane that fails stops the others before the lock goes
+            for _ in range(policy.concurrency):
+                lanes.create_task(lane())
     return report
 
 

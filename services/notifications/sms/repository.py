@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.notifications.locks import HELD, RunLock
 from services.notifications.sms.models import SmsMessage
 
 table = SmsMessage.__table__
@@ -43,17 +44,21 @@ async def list_(session: AsyncSession, *, region_range: tuple[str, str] | None, 
     return list((await session.exec(q)).all())
 
 
-async def claim_due(session: AsyncSession, *, limit: int, lease_seconds: float, max_attempts: int
-                    ) -> tuple[Sequence[Row], Sequence[Row]]:
-    """Lock due queued messages (skipping those another worker holds) and lease them for one attempt.
+async def claim_due(session: AsyncSession, *, limit: int, lease_seconds: float, max_attempts: int,
+                    lock: RunLock | None = None) -> tuple[Sequence[Row], Sequence[Row]]:
+    """Lock up to ``limit`` due queued messages (skipping those another run holds) and lease them for one attempt.
 
     Returns ``(claimed, abandoned)``: claimed rows carry ``id, phone_enc, text, attempts`` (the attempt now
     being made); abandoned ones had used their last attempt without an outcome being recorded (the worker
-    stopped mid-send) and are marked ``failed`` here.
+    stopped mid-send) and are marked ``failed`` here. With ``lock``, nothing is claimed unless that run
+    still holds its lock (see ``locks.HELD``).
     """
+    fence, params = "", {"n": limit}
+    if lock is not None:
+        fence, params = f" AND {HELD}", params | lock.params()
     due = (await session.execute(text(
-        "SELECT id, attempts FROM sms_message WHERE status = 'queued' AND next_attempt_at <= now() "
-        "ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED"), {"n": limit})).all()
+        "SELECT id, attempts FROM sms_message WHERE status = 'queued' AND next_attempt_at <= now()" + fence +
+        " ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED"), params)).all()
     spent = [r.id for r in due if r.attempts >= max_attempts]
     fresh = [r.id for r in due if r.attempts < max_attempts]
     abandoned: Sequence[Row] = []
