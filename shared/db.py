@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -59,11 +60,15 @@ class Database:
             sqlalchemy_url(settings, service), pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._pool: asyncpg.Pool | None = None
+        self._pool_made = asyncio.Lock()      # two first callers at once must not make two pools (one would leak)
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                asyncpg_dsn(self.settings, database_name(self.settings, self.service)), min_size=1, max_size=10)
+            async with self._pool_made:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        asyncpg_dsn(self.settings, database_name(self.settings, self.service)), min_size=1,
+                        max_size=10)
         return self._pool
 
     async def ping(self) -> None:

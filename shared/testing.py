@@ -74,6 +74,7 @@ class TestServers:
             self._redis.stop()
         if self._pg is not None:
             self._pg.stop()
+            self._pg.remove_outside_data()     # root: its data may live outside self.tmp (shared.embedded)
         self._run.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -83,6 +84,25 @@ async def drop_databases(settings: Settings) -> None:
     try:
         for service in SERVICES:
             await conn.execute(f'DROP DATABASE IF EXISTS "{database_name(settings, service)}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def open_connections(settings: Settings, *, settle: float = 5.0) -> list[str]:
+    """What is still connected to the run's databases (after every test has closed its apps): a pool or an
+    engine someone forgot to close. Waits up to ``settle`` seconds for connections that are just closing."""
+    names = [database_name(settings, service) for service in SERVICES]
+    conn = await asyncpg.connect(asyncpg_dsn(settings, "postgres"))
+    try:
+        deadline = time.monotonic() + settle
+        while True:
+            rows = await conn.fetch(
+                "SELECT datname, application_name, state, left(query, 120) AS query FROM pg_stat_activity "
+                "WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid() ORDER BY datname", names)
+            if not rows or time.monotonic() > deadline:
+                return [f"{r['datname']} ({r['application_name'] or 'no application_name'}, {r['state']}): "
+                        f"{r['query']}" for r in rows]
+            await asyncio.sleep(0.1)
     finally:
         await conn.close()
 

@@ -11,7 +11,7 @@ import pytest
 from shared import migrations
 from shared.embedded import EmbeddedRedis, RunDir
 from shared.settings import SERVICES, Settings
-from shared.testing import TestServers, app_client, drop_databases, make_token, truncate_all
+from shared.testing import TestServers, app_client, drop_databases, make_token, open_connections, truncate_all
 
 COUNTY = "640122000000"       # 贺兰县
 TOWNSHIP = "640122100000"     # 洪广镇
@@ -35,7 +35,11 @@ def settings(servers: TestServers) -> Settings:
             pool.submit(migrations.upgrade, settings, service).result()
     yield settings
     with ThreadPoolExecutor(1) as pool:
+        left = pool.submit(asyncio.run, open_connections(settings)).result()
         pool.submit(asyncio.run, drop_databases(settings)).result()
+    # A pool left open keeps reconnecting to the dropped databases until the loop closes under it
+    # ("Task was destroyed but it is pending!" at exit): name what was left instead.
+    assert not left, "connections left open by the tests (close every Database, pool and app):\n" + "\n".join(left)
 
 
 @pytest.fixture(autouse=True)

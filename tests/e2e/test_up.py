@@ -10,6 +10,7 @@ the stack is left (postgres, redis-server, uvicorns, workers).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import psutil
 import pytest
 
 from shared import demo
+from shared.embedded import outside_data
 from shared.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,13 +37,17 @@ pytestmark = pytest.mark.skipif(not (ROOT / "services" / "gateway" / "app.py").e
 class Stack:
     """`python -m shared.cli up` in a subprocess, its output collected by a thread."""
 
-    def __init__(self, data_dir: Path, port: int, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
-        env.update(JINGZHUN_DATA_DIR=str(data_dir), JINGZHUN_PORT=str(port), JINGZHUN_ADMIN_PASSWORD=ADMIN_PASSWORD,
-                   JINGZHUN_NOTICE_MIN_DAYS="0", PYTHONUNBUFFERED="1")
+    def __init__(self, data_dir: Path | None, port: int, *args: str, cwd: Path = ROOT,
+                 env: dict[str, str] | None = None) -> None:
+        """``data_dir`` None: the default one, ``.jingzhun`` in ``cwd``; ``env`` is added to ours."""
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
+        environ.update(JINGZHUN_PORT=str(port), JINGZHUN_ADMIN_PASSWORD=ADMIN_PASSWORD, JINGZHUN_NOTICE_MIN_DAYS="0",
+                       PYTHONUNBUFFERED="1", **(env or {}))
+        if data_dir is not None:
+            environ["JINGZHUN_DATA_DIR"] = str(data_dir)
         self.url = f"http://127.0.0.1:{port}"
         self.lines: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "up", *args], cwd=ROOT, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "up", *args], cwd=cwd, env=environ,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -83,9 +89,10 @@ class Stack:
         assert code == 0, self.output()
         _, alive = psutil.wait_procs(family, timeout=5)
         assert not alive, [p.cmdline() for p in alive]
+        places = [str(data_dir)] + [str(p) for p in [outside_data(data_dir)] if p is not None]
         mentions = []
         for p in psutil.process_iter(["pid", "cmdline"]):
-            if p.info["cmdline"] and str(data_dir) in " ".join(p.info["cmdline"]):
+            if p.info["cmdline"] and any(place in " ".join(p.info["cmdline"]) for place in places):
                 mentions.append(p.info)
         assert not mentions
         assert sum(READY in line for line in self.lines) == 1
@@ -171,8 +178,20 @@ def registration_and_payment(client: httpx.Client, admin: dict[str, str], financ
         "/api/v1/notifications", params={"kind": "payment.paid"}, headers=admin).json()["items"]) == 2)
 
 
-def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(tmp_path):
-    data_dir = tmp_path / "data"
+def forget_outside_data(data_dir: Path) -> None:
+    """Run as root, PostgreSQL may keep its data outside a data dir its user cannot enter: delete it too."""
+    outside = outside_data(data_dir)
+    if outside is not None:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    yield tmp_path / "data"
+    forget_outside_data(tmp_path / "data")
+
+
+def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(data_dir):
     port = free_port()
     new_village = {"code": "640122100299", "name": "测试新村", "rural_population": 321}
 
