@@ -2,7 +2,6 @@
 replays, and the replay applies the event once."""
 
 import asyncio
-import contextlib
 import uuid
 
 import pytest
@@ -15,32 +14,9 @@ from shared.db import Database
 from shared.testing import app_client, auth, wait_until
 from shared.worker import RetryPolicy, dispatch, worker_settings
 from tests.notifications.conftest import envelope, paid
+from tests.shared.workers import publish, worker_running
 
 QUICK = RetryPolicy(tries=3, first=0.05, longest=0.1)
-
-
-@contextlib.asynccontextmanager
-async def worker_running(kwargs):
-    """The service's worker (as `jingzhun worker` runs it) in this event loop, until the block ends."""
-    worker = queue.QueueWorker(**{**kwargs, "handle_signals": False, "poll_delay": 0.01})
-    worker.main_task = asyncio.create_task(worker.main())
-    try:
-        yield worker
-    finally:
-        await worker.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker.main_task
-
-
-async def publish(settings, *events) -> None:
-    """What the relay does with an outbox row: one job per event on the consumer's queue."""
-    pool = await queue.connect(settings)
-    try:
-        for event in events:
-            await queue.enqueue(pool, queue=queue.queue_name(settings, "notifications"), function=queue.EVENT_JOB,
-                                args=(event,), job_id=f"{event['event_id']}:notifications")
-    finally:
-        await pool.aclose()
 
 
 async def scalar(db: Database, sql: str) -> int:
@@ -65,7 +41,7 @@ async def test_a_consumer_that_fails_twice_is_run_again_and_applies_the_event_on
             raise ConnectionResetError("the database went away mid-handling")
         await HANDLERS["payment.paid"](session, event, ctx)
 
-    await publish(settings, envelope("payment.paid", paid()))
+    await publish(settings, "notifications", envelope("payment.paid", paid()))
     ws = worker_settings("notifications", handlers={"payment.paid": flaky}, settings=settings, relay=False,
                          retry=QUICK)
     async with worker_running(ws):
@@ -94,7 +70,7 @@ async def test_an_event_failing_every_try_is_a_dead_letter_an_officer_lists_and_
     ws = worker_settings("notifications", handlers={"payment.paid": fragile}, settings=settings, relay=False,
                          retry=QUICK)
     async with app_client(create_notifications(settings)) as api, worker_running(ws):
-        await publish(settings, event)
+        await publish(settings, "notifications", event)
 
         async def dead():
             r = await api.get("/api/v1/dead-letters/notifications", headers=admin)
@@ -152,7 +128,7 @@ async def test_dead_letters_page_newest_first_and_refuse_a_forged_cursor(setting
     ws = worker_settings("notifications", handlers={"payment.paid": failing}, settings=settings, relay=False,
                          retry=RetryPolicy(tries=1))
     async with app_client(create_notifications(settings)) as api, worker_running(ws):
-        await publish(settings, *events)
+        await publish(settings, "notifications", *events)
         assert await wait_until(lambda: scalar(ndb, "SELECT count(*) = 3 FROM dead_letters"), timeout=10)
         first = (await api.get("/api/v1/dead-letters/notifications?limit=2", headers=admin)).json()
         assert len(first["items"]) == 2 and first["next_cursor"]
