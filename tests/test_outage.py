@@ -331,3 +331,35 @@ async def _write_through_crashes(settings, redis, worker, watching) -> None:
 
 async def _ping(redis) -> bool:
     return redis.proc is not None and redis.ping()
+
+
+async def test_an_event_relayed_just_before_redis_died_without_writing_it_down_is_relayed_again(settings, own_redis):
+    """Redis writes its append-only file once a second: killed right after the relay handed it a job (and marked the
+    outbox row sent), it comes back without that job. The relay notices the new Redis and hands it over again."""
+    settings = settings.model_copy(update={"redis_url": own_redis.url})
+    registry, ndb = Database(settings, "registry"), Database(settings, "notifications")
+    relay = outbox.Relay(settings=settings, service="registry", sessionmaker=registry.sessionmaker,
+                         poll_seconds=0.2)
+    relaying = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.5)                      # the relay knows the Redis it relays to
+        async with registry.sessionmaker() as s:
+            await outbox.emit(s, topic="helper.assigned", to=["notifications"], payload={
+                "helper_user_id": "u-helper-7", "household_no": "6401221000010001", "head_name": "马文军",
+                "village_name": "欣荣村"})
+            await s.commit()
+        assert await wait_until(lambda: count(registry, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL"))
+        os.kill(own_redis.proc.pid, signal.SIGKILL)
+        own_redis.proc.wait()
+        for f in own_redis.dir.iterdir():            # what had not reached the disk is gone
+            f.unlink()
+        own_redis.start()
+        async with worker_running(notifications_worker.settings(settings)):
+            assert await wait_until(lambda: count(ndb, "SELECT count(*) FROM inbox_message"), timeout=15) == 1
+            await asyncio.sleep(1)
+        assert await count(ndb, "SELECT count(*) FROM inbox_message") == 1
+    finally:
+        relaying.cancel()
+        await asyncio.gather(relaying, return_exceptions=True)
+        await registry.close()
+        await ndb.close()
