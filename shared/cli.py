@@ -452,8 +452,12 @@ class Supervisor:
 
     @staticmethod
     def _queue_down(item: Supervised, what: str, delay: float) -> None:
-        say(f"THE JOB QUEUE IS DOWN: {item.name} {what}; restarting it in {delay:.0f} s. The APIs keep serving "
-            "(writes do not depend on the queue); events wait in the outboxes and are delivered once it is back.")
+        if isinstance(item, Server):
+            say(f"THE JOB QUEUE IS DOWN: {item.name} {what}; restarting it in {delay:.0f} s. The APIs keep serving "
+                "(writes do not depend on the queue); events wait in the outboxes and are delivered once it is back.")
+        else:
+            say(f"A WORKER IS DOWN: {item.name} {what}; restarting it in {delay:.0f} s. The APIs keep serving; "
+                "its events and jobs wait in the queue until it is back.")
 
     def shutdown(self) -> None:
         """Children first (SIGTERM together, SIGKILL after STOP_TIMEOUT), then Redis, then PostgreSQL."""

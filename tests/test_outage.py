@@ -363,3 +363,25 @@ async def test_an_event_relayed_just_before_redis_died_without_writing_it_down_i
         await asyncio.gather(relaying, return_exceptions=True)
         await registry.close()
         await ndb.close()
+
+
+def test_a_worker_that_keeps_crashing_is_restarted_for_as_long_as_it_takes_without_stopping_up(tmp_path, monkeypatch,
+                                                                                             capsys):
+    """The APIs do not need the workers to answer writes: `up` restarts a crash-looping worker and says so, loudly,
+    where it stopped everything after 6 exits in 300 s."""
+    monkeypatch.setattr(cli, "MAX_BACKOFF", 0.05)
+    sup = cli.Supervisor(Settings(data_dir=tmp_path / "data", database_url="x", redis_url="x"))
+    sup._plan_children({"JINGZHUN_DATA_DIR": str(tmp_path / "data")})
+    workers = [c for c in sup.children if c.name.endswith("-worker")]
+    assert workers and not any(w.essential for w in workers)
+    assert all(c.essential for c in sup.children if c not in workers)     # a crash-looping API still stops `up`
+    broken = cli.Child("notifications-worker", [sys.executable, "-c", "raise SystemExit(7)"], dict(os.environ),
+                       essential=False)
+    sup.children = [broken]
+    broken.start()
+    threading.Timer(4, lambda: setattr(sup, "stop_signal", signal.SIGTERM)).start()
+    assert sup.watch() == 0                                   # ran until told to stop
+    sup.shutdown()
+    err = capsys.readouterr().err
+    assert "stopping everything" not in err
+    assert err.count("A WORKER IS DOWN: notifications-worker exited with code 7") > 6
