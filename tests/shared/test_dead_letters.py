@@ -7,6 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from services.gateway.proxy import match
 from services.notifications.app import create as create_notifications
 from services.notifications.handlers import HANDLERS
 from shared import queue
@@ -155,3 +156,10 @@ async def test_while_even_the_dead_letter_cannot_be_written_the_event_is_retried
                            {"payment.paid": handler}, QUICK)
     finally:
         await db.close()
+
+
+def test_the_gateway_routes_each_services_dead_letters_to_that_service():
+    for service in ("registry", "funds", "notifications"):
+        assert match(f"/api/v1/dead-letters/{service}") == (f"/api/v1/dead-letters/{service}", service)
+        assert match(f"/api/v1/dead-letters/{service}/7/replay")[1] == service
+    assert match("/api/v1/dead-letters") is None and match("/api/v1/dead-letters/gateway") is None
