@@ -12,9 +12,11 @@ imports no service.
 
 Crash policy of ``up``: before the gateway answers ``/readyz/services`` (every service ready), any child that
 exits aborts the start with a message naming it (and exit code 1). After that, a child that exits is restarted
-with exponential backoff (1 s, 2 s, 4 s … 30 s); a child that crashes more than :data:`MAX_CRASHES` times within
-:data:`CRASH_WINDOW` seconds makes the supervisor stop everything and exit 1, naming it. The embedded
-PostgreSQL and Redis are supervised the same way.
+with exponential backoff (1 s, 2 s, 4 s … 30 s); a service or the embedded PostgreSQL that crashes more than
+:data:`MAX_CRASHES` times within :data:`CRASH_WINDOW` seconds makes the supervisor stop everything and exit 1,
+naming it. The job queue is different (CONTRACT §8: writes never depend on Redis): the embedded Redis and the
+workers are restarted every :data:`MAX_BACKOFF` seconds for as long as it takes, while the APIs keep serving, and
+the supervisor says loudly that the queue is down (the workers themselves wait for Redis instead of exiting).
 """
 
 from __future__ import annotations
@@ -161,6 +163,7 @@ class Supervised:
 
     name: str
     proc: subprocess.Popen | None
+    essential: bool = True      # False: the APIs work without it (the queue), so its crashes never stop `up`
 
     def start(self) -> None:
         raise NotImplementedError
@@ -181,6 +184,7 @@ class Child(Supervised):
     args: list[str]
     env: dict[str, str]
     proc: subprocess.Popen | None = None
+    essential: bool = True
 
     def start(self) -> None:
         from shared.embedded import spawn
@@ -197,8 +201,8 @@ class Child(Supervised):
 class Server(Supervised):
     """An embedded PostgreSQL or Redis, restarted by calling its own ``start``."""
 
-    def __init__(self, name: str, server) -> None:
-        self.name, self.server = name, server
+    def __init__(self, name: str, server, *, essential: bool = True) -> None:
+        self.name, self.server, self.essential = name, server, essential
 
     @property
     def proc(self) -> subprocess.Popen | None:
@@ -339,7 +343,7 @@ class Supervisor:
         if not self.settings.redis_url:
             say(f"starting embedded Redis in {self.data_dir / 'redis'}")
             redis = EmbeddedRedis(self.data_dir, self.run_dir.path)
-            self.servers.append(Server("redis", redis))
+            self.servers.append(Server("redis", redis, essential=False))
             self._start_server(self.servers[-1])
             env["JINGZHUN_REDIS_URL"] = updates["redis_url"] = redis.url
         return self.settings.model_copy(update=updates)
@@ -383,7 +387,7 @@ class Supervisor:
             self.children.append(Child(service, args, env))
         for service in services_with_worker():
             self.children.append(Child(f"{service}-worker", [sys.executable, "-m", "shared.cli", "worker", service],
-                                       env))
+                                       env, essential=False))
 
     def _wait_ready(self) -> None:
         import httpx
@@ -409,7 +413,7 @@ class Supervisor:
                 time.sleep(0.25)
 
     def watch(self) -> int:
-        """Restart what exits, with backoff; give up (exit 1) on a child that keeps crashing."""
+        """Restart what exits, with backoff; give up (exit 1) on an essential child that keeps crashing."""
         while self.stop_signal is None:
             now = time.monotonic()
             for item in [*self.servers, *self.children]:
@@ -418,12 +422,18 @@ class Supervisor:
                     code = item.proc.returncode
                     item.forget()
                     health.crashes = [t for t in health.crashes if now - t < CRASH_WINDOW] + [now]
-                    if len(health.crashes) > MAX_CRASHES:
-                        say(f"{item.name} exited {len(health.crashes)} times within {CRASH_WINDOW:.0f} s "
-                            f"(last exit code {code}); stopping everything")
-                        return 1
                     delay = min(MAX_BACKOFF, 2.0 ** (len(health.crashes) - 1))
-                    say(f"{item.name} exited with code {code}; restarting it in {delay:.0f} s")
+                    if len(health.crashes) > MAX_CRASHES:
+                        if item.essential:
+                            say(f"{item.name} exited {len(health.crashes)} times within {CRASH_WINDOW:.0f} s "
+                                f"(last exit code {code}); stopping everything")
+                            return 1
+                        delay = MAX_BACKOFF
+                    if item.essential:
+                        say(f"{item.name} exited with code {code}; restarting it in {delay:.0f} s")
+                    else:
+                        self._queue_down(item, f"exited with code {code} ({len(health.crashes)} times within "
+                                               f"{CRASH_WINDOW:.0f} s)", delay)
                     health.restart_at = now + delay
                 elif item.proc is None and health.restart_at is not None and now >= health.restart_at:
                     health.restart_at = None
@@ -431,11 +441,23 @@ class Supervisor:
                         item.start()
                         say(f"{item.name} restarted")
                     except Exception as exc:    # noqa: BLE001 - counted as one more crash
-                        say(f"{item.name} failed to restart: {exc}")
                         health.crashes.append(now)
                         health.restart_at = now + MAX_BACKOFF
+                        if item.essential:
+                            say(f"{item.name} failed to restart: {exc}")
+                        else:
+                            self._queue_down(item, f"failed to restart: {exc}", MAX_BACKOFF)
             time.sleep(0.2)
         return 0
+
+    @staticmethod
+    def _queue_down(item: Supervised, what: str, delay: float) -> None:
+        if isinstance(item, Server):
+            say(f"THE JOB QUEUE IS DOWN: {item.name} {what}; restarting it in {delay:.0f} s. The APIs keep serving "
+                "(writes do not depend on the queue); events wait in the outboxes and are delivered once it is back.")
+        else:
+            say(f"A WORKER IS DOWN: {item.name} {what}; restarting it in {delay:.0f} s. The APIs keep serving; "
+                "its events and jobs wait in the queue until it is back.")
 
     def shutdown(self) -> None:
         """Children first (SIGTERM together, SIGKILL after STOP_TIMEOUT), then Redis, then PostgreSQL."""

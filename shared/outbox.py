@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC
@@ -37,17 +38,27 @@ def envelope(row: Any, source: str) -> dict[str, Any]:
             "occurred_at": row.created_at.astimezone(UTC).isoformat()}
 
 
+RESEND_WINDOW = 120.0       # seconds: rows relayed this shortly before a Redis restart are relayed again
+
+
 class Relay:
     """Moves unsent outbox rows to each destination's queue and marks them sent.
 
-    Wakes on NOTIFY and polls as a fallback; on a Redis failure the rows stay unsent and are retried.
+    Wakes on NOTIFY and polls as a fallback; on a Redis failure the rows stay unsent and are retried. Redis writes
+    its append-only file once a second, so a Redis that was killed may come back without the last jobs it took:
+    when the relay sees a new Redis (another ``run_id``), it relays again what it sent shortly before that Redis
+    started (:meth:`resend_after_restart`); arq ignores the jobs it still has (same job ids) and consumers the
+    events they applied.
     """
 
     def __init__(self, *, settings: Settings, service: str, sessionmaker, redis=None, batch: int = 200,
-                 poll_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, resend_window: float = RESEND_WINDOW) -> None:
         self.settings, self.service, self.sessionmaker = settings, service, sessionmaker
         self.redis, self.batch, self.poll_seconds = redis, batch, poll_seconds
+        self.resend_window = resend_window
         self._wake = asyncio.Event()
+        self._redis_run: str | None = None
+        self._checked_at = 0.0
 
     async def relay_once(self) -> int:
         """Deliver one batch; returns how many events were delivered. Raises when Redis is unreachable."""
@@ -77,6 +88,37 @@ class Relay:
             await session.commit()
             return len(rows)
 
+    async def resend_after_restart(self) -> int:
+        """If Redis restarted since we last looked, relay again the rows sent to it shortly before; returns how
+        many jobs Redis did not have any more."""
+        if self.redis is None:
+            self.redis = await queue.connect(self.settings)
+        info = await self.redis.info("server")
+        run_id = str(info.get("run_id") or "")
+        if run_id == self._redis_run:
+            return 0
+        self._redis_run = run_id
+        uptime = float(info.get("uptime_in_seconds") or 0)
+        if uptime >= self.resend_window:
+            return 0
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(text(
+                "SELECT id, event_id, topic, destinations, payload, created_at FROM outbox "
+                "WHERE sent_at > now() - make_interval(secs => :window) "
+                "AND sent_at < now() - make_interval(secs => :uptime) ORDER BY id"),
+                # Redis counts its uptime in whole seconds of the clock: it may have started up to a second later
+                {"window": self.resend_window, "uptime": max(0.0, uptime - 2)})).all()
+        again = 0
+        for row in rows:
+            for dest in row.destinations:
+                again += await queue.enqueue(self.redis, queue=queue.queue_name(self.settings, dest),
+                                             function=queue.EVENT_JOB, args=(envelope(row, self.service),),
+                                             job_id=f"{row.event_id}:{dest}")
+        if again:
+            log.warning("Redis restarted and lost %d event job(s) of %s relayed shortly before: relayed again",
+                        again, self.service)
+        return again
+
     async def drain(self) -> int:
         total = 0
         while n := await self.relay_once():
@@ -90,6 +132,9 @@ class Relay:
         try:
             while True:
                 try:
+                    if time.monotonic() - self._checked_at >= self.poll_seconds:
+                        await self.resend_after_restart()
+                        self._checked_at = time.monotonic()
                     await self.drain()
                     backoff = 0.5
                     self._wake.clear()

@@ -1,16 +1,57 @@
-"""The job queue (arq over Redis), behind one small module so it can be swapped."""
+"""The job queue (arq over Redis), behind one small module so it can be swapped.
+
+Two things arq does not do on its own, done here (:class:`QueueWorker`):
+
+- **Short leases.** arq marks a running job with ``arq:in-progress:<job_id>`` for the longest job timeout + 10 s
+  (610 s here), so a job whose worker died (or whose Redis was SIGKILLed and restored from its append-only file)
+  waits ten minutes before any worker may take it again. Here that key is a lease of :data:`LEASE_SECONDS`,
+  renewed every :data:`RENEW_SECONDS` by the worker running the job: a job left behind by a dead worker or a
+  restarted Redis is taken again within seconds. The job's own timeout still applies (arq enforces it itself).
+- **Riding out a Redis outage.** arq's worker exits on the first Redis error. Here it logs loudly that the queue
+  is down, keeps its running jobs, waits (with backoff) and carries on once Redis answers again.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
+import time
 from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob, cron
+from arq.worker import Retry, Worker, func
+from redis import exceptions as redis_errors
 
 from shared.settings import Settings
 
+__all__ = ["EVENT_JOB", "QUEUE_DOWN", "QueueWorker", "Retry", "connect", "enqueue", "event_function", "every",
+           "queue_name", "redis_settings", "redis_url", "run_worker", "worker_settings"]
+
+log = logging.getLogger("jingzhun.queue")
+
 EVENT_JOB = "handle_event"   # every service's worker consumes events with this function
+# arq's own limit must never drop an event: the consumer counts its tries and dead-letters (shared.worker).
+EVENT_MAX_TRIES = 1_000_000
+LEASE_SECONDS = 6.0
+RENEW_SECONDS = 1.0
+DOWN_LOG_EVERY = 30.0        # while the queue stays down, say so again this often
+# What an unreachable, restarting or loading Redis raises.
+QUEUE_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError, OSError,
+              asyncio.TimeoutError)
+
+# Extends the leases that still exist, never shortens one (a finished cron job keeps its mark for a minute).
+_RENEW = """
+for _, key in ipairs(KEYS) do
+  local ttl = redis.call('PTTL', key)
+  if ttl >= 0 and ttl < tonumber(ARGV[1]) then redis.call('PEXPIRE', key, ARGV[1]) end
+end
+return 0
+"""
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -42,10 +83,139 @@ async def enqueue(pool: ArqRedis, *, queue: str, function: str, args: tuple[Any,
     return job is not None
 
 
+def event_function(coroutine: Any) -> Any:
+    """The worker's event consumer as an arq function: named :data:`EVENT_JOB`, retried as long as it asks."""
+    return func(coroutine, name=EVENT_JOB, max_tries=EVENT_MAX_TRIES)
+
+
+class QueueWorker(Worker):
+    """arq's worker with short, renewed job leases, and one that waits for Redis instead of exiting."""
+
+    def __init__(self, *args: Any, lease_seconds: float = LEASE_SECONDS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_progress_timeout_s = lease_seconds
+        self.lease_seconds = lease_seconds
+        self.renew_every = min(RENEW_SECONDS, lease_seconds / 3)
+        self._renewed_at = 0.0
+        self.down_since: float | None = None
+        self._down_logged_at = 0.0
+        self._backoff = 0.25
+        self.outages = 0
+
+    # --- Redis away
+    def _queue_down(self, exc: BaseException) -> float:
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since, self._down_logged_at = now, now
+            self.outages += 1
+            log.error("THE JOB QUEUE IS DOWN: Redis for %s is unreachable (%s: %s). This worker keeps running and "
+                      "reconnects; events wait in the outboxes meanwhile and writes are not affected.",
+                      self.queue_name, type(exc).__name__, exc)
+        elif now - self._down_logged_at >= DOWN_LOG_EVERY:
+            self._down_logged_at = now
+            log.error("THE JOB QUEUE IS STILL DOWN: Redis for %s unreachable for %.0f s (%s)", self.queue_name,
+                      now - self.down_since, exc)
+        delay, self._backoff = self._backoff, min(self._backoff * 2, 5.0)
+        return delay
+
+    def _queue_up(self) -> None:
+        if self.down_since is not None:
+            log.warning("the job queue is back: Redis for %s answers again after %.1f s", self.queue_name,
+                        time.monotonic() - self.down_since)
+            self.down_since = None
+        self._backoff = 0.25
+
+    async def main(self) -> None:
+        while self._pool is None:
+            try:
+                self._pool = await create_pool(self.redis_settings, job_deserializer=self.job_deserializer,
+                                               job_serializer=self.job_serializer,
+                                               default_queue_name=self.queue_name,
+                                               expires_extra_ms=self.expires_extra_ms)
+            except QUEUE_DOWN as exc:
+                await asyncio.sleep(self._queue_down(exc))
+        self._queue_up()
+        log.info("worker for %s started: %s", self.queue_name, ", ".join(self.functions))
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        while True:
+            await self._poll_iteration()
+            if self.burst:
+                try:
+                    if 0 <= self.max_burst_jobs <= self._jobs_started():
+                        await asyncio.gather(*self.tasks.values())
+                        return
+                    if await self.pool.zcard(self.queue_name) == 0:
+                        await asyncio.gather(*self.tasks.values())
+                        return
+                except QUEUE_DOWN as exc:
+                    await asyncio.sleep(self._queue_down(exc))
+            await asyncio.sleep(self.poll_delay_s)
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except QUEUE_DOWN as exc:
+            # a job that finished meanwhile could not record it: its lease lapses and it runs again, which
+            # consumers take (they remember event ids)
+            await asyncio.sleep(self._queue_down(exc))
+        else:
+            self._queue_up()
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        try:
+            await super().start_jobs(job_ids)
+        except QUEUE_DOWN:
+            # arq took a slot for the job it was starting and gives it back only when the job ends
+            self.job_counter -= 1
+            self.sem.release()
+            raise
+
+    async def heart_beat(self) -> None:
+        await self._renew_leases()
+        await super().heart_beat()
+
+    async def _renew_leases(self) -> None:
+        now = time.monotonic()
+        if now - self._renewed_at < self.renew_every:
+            return
+        self._renewed_at = now
+        keys = [in_progress_key_prefix + job_id for job_id, task in self.tasks.items() if not task.done()]
+        if keys:
+            await self.pool.eval(_RENEW, len(keys), *keys, int(self.lease_seconds * 1000))
+
+    async def close(self) -> None:
+        """Stop: running jobs end (or are cancelled), then the shutdown hook, even with Redis away."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(*QUEUE_DOWN):
+            await self.pool.delete(self.health_check_key)
+        try:
+            if self.on_shutdown:
+                await self.on_shutdown(self.ctx)
+        finally:
+            with contextlib.suppress(*QUEUE_DOWN):
+                await self.pool.aclose(close_connection_pool=True)
+            self._pool = None
+
+
 def run_worker(kwargs: dict[str, Any]) -> None:
-    """Run an arq worker in the foreground until it is signalled."""
-    from arq.worker import Worker
-    Worker(**kwargs).run()
+    """Run a worker in the foreground until SIGTERM / SIGINT; a Redis outage never ends it."""
+    async def serve() -> None:
+        worker = QueueWorker(**kwargs)
+        worker.main_task = asyncio.ensure_future(worker.main())
+        try:
+            await worker.main_task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await worker.close()
+
+    asyncio.run(serve())
 
 
 def every(function: Any, *, seconds: int, timeout: int = 300) -> CronJob:
@@ -55,7 +225,7 @@ def every(function: Any, *, seconds: int, timeout: int = 300) -> CronJob:
 
 def worker_settings(settings: Settings, service: str, *, functions: list[Any], on_startup=None,
                     on_shutdown=None, cron_jobs=None) -> dict[str, Any]:
-    """Keyword arguments for ``arq.Worker``: tuned for throughput (max_jobs=100, poll_delay=0.05)."""
+    """Keyword arguments for :class:`QueueWorker`: tuned for throughput (max_jobs=100, poll_delay=0.05)."""
     return dict(
         functions=functions,
         queue_name=queue_name(settings, service),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Column, DateTime, Identity, Index, Integer, MetaData, SmallInteger, String, Table,
-                        Text, func)
+from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, Identity, Index, Integer, MetaData, SmallInteger,
+                        String, Table, Text, func)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 NAMING = {
@@ -57,6 +57,27 @@ processed_events = Table(
     Column("event_id", UUID(as_uuid=True), primary_key=True),
     Column("topic", Text, nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Events a consumer kept failing on (shared.worker.dispatch), kept for an officer to see and replay
+# (shared.dead_letters). ``event`` is the envelope as it arrived; one row per event, updated if it fails again.
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("topic", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("event", JSONB, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("status", String(16), nullable=False, server_default="dead"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("replays", Integer, nullable=False, server_default="0"),
+    Column("replayed_at", DateTime(timezone=True)),
+    Column("replayed_by", Text),
+    Column("resolved_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('dead', 'replaying', 'resolved')", name="status"),
 )
 
 idempotency_keys = Table(

@@ -1,16 +1,22 @@
-"""The arq worker every service runs: consumes events once, relays its outbox, runs its jobs."""
+"""The arq worker every service runs: consumes events once, relays its outbox, runs its jobs.
+
+A consumer that fails is retried (:class:`RetryPolicy`: exponential backoff, a limit of tries); after the last try
+the event is written to the service's ``dead_letters`` (``shared.dead_letters``), where an officer sees it and can
+replay it. While even that write fails (the database is away) the event is retried again, never dropped.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import queue
+from shared import dead_letters, queue
 from shared.db import Database
 from shared.http import ServiceClient
 from shared.jwt import KeyPair, Signer
@@ -23,24 +29,72 @@ log = logging.getLogger("jingzhun.worker")
 EventHandler = Callable[[AsyncSession, dict[str, Any], dict[str, Any]], Awaitable[None]]
 
 
-async def dispatch(ctx: dict[str, Any], event: dict[str, Any], handlers: Mapping[str, EventHandler]) -> bool:
-    """Apply an event at most once; returns False for a duplicate or an unknown topic."""
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``tries`` runs of a failing consumer, ``first`` s after the first failure, doubling up to ``longest``."""
+
+    tries: int = 8
+    first: float = 1.0
+    longest: float = 60.0
+
+    def delay(self, job_try: int) -> float:
+        return min(self.longest, self.first * 2 ** max(0, job_try - 1))
+
+
+DEFAULT_RETRY = RetryPolicy()      # 1, 2, 4 … 60 s: about two minutes of failures before a dead letter
+
+
+async def dispatch(ctx: dict[str, Any], event: dict[str, Any], handlers: Mapping[str, EventHandler],
+                   retry: RetryPolicy | None = None) -> bool:
+    """Apply an event at most once; returns False for a duplicate, an unknown topic or a dead letter.
+
+    A handler that raises is run again (``queue.Retry``) until ``retry.tries`` runs failed; then the event becomes
+    a dead letter. Either way nothing is lost: the event is applied once or kept where an officer sees it."""
+    retry = retry or DEFAULT_RETRY
     handler = handlers.get(event.get("topic", ""))
     if handler is None:
         log.warning("no handler for topic %r", event.get("topic"))
         return False
     db: Database = ctx["db"]
-    async with db.sessionmaker() as session:
-        if not await consume_once(session, event):
-            return False
-        await handler(session, event, ctx)
-        await session.commit()
-        return True
+    try:
+        async with db.sessionmaker() as session:
+            if not await consume_once(session, event):
+                if dead_letters.REPLAY in event:
+                    await dead_letters.resolved(session, event)
+                    await session.commit()
+                return False
+            await handler(session, event, ctx)
+            if dead_letters.REPLAY in event:
+                await dead_letters.resolved(session, event)
+            await session.commit()
+            return True
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return await _failed(ctx, event, exc, retry)
+
+
+async def _failed(ctx: dict[str, Any], event: dict[str, Any], exc: Exception, retry: RetryPolicy) -> bool:
+    job_try = int(ctx.get("job_try") or 1)
+    where = f"event {event.get('event_id')} ({event.get('topic')}) try {job_try}/{retry.tries}"
+    if job_try < retry.tries:
+        delay = retry.delay(job_try)
+        log.warning("%s failed (%s: %s); retrying in %.1f s", where, type(exc).__name__, exc, delay)
+        raise queue.Retry(defer=delay) from exc
+    log.error("%s failed (%s: %s); keeping it as a dead letter", where, type(exc).__name__, exc, exc_info=exc)
+    try:
+        await dead_letters.record(ctx["db"], event, error=exc, tries=job_try)
+    except Exception as again:  # noqa: BLE001 - the database is away too: never drop the event
+        log.error("%s: the dead letter could not be written either (%s: %s); retrying in %.0f s", where,
+                  type(again).__name__, again, retry.longest)
+        raise queue.Retry(defer=retry.longest) from again
+    return False
 
 
 def worker_settings(service: str, *, handlers: Mapping[str, EventHandler] | None = None,
                     functions: Sequence[Callable[..., Any]] = (), periodic: Sequence[Any] = (),
-                    settings: Settings | None = None, relay: bool = True) -> dict[str, Any]:
+                    settings: Settings | None = None, relay: bool = True,
+                    retry: RetryPolicy | None = None) -> dict[str, Any]:
     """arq Worker arguments for ``service``; ``periodic`` takes :func:`shared.queue.every` jobs."""
     settings = settings or get_settings()
     handlers = dict(handlers or {})
@@ -63,8 +117,7 @@ def worker_settings(service: str, *, handlers: Mapping[str, EventHandler] | None
         await ctx["db"].close()
 
     async def handle_event(ctx: dict[str, Any], event: dict[str, Any]) -> bool:
-        return await dispatch(ctx, event, handlers)
+        return await dispatch(ctx, event, handlers, retry)
 
-    handle_event.__qualname__ = queue.EVENT_JOB
-    return queue.worker_settings(settings, service, functions=[handle_event, *functions],
+    return queue.worker_settings(settings, service, functions=[queue.event_function(handle_event), *functions],
                                  on_startup=startup, on_shutdown=shutdown, cron_jobs=list(periodic) or None)

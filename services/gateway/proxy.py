@@ -52,6 +52,9 @@ ROUTES: dict[str, str] = {
     "/public": "funds",
     "/api/v1/me/notifications": "notifications",
     "/api/v1/notifications": "notifications",
+    "/api/v1/dead-letters/registry": "registry",
+    "/api/v1/dead-letters/funds": "funds",
+    "/api/v1/dead-letters/notifications": "notifications",
 }
 
 TIMEOUT = httpx.Timeout(connect=2.0, read=120.0, write=120.0, pool=10.0)

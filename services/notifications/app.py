@@ -4,11 +4,12 @@ from fastapi import FastAPI
 
 from services.notifications.inbox.router import router as inbox_router
 from services.notifications.sms.router import router as sms_router
-from shared import audit
+from shared import audit, dead_letters
 from shared.app import create_app
 from shared.settings import Settings
 
 
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="notifications", title="Jingzhun notifications 通知", settings=settings,
-                      routers=[inbox_router, sms_router, audit.internal_router()])
+                      routers=[inbox_router, sms_router, audit.internal_router(),
+                               dead_letters.router("notifications")])
