@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import audit, queue
 from shared.auth import PrincipalDep, Role, require
 from shared.db import Database, SessionDep
-from shared.http_types import INT64_MAX, IdPath, Limit
+from shared.http_types import IdPath, Limit
 from shared.pagination import Page, decode_cursor, encode_cursor
-from shared.problems import BadRequest, Conflict, NotFound, ServiceUnavailable, problem_responses
+from shared.problems import Conflict, NotFound, ServiceUnavailable, problem_responses
 from shared.tables import dead_letters
 
 REPLAY = "replay_of"          # in a replayed envelope: the dead letter's id
@@ -89,13 +89,8 @@ CursorQuery = Annotated[str | None, Query(max_length=512)]
 
 
 def _after(cursor: str | None) -> int | None:
-    key = decode_cursor(cursor)
-    if key is None:
-        return None
-    value = key.get("id")
-    if type(value) is not int or not 1 <= value <= INT64_MAX:
-        raise BadRequest("cursor is not one this API issued")
-    return value
+    key = decode_cursor(cursor, id=int)
+    return None if key is None else key["id"]
 
 
 def router(service: str) -> APIRouter:
