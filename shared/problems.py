@@ -205,6 +205,7 @@ PROBLEM_REF = "#/components/schemas/ProblemBody"
 PROBLEM_SCHEMA = ProblemBody.model_json_schema()
 _PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
 _HTML = "text/html"
+_FORM = "application/x-www-form-urlencoded"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
@@ -226,6 +227,13 @@ def _is_page(operation: dict[str, Any]) -> bool:
     return bool(ok) and all(_HTML in (r.get("content") or {}) and len(r["content"]) == 1 for r in ok)
 
 
+def _takes_html_forms(operation: dict[str, Any]) -> bool:
+    """An operation taking JSON and also an HTML form post: a browser's form, answered with a page, whatever
+    the outcome (a form-only body, as OAuth2's token request, is an API's and answers JSON)."""
+    media = set(((operation.get("requestBody") or {}).get("content") or {}))
+    return {"application/json", _FORM} <= media
+
+
 def _document_operation(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for code, response in list(responses.items()):
@@ -244,6 +252,10 @@ def _document_operation(operation: dict[str, Any]) -> None:
             409, "Conflict: the Idempotency-Key was already used with another request, or is still being processed"))
     if _is_page(operation):
         responses["404"].setdefault("content", {})[_HTML] = {"schema": {"type": "string"}}
+    if _takes_html_forms(operation):
+        for response in responses.values():
+            if isinstance(response, dict) and response.get("content"):
+                response["content"].setdefault(_HTML, {"schema": {"type": "string"}})
 
 
 def _unused(spec: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -255,7 +267,8 @@ def _unused(spec: dict[str, Any], names: tuple[str, ...]) -> list[str]:
 def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     """Make an OpenAPI document say what the problem handlers serve: every 4xx/5xx answer is
     ``application/problem+json`` (``ProblemBody``); every operation documents :data:`COMMON_STATUSES`, those
-    taking an ``Idempotency-Key`` also 409, HTML pages their 404 as a page. Idempotent; changes ``spec`` in place
+    taking an ``Idempotency-Key`` also 409, HTML pages their 404 as a page, operations that take HTML forms
+    every answer as a page too. Idempotent; changes ``spec`` in place
     (and returns it). FastAPI's own validation-error schemas, which the handlers never serve, are dropped."""
     for item in (spec.get("paths") or {}).values():
         if not isinstance(item, dict):
