@@ -24,11 +24,10 @@ import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, Phase, settings as hypothesis_settings
-from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis import engine
 from schemathesis.checks import not_a_server_error
 from schemathesis.engine import events
+from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, response_schema_conformance,
                                               status_code_conformance)
 
@@ -43,18 +42,20 @@ from shared.testing import TestServers, drop_databases
 from tests.gateway.conftest import ServiceTransport, netloc
 
 ADMIN_PASSWORD = "Schemathesis-admin-2024"
-EXAMPLES = int(os.environ.get("JINGZHUN_SCHEMATHESIS_EXAMPLES", "8"))     # fuzzing examples per operation
-SCENARIOS = max(4, EXAMPLES)                                                # stateful scenarios per caller
-STEPS = 6                                                                   # steps per scenario
+# fuzzing cases per operation, and stateful scenarios (the coverage phase's cases are as many as the schemas ask)
+EXAMPLES = int(os.environ.get("JINGZHUN_SCHEMATHESIS_EXAMPLES", "15"))
+STEPS = 6                                                                   # steps per stateful scenario
 SEED = 20_201_231
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance,
           ignored_auth]
 
 
-# Failures that other work of issue 11 fixes (the lead: defects 1-4 and 7), each as (operation, a part of what
-# schemathesis reports). They are left out of the verdict and printed; the lead empties this list as they land.
+# Failures that other work of issue 11 fixes (the lead: defects 1-4 and 7), each as (operation or "*" for any, a
+# part of what schemathesis reports). They are left out of the verdict and printed; the lead empties this list as
+# they land.
 KNOWN_FIXED_ELSEWHERE: list[tuple[str, str]] = [
     ("GET /api/v1/audit/events", "'<' not supported between instances of 'datetime.datetime' and 'str'"),  # defect 1
+    ("*", "exceeds safe integer domain for JSON floats"),   # defect 4: Idempotency-Key and an integer above 2^53
 ]
 
 
@@ -144,7 +145,12 @@ def admin_token(stack: Stack):
         r = session.post("/api/v1/auth/token", data={"grant_type": "password", "username": "admin",
                                                      "password": ADMIN_PASSWORD})
         assert r.status_code == 200, r.text
-        me = session.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()
+        bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        me = session.get("/api/v1/auth/me", headers=bearer).json()
+        for region in REGIONS:          # the demo county's regions: the schemas' examples name them
+            created = session.post("/api/v1/regions", headers=bearer, json={
+                "code": region.code, "name": region.name, "rural_population": region.rural_population})
+            assert created.status_code == 201, created.text
     assert me["role"] == "county_admin", me
     claims = {"sub": str(me["id"]), "role": me["role"], "region": me["region_code"]}
     signer = stack.gateway.state.signer
@@ -186,7 +192,7 @@ def failures(schema) -> tuple[list[tuple[str, str]], dict[str, int]]:
 
 
 def known(operation: str, what: str) -> bool:
-    return any(operation == op and part in what for op, part in KNOWN_FIXED_ELSEWHERE)
+    return any(op in ("*", operation) and part in what for op, part in KNOWN_FIXED_ELSEWHERE)
 
 
 @pytest.mark.parametrize("caller", ["county_admin", "anonymous"])
