@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from typing import Any
@@ -213,7 +214,7 @@ _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 def problem_doc(status: int, description: str | None = None) -> dict[str, Any]:
     """One OpenAPI response object: a problem of ``status``."""
     return {"description": description or (_BY_STATUS[status].title if status in _BY_STATUS else "Error"),
-            "content": dict(_PROBLEM_CONTENT)}
+            "content": copy.deepcopy(_PROBLEM_CONTENT)}
 
 
 def _has_idempotency_key(operation: dict[str, Any]) -> bool:
@@ -237,14 +238,14 @@ def _takes_html_forms(operation: dict[str, Any]) -> bool:
 def _document_operation(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for code, response in list(responses.items()):
-        if not str(code)[:1] in ("4", "5") or not isinstance(response, dict):
+        if str(code)[:1] not in ("4", "5") or not isinstance(response, dict):
             continue
         content = response.get("content") or {}
         # what the problem handlers serve, whatever media type FastAPI gave the route's documented problems
         kept = {media: body for media, body in content.items()
                 if media != "application/json" and (body or {}).get("schema", {}).get("$ref") != PROBLEM_REF}
         if len(kept) < len(content) or not content:
-            response["content"] = {**kept, **_PROBLEM_CONTENT}
+            response["content"] = {**kept, **copy.deepcopy(_PROBLEM_CONTENT)}
     for status in COMMON_STATUSES:
         responses.setdefault(str(status), problem_doc(status))
     if _has_idempotency_key(operation):
@@ -268,8 +269,8 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     """Make an OpenAPI document say what the problem handlers serve: every 4xx/5xx answer is
     ``application/problem+json`` (``ProblemBody``); every operation documents :data:`COMMON_STATUSES`, those
     taking an ``Idempotency-Key`` also 409, HTML pages their 404 as a page, operations that take HTML forms
-    every answer as a page too. Idempotent; changes ``spec`` in place
-    (and returns it). FastAPI's own validation-error schemas, which the handlers never serve, are dropped."""
+    every answer as a page too. FastAPI's own validation-error schemas, which the handlers never serve, are
+    dropped. Idempotent; changes ``spec`` in place and returns it."""
     for item in (spec.get("paths") or {}).values():
         if not isinstance(item, dict):
             continue
@@ -277,7 +278,7 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
             if isinstance(item.get(method), dict):
                 _document_operation(item[method])
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-    schemas["ProblemBody"] = PROBLEM_SCHEMA       # the same text in every service's document
+    schemas["ProblemBody"] = copy.deepcopy(PROBLEM_SCHEMA)       # the same text in every service's document
     for name in _unused(spec, _FASTAPI_VALIDATION):
         schemas.pop(name, None)
     return spec

@@ -195,6 +195,7 @@ def known(operation: str, what: str) -> bool:
     return any(op in ("*", operation) and part in what for op, part in KNOWN_FIXED_ELSEWHERE)
 
 
+@pytest.mark.timeout(max(300, 20 * EXAMPLES))      # the longer run takes longer than a test may by default
 @pytest.mark.parametrize("caller", ["county_admin", "anonymous"])
 def test_every_operation_answers_as_documented(stack, admin_token, caller):
     schema = load(stack, admin_token if caller == "county_admin" else None)

@@ -129,6 +129,9 @@ async def test_every_error_is_documented_as_the_problem_it_is_served_as(make_sta
         assert "409" in spec["paths"][path]["post"]["responses"], path
     html = spec["paths"]["/public/notices/{notice_id}.html"]["get"]["responses"]["404"]["content"]
     assert set(html) == {PROBLEM, "text/html"}
+    # an objection posted from the public page's HTML form is answered with the page, whatever the outcome
+    objection = spec["paths"]["/public/notices/{notice_id}/objections"]["post"]["responses"]
+    assert all("text/html" in response["content"] for response in objection.values()), objection
     problem = spec["components"]["schemas"]["ProblemBody"]
     assert set(problem["required"]) == {"type", "title", "status", "detail"}
     assert "HTTPValidationError" not in spec["components"]["schemas"]
