@@ -16,7 +16,7 @@ from shared.db import Database
 from shared.http import ServiceClient
 from shared.jwt import KeyPair, Signer, Verifier
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
-from shared.problems import ServiceUnavailable, install_problem_handlers, problem_response
+from shared.problems import ServiceUnavailable, document_problems, install_problem_handlers, problem_response
 from shared.queue import redis_url
 from shared.settings import Settings, get_settings
 
@@ -105,9 +105,22 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
 
     for router in routers:
         app.include_router(router)
+    _document_problems(app)
     # The service's routers first: their requests are matched without trying the OpenAPI and health routes.
     app.router.routes.sort(key=lambda route: getattr(route, "path", None) is not None)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """``/openapi.json`` documents the problems as the handlers serve them (``shared.problems.document_problems``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _ask_gateway(app: FastAPI) -> Callable[[str], Awaitable[bool]]:

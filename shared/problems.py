@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from typing import Any
 
@@ -215,6 +217,94 @@ class ProblemBody(BaseModel):
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """For ``responses=`` on routes: documents the problem bodies a route may answer."""
+    """For ``responses=`` on routes: the problems a route may answer beyond the common ones
+    (:data:`COMMON_STATUSES`, documented on every operation by :func:`document_problems`)."""
     return {s: {"model": ProblemBody, "description": _BY_STATUS[s].title if s in _BY_STATUS else "Error"}
             for s in statuses}
+
+
+# --- OpenAPI: what every operation may answer, as it is served ------------------------------------
+
+# Malformed request (bad JSON, bad cursor, empty Idempotency-Key), no or bad token, outside role or region,
+# unknown, invalid field, rate limited: any operation may answer these (CONTRACT §2).
+COMMON_STATUSES = (400, 401, 403, 404, 422, 429)
+PROBLEM_REF = "#/components/schemas/ProblemBody"
+PROBLEM_SCHEMA = ProblemBody.model_json_schema()
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+_HTML = "text/html"
+_FORM = "application/x-www-form-urlencoded"
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+
+
+def problem_doc(status: int, description: str | None = None) -> dict[str, Any]:
+    """One OpenAPI response object: a problem of ``status``."""
+    return {"description": description or (_BY_STATUS[status].title if status in _BY_STATUS else "Error"),
+            "content": copy.deepcopy(_PROBLEM_CONTENT)}
+
+
+def _has_idempotency_key(operation: dict[str, Any]) -> bool:
+    return any(isinstance(p, dict) and p.get("in") == "header" and str(p.get("name", "")).lower() == "idempotency-key"
+               for p in operation.get("parameters") or [])
+
+
+def _is_page(operation: dict[str, Any]) -> bool:
+    """An operation answering HTML (a public page): its "not found" is a page too."""
+    ok = [r for code, r in (operation.get("responses") or {}).items() if str(code).startswith("2")]
+    return bool(ok) and all(_HTML in (r.get("content") or {}) and len(r["content"]) == 1 for r in ok)
+
+
+def _takes_html_forms(operation: dict[str, Any]) -> bool:
+    """An operation taking JSON and also an HTML form post: a browser's form, answered with a page, whatever
+    the outcome (a form-only body, as OAuth2's token request, is an API's and answers JSON)."""
+    media = set(((operation.get("requestBody") or {}).get("content") or {}))
+    return {"application/json", _FORM} <= media
+
+
+def _document_operation(operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for code, response in list(responses.items()):
+        if str(code)[:1] not in ("4", "5") or not isinstance(response, dict):
+            continue
+        content = response.get("content") or {}
+        # what the problem handlers serve, whatever media type FastAPI gave the route's documented problems
+        kept = {media: body for media, body in content.items()
+                if media != "application/json" and (body or {}).get("schema", {}).get("$ref") != PROBLEM_REF}
+        if len(kept) < len(content) or not content:
+            response["content"] = {**kept, **copy.deepcopy(_PROBLEM_CONTENT)}
+    for status in COMMON_STATUSES:
+        responses.setdefault(str(status), problem_doc(status))
+    if _has_idempotency_key(operation):
+        responses.setdefault("409", problem_doc(
+            409, "Conflict: the Idempotency-Key was already used with another request, or is still being processed"))
+    if _is_page(operation):
+        responses["404"].setdefault("content", {})[_HTML] = {"schema": {"type": "string"}}
+    if _takes_html_forms(operation):
+        for response in responses.values():
+            if isinstance(response, dict) and response.get("content"):
+                response["content"].setdefault(_HTML, {"schema": {"type": "string"}})
+
+
+def _unused(spec: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    text = json.dumps({k: v for k, v in spec.items() if k != "components"}) + json.dumps(
+        {k: v for k, v in (spec.get("components") or {}).get("schemas", {}).items() if k not in names})
+    return [n for n in names if f'"#/components/schemas/{n}"' not in text]
+
+
+def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document say what the problem handlers serve: every 4xx/5xx answer is
+    ``application/problem+json`` (``ProblemBody``); every operation documents :data:`COMMON_STATUSES`, those
+    taking an ``Idempotency-Key`` also 409, HTML pages their 404 as a page, operations that take HTML forms
+    every answer as a page too. FastAPI's own validation-error schemas, which the handlers never serve, are
+    dropped. Idempotent; changes ``spec`` in place and returns it."""
+    for item in (spec.get("paths") or {}).values():
+        if not isinstance(item, dict):
+            continue
+        for method in _METHODS:
+            if isinstance(item.get(method), dict):
+                _document_operation(item[method])
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ProblemBody"] = copy.deepcopy(PROBLEM_SCHEMA)       # the same text in every service's document
+    for name in _unused(spec, _FASTAPI_VALIDATION):
+        schemas.pop(name, None)
+    return spec

@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from services.gateway.proxy import ROUTES, match
 from shared.auth import TOKEN_URL
+from shared.problems import document_problems, problem_doc
 
 log = logging.getLogger("jingzhun.gateway.openapi")
 
@@ -91,6 +92,20 @@ def _secure(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def _through_gateway(item: dict[str, Any]) -> dict[str, Any]:
+    """What the gateway itself may answer for an operation it proxies: 503 while the service is away, 413 for a
+    body above its limit."""
+    for method in METHODS:
+        op = item.get(method)
+        if isinstance(op, dict):
+            responses = op.setdefault("responses", {})
+            responses.setdefault("503", problem_doc(503, "The service behind the gateway is unavailable or did not "
+                                                         "answer in time"))
+            if "requestBody" in op:
+                responses.setdefault("413", problem_doc(413, "The body is above the gateway's limit"))
+    return item
+
+
 def merge(own: dict[str, Any], specs: dict[str, dict[str, Any]], routes: dict[str, str] = ROUTES) -> dict[str, Any]:
     """The gateway's document ``own`` with each service's public paths and components merged in."""
     out = copy.deepcopy(own)
@@ -114,7 +129,7 @@ def merge(own: dict[str, Any], specs: dict[str, dict[str, Any]], routes: dict[st
         for path, item in (spec.get("paths") or {}).items():
             routed = match(path, routes)
             if routed is not None and routed[1] == service and isinstance(item, dict):
-                paths[path] = _secure(copy.deepcopy(item))
+                paths[path] = _through_gateway(_secure(copy.deepcopy(item)))
         for tag in spec.get("tags") or []:
             if isinstance(tag, dict) and "name" in tag:
                 tags.setdefault(tag["name"], tag)
@@ -126,7 +141,7 @@ def merge(own: dict[str, Any], specs: dict[str, dict[str, Any]], routes: dict[st
     missing = sorted(set(routes.values()) - set(specs))
     if missing:
         out.setdefault("info", {})["x-missing-services"] = missing
-    return out
+    return document_problems(out)
 
 
 class MergedOpenAPI:

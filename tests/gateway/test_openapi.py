@@ -1,4 +1,6 @@
+from services.funds.app import create as create_funds
 from services.gateway.openapi import merge
+from tests.conftest import COUNTY
 from tests.gateway.test_proxy import echo_app
 
 
@@ -73,3 +75,89 @@ def test_colliding_component_names_are_prefixed_and_references_rewritten():
 async def test_merge_keeps_going_with_a_non_fastapi_service(make_stack):
     async with make_stack({"funds": echo_app()}) as stack:
         assert (await stack.client.get("/openapi.json")).status_code == 200
+
+
+PROBLEM = "application/problem+json"
+COMMON = {"400", "401", "403", "404", "422", "429"}
+
+
+def operations(spec):
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method in ("get", "put", "post", "delete", "patch"):
+                yield f"{method.upper()} {path}", op
+
+
+async def test_every_error_is_documented_as_the_problem_it_is_served_as(make_stack, settings):
+    async with make_stack({"funds": create_funds(settings)}) as stack:
+        spec = (await stack.client.get("/openapi.json")).json()
+        admin = await stack.bearer()
+        # what is served: a problem, for bad JSON (400), a bad cursor (400) and an empty Idempotency-Key (400)
+        served = [await stack.client.post("/api/v1/regions", headers=admin | {"content-type": "application/json"},
+                                          content=b'{"code": '),
+                  await stack.client.get("/api/v1/fund-sources?cursor=!!!", headers=admin),
+                  await stack.client.post("/api/v1/fund-sources", headers=admin | {"Idempotency-Key": " "},
+                                          json={"name": "中央财政衔接推进乡村振兴补助资金", "level": "central",
+                                                "doc_no": "财农〔2021〕1号", "year": 2021})]
+        body = {"name": "中央财政衔接推进乡村振兴补助资金", "level": "central", "doc_no": "财农〔2021〕2号", "year": 2021}
+        key = admin | {"Idempotency-Key": "fs-1"}
+        assert (await stack.client.post("/api/v1/fund-sources", headers=key, json=body)).status_code == 201
+        served.append(await stack.client.post("/api/v1/fund-sources", headers=key, json=body | {"year": 2022}))
+        assert [r.status_code for r in served] == [400, 400, 400, 409], [r.text for r in served]
+        assert {r.headers["content-type"] for r in served} == {PROBLEM}
+        assert served[-1].json()["type"].endswith("/idempotency-key-reused")
+        page = await stack.client.get("/public/notices/999999.html")
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+    # what is documented: the same, on every operation
+    wrong, missing = [], []
+    for name, op in operations(spec):
+        responses = op["responses"]
+        missing += [f"{name} {code}" for code in sorted(COMMON - responses.keys())]
+        if any(p["in"] == "header" and p["name"].lower() == "idempotency-key" for p in op.get("parameters", [])):
+            missing += [f"{name} 409"] if "409" not in responses else []
+        for code, response in responses.items():
+            if code[0] in "45":
+                media = set(response.get("content", {}))
+                if PROBLEM not in media or media - {PROBLEM, "text/html"}:
+                    wrong.append(f"{name} {code}: {sorted(media)}")
+                else:
+                    assert response["content"][PROBLEM]["schema"] == {"$ref": "#/components/schemas/ProblemBody"}
+    assert not missing, missing
+    assert not wrong, wrong
+    for path in ("/api/v1/fund-sources", "/api/v1/projects"):
+        assert "409" in spec["paths"][path]["post"]["responses"], path
+    html = spec["paths"]["/public/notices/{notice_id}.html"]["get"]["responses"]["404"]["content"]
+    assert set(html) == {PROBLEM, "text/html"}
+    # an objection posted from the public page's HTML form is answered with the page, whatever the outcome
+    objection = spec["paths"]["/public/notices/{notice_id}/objections"]["post"]["responses"]
+    assert all("text/html" in response["content"] for response in objection.values()), objection
+    problem = spec["components"]["schemas"]["ProblemBody"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    # the gateway's own answers for what it proxies: 503 while a service is away
+    assert "503" in spec["paths"]["/api/v1/fund-sources"]["get"]["responses"]
+
+
+async def test_bank_clients_are_listed_a_page_at_a_time(stack):
+    admin = await stack.bearer()
+    made = []
+    for code in ("NXRCB", "ICBC", "ABC"):
+        r = await stack.client.post("/api/v1/auth/clients", headers=admin,
+                                    json={"name": f"{code} 银行", "bank_code": code, "region_code": COUNTY})
+        assert r.status_code == 201, r.text
+        made.append(r.json()["client_id"])
+    first = (await stack.client.get("/api/v1/auth/clients?limit=2", headers=admin)).json()
+    assert [c["client_id"] for c in first["items"]] == made[:2] and first["next_cursor"]
+    rest = (await stack.client.get(f"/api/v1/auth/clients?limit=2&cursor={first['next_cursor']}",
+                                   headers=admin)).json()
+    assert [c["client_id"] for c in rest["items"]] == made[2:] and rest["next_cursor"] is None
+    bad = await stack.client.get("/api/v1/auth/clients?cursor=!!!", headers=admin)
+    assert bad.status_code == 400 and bad.headers["content-type"] == PROBLEM
+    assert (await stack.client.get("/api/v1/auth/clients?limit=501", headers=admin)).status_code == 422
+    spec = (await stack.client.get("/openapi.json")).json()
+    op = spec["paths"]["/api/v1/auth/clients"]["get"]
+    assert {p["name"] for p in op["parameters"]} >= {"limit", "cursor"}
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    page = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert set(page["properties"]) == {"items", "next_cursor"}

@@ -75,8 +75,8 @@ async def test_bank_signs_in_with_client_credentials(stack):
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     # the secret is never shown again
     listed = (await stack.client.get("/api/v1/auth/clients", headers=admin)).json()
-    assert [c["client_id"] for c in listed] == [created["client_id"]]
-    assert "client_secret" not in listed[0]
+    assert [c["client_id"] for c in listed["items"]] == [created["client_id"]] and listed["next_cursor"] is None
+    assert "client_secret" not in listed["items"][0]
 
 
 async def test_only_county_admins_register_banks(stack, token):

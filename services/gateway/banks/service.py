@@ -10,9 +10,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.gateway import passwords
 from services.gateway.banks.models import BankClient
 from services.gateway.banks.schemas import BankClientCreate, BankClientCreated, BankClientRead
-from shared import audit
+from shared import audit, regions
 from shared.auth import Principal
-from shared.problems import Forbidden
+from shared.pagination import decode_cursor, page
+from shared.problems import BadRequest, Forbidden
 
 
 def to_read(client: BankClient) -> BankClientRead:
@@ -48,6 +49,16 @@ async def by_client_id(session: AsyncSession, client_id: str) -> BankClient | No
     return await session.scalar(select(BankClient).where(BankClient.client_id == client_id))
 
 
-async def list_in_scope(*, session: AsyncSession, principal: Principal) -> list[BankClient]:
-    rows = (await session.execute(select(BankClient).order_by(BankClient.id))).scalars().all()
-    return [c for c in rows if principal.covers(c.region_code)]
+async def list_in_scope(*, session: AsyncSession, principal: Principal, limit: int, cursor: str | None
+                        ) -> tuple[list[BankClient], str | None]:
+    """The clients whose region lies inside the principal's, oldest first, a page at a time (CONTRACT §2)."""
+    stmt = select(BankClient).order_by(BankClient.id).limit(limit + 1)
+    if not principal.is_service:
+        stmt = stmt.where(BankClient.region_code.startswith(regions.prefix(principal.region), autoescape=True))
+    if key := decode_cursor(cursor):
+        try:
+            stmt = stmt.where(BankClient.id > int(key["id"]))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise BadRequest("cursor is not one this API issued") from None
+    rows = list((await session.execute(stmt)).scalars().all())
+    return page(rows, limit, lambda c: {"id": c.id})
