@@ -50,15 +50,6 @@ CHECKS = [not_a_server_error, response_schema_conformance, status_code_conforman
           ignored_auth]
 
 
-# Failures that other work of issue 11 fixes (the lead: defects 1-4 and 7), each as (operation or "*" for any, a
-# part of what schemathesis reports). They are left out of the verdict and printed; the lead empties this list as
-# they land.
-KNOWN_FIXED_ELSEWHERE: list[tuple[str, str]] = [
-    ("GET /api/v1/audit/events", "'<' not supported between instances of 'datetime.datetime' and 'str'"),  # defect 1
-    ("*", "exceeds safe integer domain for JSON floats"),   # defect 4: Idempotency-Key and an integer above 2^53
-]
-
-
 class Stack:
     """One ASGI application: the gateway; its lifespan also starts the services and wires every service-to-service
     call (and the gateway's) to the in-process apps."""
@@ -191,10 +182,6 @@ def failures(schema) -> tuple[list[tuple[str, str]], dict[str, int]]:
     return found, ran
 
 
-def known(operation: str, what: str) -> bool:
-    return any(op in ("*", operation) and part in what for op, part in KNOWN_FIXED_ELSEWHERE)
-
-
 @pytest.mark.timeout(max(300, 20 * EXAMPLES))      # the longer run takes longer than a test may by default
 @pytest.mark.parametrize("caller", ["county_admin", "anonymous"])
 def test_every_operation_answers_as_documented(stack, admin_token, caller):
@@ -202,8 +189,6 @@ def test_every_operation_answers_as_documented(stack, admin_token, caller):
     started = time.monotonic()
     found, ran = failures(schema)
     print(f"\nschemathesis as {caller}: {ran} cases in {time.monotonic() - started:.0f} s")
-    for line in sorted({f"{operation} {what}" for operation, what in found if known(operation, what)}):
-        print(f"known, fixed elsewhere: {line}")
-    new = sorted({f"{operation} {what}" for operation, what in found if not known(operation, what)})
+    new = sorted({f"{operation} {what}" for operation, what in found})
     assert sum(ran.values()) > 1000 and ran.get("stateful"), ran
     assert not new, f"{len(new)} failures:\n" + "\n".join(new)
