@@ -47,6 +47,8 @@ def decode_cursor(cursor: str | None, *, partial: bool = False, **shape: type) -
     """The key inside a cursor from :func:`encode_cursor`, each field as the type ``shape`` gives it (int, str,
     datetime, UUID); None without a cursor. Anything else, however it was made, is a 400 problem and never reaches
     a query. ``partial``: fields may be missing (a cursor over several chains)."""
+    if not shape:
+        raise TypeError("decode_cursor needs the shape of the key its list issues")
     if not cursor:
         return None
     try:

@@ -13,7 +13,7 @@ from services.gateway.banks.schemas import BankClientCreate, BankClientCreated, 
 from shared import audit, regions
 from shared.auth import Principal
 from shared.pagination import decode_cursor, page
-from shared.problems import BadRequest, Forbidden
+from shared.problems import Forbidden
 
 
 def to_read(client: BankClient) -> BankClientRead:
@@ -55,10 +55,7 @@ async def list_in_scope(*, session: AsyncSession, principal: Principal, limit: i
     stmt = select(BankClient).order_by(BankClient.id).limit(limit + 1)
     if not principal.is_service:
         stmt = stmt.where(BankClient.region_code.startswith(regions.prefix(principal.region), autoescape=True))
-    if key := decode_cursor(cursor):
-        try:
-            stmt = stmt.where(BankClient.id > int(key["id"]))
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise BadRequest("cursor is not one this API issued") from None
+    if key := decode_cursor(cursor, id=int):
+        stmt = stmt.where(BankClient.id > key["id"])
     rows = list((await session.execute(stmt)).scalars().all())
     return page(rows, limit, lambda c: {"id": c.id})
