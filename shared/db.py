@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util.concurrency import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.settings import Settings
@@ -47,6 +51,37 @@ async def ensure_database(settings: Settings, service: str) -> bool:
         await conn.close()
 
 
+IDLE_PING_SECONDS = 1.0     # a connection idle longer than this is pinged before it is handed out
+
+
+def _hand_out_live_connections(engine: AsyncEngine) -> None:
+    """Never hand out a connection that died in the pool (a database restart, a failover, a cut).
+
+    Every checkout looks at the socket (free: the server's close has been seen by the event loop); a connection
+    that sat idle for more than IDLE_PING_SECONDS also answers one round trip first. Busy connections, checked
+    out again within milliseconds, skip that round trip: SQLAlchemy's ``pool_pre_ping`` pays three (BEGIN, ping,
+    ROLLBACK) on every checkout, a third of a short request's time (bench/db_pre_ping.py). A dead connection is
+    replaced with a new one; a database that is away then answers 503 (shared.problems.database_away).
+    """
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _idle_from(dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _alive(dbapi_connection, record, proxy) -> None:
+        raw = dbapi_connection.driver_connection
+        if raw.is_closed():
+            raise sa_exc.DisconnectionError("the server closed this connection")
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_PING_SECONDS:
+            try:
+                await_(raw.execute(";"))
+            except Exception as exc:
+                raise sa_exc.DisconnectionError(f"the connection did not answer: {exc!r}") from exc
+
+
 class Database:
     """The engine for the ORM and a raw asyncpg pool for hot and bulk paths."""
 
@@ -55,9 +90,9 @@ class Database:
         self.service = service
         # No overflow: an overflow connection is closed as soon as it is returned, so under steady load every
         # request beyond pool_size would open (and PostgreSQL fork) a new connection; beyond pool_size they wait.
-        # Pre-ping: a connection that died in the pool (a database restart) is replaced, never handed out.
         self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(settings, service), pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+            sqlalchemy_url(settings, service), pool_size=pool_size, max_overflow=0)
+        _hand_out_live_connections(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._pool: asyncpg.Pool | None = None
         self._pool_made = asyncio.Lock()      # two first callers at once must not make two pools (one would leak)

@@ -1,6 +1,8 @@
 """A database restart costs callers a 503 with Retry-After while it lasts, and nothing after it: no 500, and no
 dead pooled connection handed to the first request once the database is back."""
 
+import asyncio
+
 import asyncpg
 
 from shared.db import asyncpg_dsn, database_name
@@ -13,9 +15,10 @@ async def _cut_connections(settings, service: str) -> int:
     """What a PostgreSQL restart does to a service's pooled connections: every one is closed by the server."""
     conn = await asyncpg.connect(asyncpg_dsn(settings, "postgres"))
     try:
-        return len(await conn.fetch("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE datname = $1 AND pid <> pg_backend_pid()",
-                                    database_name(settings, service)))
+        cut = len(await conn.fetch("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                                   "WHERE datname = $1 AND pid <> pg_backend_pid()", database_name(settings, service)))
+        await asyncio.sleep(0.2)            # a restart takes longer than this: the server's closes have arrived
+        return cut
     finally:
         await conn.close()
 
