@@ -17,9 +17,9 @@ from services.notifications import worker as notifications_worker
 from services.registry.app import create as create_registry
 from services.notifications.app import create as create_notifications
 from services.notifications.handlers import HANDLERS
-from shared import cli, outbox, queue
+from shared import cli, migrations, outbox, queue
 from shared.db import Database
-from shared.embedded import EmbeddedRedis, RunDir
+from shared.embedded import EmbeddedPostgres, EmbeddedRedis, RunDir
 from shared.settings import Settings
 from shared.testing import auth, running, wait_until
 from shared.worker import worker_settings
@@ -152,14 +152,56 @@ async def count(db: Database, sql: str) -> int:
         return (await s.execute(text(sql))).scalar_one()
 
 
+class KilledPostgres:
+    """A PostgreSQL of the test's own whose postmaster is SIGKILLed, then started again on its data (crash recovery)."""
+
+    def __init__(self, data_dir) -> None:
+        self.run = RunDir(data_dir)
+        self.pg = EmbeddedPostgres(data_dir, self.run.path)
+
+    async def start(self) -> "KilledPostgres":
+        await asyncio.to_thread(self.pg.start)
+        return self
+
+    def url_for(self, settings) -> str:
+        return self.pg.url
+
+    async def kill(self) -> None:
+        os.kill(self.pg.proc.pid, signal.SIGKILL)
+        await asyncio.to_thread(self.pg.proc.wait)
+
+    async def revive(self) -> None:
+        for _ in range(50):          # its orphaned backends must notice the death and leave its shared memory first
+            try:
+                await asyncio.to_thread(self.pg.start)
+                return
+            except RuntimeError:
+                await asyncio.sleep(0.2)
+        raise RuntimeError("PostgreSQL did not start again after the kill")
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.pg.stop)
+        self.pg.remove_outside_data()
+        self.run.cleanup()
+
+
+@pytest.mark.parametrize("death", ["connections reset", "postmaster SIGKILLed"])
 async def test_every_payment_sms_arrives_once_when_postgresql_dies_while_events_are_handled(settings, own_redis,
-                                                                                          provider):
+                                                                                          provider, tmp_path, death):
     """Issue 11 defect 10: the server dies under 200 payment.paid events being consumed; every event is applied once
-    and every head gets one SMS (one Idempotency-Key each), none dead-lettered."""
-    dying = await DyingDatabase(settings).start()
+    and every head gets one SMS (one Idempotency-Key each), none dead-lettered. Two deaths: a stand-in that resets
+    every connection and refuses new ones for 3 s, and a real server SIGKILLed and started again."""
+    if death == "connections reset":
+        dying = await DyingDatabase(settings).start()
+        direct_url = dying_target(dying)
+    else:
+        dying = await KilledPostgres(tmp_path / "pg").start()
+        direct_url = dying.url_for(settings)
+        await asyncio.to_thread(migrations.upgrade, settings.model_copy(update={"database_url": direct_url}),
+                                "notifications")
     settings = settings.model_copy(update={"redis_url": own_redis.url, "database_url": dying.url_for(settings),
                                            "sms_url": provider.url})
-    direct = Database(settings.model_copy(update={"database_url": dying_target(dying)}), "notifications")
+    direct = Database(settings.model_copy(update={"database_url": direct_url}), "notifications")
     events = [envelope("payment.paid", paid(household_id=n + 1, head_phone=f"1395123{n:04d}")) for n in range(200)]
 
     async def bank_posts_results() -> None:          # lines reported paid over a couple of seconds
