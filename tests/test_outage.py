@@ -19,7 +19,7 @@ from services.notifications.app import create as create_notifications
 from services.notifications.handlers import HANDLERS
 from shared import cli, migrations, outbox, queue
 from shared.db import Database
-from shared.embedded import EmbeddedPostgres, EmbeddedRedis, RunDir
+from shared.embedded import EmbeddedPostgres, RunDir
 from shared.settings import Settings
 from shared.testing import auth, running, wait_until
 from shared.worker import worker_settings

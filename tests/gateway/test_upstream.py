@@ -2,7 +2,6 @@
 
 import asyncio
 import hashlib
-import json
 import threading
 import time
 
