@@ -216,11 +216,20 @@ class ProblemBody(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def problem_responses(*statuses: int, examples: dict[int, list[Problem]] | None = None
+                      ) -> dict[int | str, dict[str, Any]]:
     """For ``responses=`` on routes: the problems a route may answer beyond the common ones
-    (:data:`COMMON_STATUSES`, documented on every operation by :func:`document_problems`)."""
-    return {s: {"model": ProblemBody, "description": _BY_STATUS[s].title if s in _BY_STATUS else "Error"}
-            for s in statuses}
+    (:data:`COMMON_STATUSES`, documented on every operation by :func:`document_problems`), and, in
+    ``examples``, the problems a client will meet, rendered as the handlers render them."""
+    examples = examples or {}
+    out: dict[int | str, dict[str, Any]] = {}
+    for s in dict.fromkeys((*statuses, *examples)):
+        out[s] = {"model": ProblemBody, "description": _BY_STATUS[s].title if s in _BY_STATUS else "Error"}
+        if examples.get(s):
+            out[s]["content"] = {"application/json": {"examples": {
+                p.slug if i == 0 or p.slug != examples[s][0].slug else f"{p.slug}-{i}":
+                    {"summary": p.detail or p.title, "value": p.body()} for i, p in enumerate(examples[s])}}}
+    return out
 
 
 # --- OpenAPI: what every operation may answer, as it is served ------------------------------------
@@ -271,7 +280,8 @@ def _document_operation(operation: dict[str, Any]) -> None:
         kept = {media: body for media, body in content.items()
                 if media != "application/json" and (body or {}).get("schema", {}).get("$ref") != PROBLEM_REF}
         if len(kept) < len(content) or not content:
-            response["content"] = {**kept, **copy.deepcopy(_PROBLEM_CONTENT)}
+            shown = {k: v for body in content.values() for k, v in (body or {}).items() if k in ("example", "examples")}
+            response["content"] = {**kept, PROBLEM_JSON: {**copy.deepcopy(_PROBLEM_CONTENT[PROBLEM_JSON]), **shown}}
     for status in COMMON_STATUSES:
         responses.setdefault(str(status), problem_doc(status))
     if _has_idempotency_key(operation):

@@ -161,3 +161,21 @@ async def test_bank_clients_are_listed_a_page_at_a_time(stack):
     schema = op["responses"]["200"]["content"]["application/json"]["schema"]
     page = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     assert set(page["properties"]) == {"items", "next_cursor"}
+
+
+async def test_a_banks_developer_sees_how_to_get_a_token_and_what_goes_wrong(stack):
+    op = (await stack.client.get("/openapi.json")).json()["paths"]["/api/v1/auth/token"]["post"]
+    form = op["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    assert form["examples"]["client_credentials"]["value"]["grant_type"] == "client_credentials"
+    assert set(op["responses"]["200"]["content"]["application/json"]["example"]) >= {
+        "access_token", "token_type", "expires_in", "refresh_token"}
+    bad_secret = op["responses"]["401"]["content"]["application/problem+json"]["examples"]["invalid-grant"]
+    assert bad_secret["value"] == {"type": "https://jingzhun.example/problems/invalid-grant",
+                                   "title": "Invalid credentials", "status": 401,
+                                   "detail": "Unknown client or wrong secret", "error": "invalid_client"}
+    assert "application/json" not in op["responses"]["401"]["content"]     # served as problem+json only
+    # the example is what the endpoint really answers
+    real = await stack.client.post("/api/v1/auth/token", data={
+        "grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"})
+    assert real.status_code == 401 and real.json()["type"] == bad_secret["value"]["type"]
+    assert set(real.json()) == set(bad_secret["value"])

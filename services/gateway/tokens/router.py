@@ -14,7 +14,7 @@ from services.gateway.users.models import User
 from services.gateway.users.schemas import MeRead
 from shared.auth import ROLE_LABELS, PrincipalDep, Role, require_service
 from shared.db import SessionDep
-from shared.problems import BadRequest, Unauthorized, problem_responses
+from shared.problems import BadRequest, TooManyRequests, Unauthorized, problem_responses
 
 log = logging.getLogger("jingzhun.gateway.tokens")
 router = APIRouter(tags=["auth 身份认证"])
@@ -34,7 +34,30 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return (client_id, secret) if sep else None
 
 
-@router.post("/api/v1/auth/token", response_model=TokenResponse, responses=problem_responses(400, 401, 429),
+_FORM_EXAMPLES = {
+    "client_credentials": {"summary": "A partner bank (农商行) signs in with its client id and secret",
+                           "value": {"grant_type": "client_credentials", "client_id": "bank-nsh-7f3a9c",
+                                     "client_secret": "s3cr3t-shown-once-at-creation"}},
+    "password": {"summary": "Staff sign in (the app, /docs' Authorize)",
+                 "value": {"grant_type": "password", "username": "wang.cadre", "password": "correct horse"}},
+    "refresh_token": {"summary": "A fresh access token; each refresh token works once",
+                      "value": {"grant_type": "refresh_token", "refresh_token": "rt_8Q2v…"}},
+}
+_TOKEN_EXAMPLE = {"access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6Ims…", "token_type": "bearer", "expires_in": 900,
+                  "refresh_token": "rt_8Q2v…"}
+_TOKEN_PROBLEMS = problem_responses(examples={
+    400: [BadRequest("client_id and client_secret are required", error="invalid_request"),
+          BadRequest("grant_type 'implicit' is not supported", error="unsupported_grant_type")],
+    401: [service.InvalidGrant("Unknown client or wrong secret", error="invalid_client"),
+          service.InvalidGrant("Refresh token has expired")],
+    429: [TooManyRequests("Too many failed sign-in attempts; try again in 60 seconds", retry_after=60)],
+})
+
+
+@router.post("/api/v1/auth/token", response_model=TokenResponse, responses={
+                 200: {"content": {"application/json": {"example": _TOKEN_EXAMPLE}}}, **_TOKEN_PROBLEMS},
+             openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {
+                 "examples": _FORM_EXAMPLES}}}},
              summary="Get a token 登录/换取令牌")
 async def token(request: Request, response: Response, session: SessionDep,
                 grant_type: Annotated[str | None, Form(max_length=64)] = None, username: FormText = None,
