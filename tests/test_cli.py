@@ -18,7 +18,8 @@ import httpx
 import psutil
 import pytest
 
-from shared import cli, demo, idnumber, regions
+from jingzhun import children, cli, console, datadir, demo, supervisor
+from shared import idnumber, regions
 from shared import embedded
 from shared.embedded import SOCKET_PATH_MAX, EmbeddedPostgres, EmbeddedRedis, RunDir
 from shared.settings import Settings
@@ -26,11 +27,11 @@ from shared.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _supervisor(tmp_path: Path) -> cli.Supervisor:
-    return cli.Supervisor(Settings(data_dir=tmp_path / "data", database_url="x", redis_url="x"))
+def _supervisor(tmp_path: Path) -> supervisor.Supervisor:
+    return supervisor.Supervisor(Settings(data_dir=tmp_path / "data", database_url="x", redis_url="x"))
 
 
-def _stop_later(sup: cli.Supervisor, seconds: float) -> None:
+def _stop_later(sup: supervisor.Supervisor, seconds: float) -> None:
     threading.Timer(seconds, lambda: setattr(sup, "stop_signal", signal.SIGTERM)).start()
 
 
@@ -140,7 +141,7 @@ def test_a_child_that_crashes_is_restarted(tmp_path):
     script = f"import pathlib, sys, time\np = pathlib.Path({str(flag)!r})\n" \
              "if not p.exists():\n    p.touch(); sys.exit(3)\ntime.sleep(60)\n"
     sup = _supervisor(tmp_path)
-    child = cli.Child("flaky", [sys.executable, "-c", script], dict(os.environ))
+    child = children.Child("flaky", [sys.executable, "-c", script], dict(os.environ))
     sup.children.append(child)
     child.start()
     _stop_later(sup, 2.5)
@@ -152,9 +153,9 @@ def test_a_child_that_crashes_is_restarted(tmp_path):
 
 
 def test_a_child_that_keeps_crashing_stops_everything(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "MAX_BACKOFF", 0.05)
+    monkeypatch.setattr(supervisor, "MAX_BACKOFF", 0.05)
     sup = _supervisor(tmp_path)
-    sup.children.append(cli.Child("broken", [sys.executable, "-c", "raise SystemExit(7)"], dict(os.environ)))
+    sup.children.append(children.Child("broken", [sys.executable, "-c", "raise SystemExit(7)"], dict(os.environ)))
     sup.children[0].start()
     _stop_later(sup, 20)      # safety net only
     started = time.monotonic()
@@ -188,7 +189,7 @@ def test_children_die_with_a_killed_supervisor(tmp_path):
 
 
 def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path):
-    lock = cli.DataDirLock(tmp_path / "data")
+    lock = datadir.DataDirLock(tmp_path / "data")
     assert lock.try_acquire()
     state = tmp_path / "data" / "run" / "state.json"       # the running one's: left alone
     state.parent.mkdir(parents=True)
@@ -196,20 +197,20 @@ def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path):
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
         env["JINGZHUN_DATA_DIR"] = str(tmp_path / "data")
-        done = subprocess.run([sys.executable, "-m", "shared.cli", "up"], cwd=ROOT, env=env, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "jingzhun", "up"], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=60)
         assert done.returncode == 1
         assert f"another jingzhun (pid {os.getpid()}) is running" in done.stderr
         assert not (tmp_path / "data" / "postgres").exists() and state.exists()
     finally:
         lock.release()
-    assert cli.DataDirLock(tmp_path / "data").try_acquire()
+    assert datadir.DataDirLock(tmp_path / "data").try_acquire()
 
 
 def test_worker_is_a_hidden_command():
     assert "worker" not in cli._parser().format_help()
     assert cli._parser().parse_args(["worker", "funds"]).service == "funds"
-    assert cli.services_with_worker() == ["registry", "funds", "notifications"]
+    assert supervisor.services_with_worker() == ["registry", "funds", "notifications"]
 
 
 # --- demo county
@@ -323,9 +324,9 @@ async def test_create_user_uses_the_gateway_rules(settings):
               "region_code": "640122100000", "display_name": "马德福", "phone": "13995100201"}
     user = await cli.create_user(settings, fields)
     assert user.username == "hg_officer" and user.role == "township_officer"
-    with pytest.raises(cli.CliError, match="409"):
+    with pytest.raises(console.CliError, match="409"):
         await cli.create_user(settings, fields)
-    with pytest.raises(cli.CliError, match="password"):
+    with pytest.raises(console.CliError, match="password"):
         await cli.create_user(settings, dict(fields, username="other", password="short"))
 
 
@@ -333,7 +334,7 @@ def test_create_user_command(settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
     env.update(JINGZHUN_DATABASE_URL=settings.database_url, JINGZHUN_DB_PREFIX=settings.db_prefix,
                JINGZHUN_DATA_DIR=str(settings.data_dir))
-    args = [sys.executable, "-m", "shared.cli", "create-user", "--username", "cli_admin", "--password",
+    args = [sys.executable, "-m", "jingzhun", "create-user", "--username", "cli_admin", "--password",
             "another-long-pw", "--role", "county_admin", "--region", "640122000000"]
     done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

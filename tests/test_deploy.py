@@ -401,10 +401,10 @@ def test_every_app_module_named_by_a_command_exists():
 
 def test_every_jingzhun_command_exists():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts.get("jingzhun") == "shared.cli:main"
+    assert scripts.get("jingzhun") == "jingzhun.cli:main"
     jingzhun = {tuple(shlex.split(c)[1:]) for c in all_commands() if shlex.split(c)[0] == "jingzhun"}
     assert ("migrate",) in jingzhun and {("worker", s) for s in WORKER_SERVICES} <= jingzhun
-    run = "import sys; from shared.cli import main; sys.argv[0] = 'jingzhun'; sys.exit(main())"
+    run = "import sys; from jingzhun.cli import main; sys.argv[0] = 'jingzhun'; sys.exit(main())"
     for args in sorted(jingzhun):
         if args[0] == "worker":
             module = importlib.import_module(f"services.{args[1]}.worker")

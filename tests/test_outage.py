@@ -17,7 +17,8 @@ from services.notifications import worker as notifications_worker
 from services.registry.app import create as create_registry
 from services.notifications.app import create as create_notifications
 from services.notifications.handlers import HANDLERS
-from shared import cli, migrations, outbox, queue
+from jingzhun import children, supervisor
+from shared import migrations, outbox, queue
 from shared.db import Database
 from shared.embedded import EmbeddedPostgres, RunDir
 from shared.settings import Settings
@@ -315,13 +316,13 @@ async def test_a_worker_rides_out_a_redis_that_keeps_crashing_and_consumes_once_
 def test_up_keeps_serving_writes_while_redis_keeps_crashing(settings, tmp_path, monkeypatch, capfd):
     """Issue 11 defect 13, the supervisor: after 6 Redis exits in 300 s it stopped the whole stack. Now it restarts
     Redis for as long as it takes, says loudly that the queue is down, the worker stays up, and writes answer."""
-    monkeypatch.setattr(cli, "MAX_BACKOFF", 0.3)
+    monkeypatch.setattr(supervisor, "MAX_BACKOFF", 0.3)
     env = {**os.environ, "JINGZHUN_DATABASE_URL": settings.database_url, "JINGZHUN_DB_PREFIX": settings.db_prefix,
            "JINGZHUN_QUEUE_PREFIX": settings.queue_prefix, "JINGZHUN_DATA_DIR": str(settings.data_dir),
-           "PYTHONPATH": str(cli.PROJECT_ROOT)}
+           "PYTHONPATH": str(supervisor.PROJECT_ROOT)}
     env.pop("JINGZHUN_REDIS_URL", None)
     # `up`'s own plan: its embedded Redis, and the notifications worker (the services run in-process below)
-    sup = cli.Supervisor(Settings(data_dir=tmp_path / "data", database_url=settings.database_url), environ=env)
+    sup = supervisor.Supervisor(Settings(data_dir=tmp_path / "data", database_url=settings.database_url), environ=env)
     sup._start_servers(env)
     (server,) = sup.servers
     redis = server.server
@@ -411,13 +412,13 @@ def test_a_worker_that_keeps_crashing_is_restarted_for_as_long_as_it_takes_witho
                                                                                              capsys):
     """The APIs do not need the workers to answer writes: `up` restarts a crash-looping worker and says so, loudly,
     where it stopped everything after 6 exits in 300 s."""
-    monkeypatch.setattr(cli, "MAX_BACKOFF", 0.05)
-    sup = cli.Supervisor(Settings(data_dir=tmp_path / "data", database_url="x", redis_url="x"))
+    monkeypatch.setattr(supervisor, "MAX_BACKOFF", 0.05)
+    sup = supervisor.Supervisor(Settings(data_dir=tmp_path / "data", database_url="x", redis_url="x"))
     sup._plan_children({"JINGZHUN_DATA_DIR": str(tmp_path / "data")})
     workers = [c for c in sup.children if c.name.endswith("-worker")]
     assert workers and not any(w.essential for w in workers)
     assert all(c.essential for c in sup.children if c not in workers)     # a crash-looping API still stops `up`
-    broken = cli.Child("notifications-worker", [sys.executable, "-c", "raise SystemExit(7)"], dict(os.environ),
+    broken = children.Child("notifications-worker", [sys.executable, "-c", "raise SystemExit(7)"], dict(os.environ),
                        essential=False)
     sup.children = [broken]
     broken.start()

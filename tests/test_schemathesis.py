@@ -36,7 +36,7 @@ from services.gateway.app import create as create_gateway
 from services.notifications.app import create as create_notifications
 from services.registry.app import create as create_registry
 from shared import migrations
-from shared.demo import REGIONS
+from jingzhun.demo import REGIONS
 from shared.settings import SERVICES, Settings
 from shared.testing import TestServers, drop_databases
 from tests.gateway.conftest import ServiceTransport, netloc

@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from shared import demo
+from jingzhun import demo
 from shared.embedded import outside_data
 from shared.testing import free_port
 
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(not (ROOT / "services" / "gateway" / "app.py").e
 
 
 class Stack:
-    """`python -m shared.cli up` in a subprocess, its output collected by a thread."""
+    """`python -m jingzhun up` in a subprocess, its output collected by a thread."""
 
     def __init__(self, data_dir: Path | None, port: int, *args: str, cwd: Path = ROOT,
                  env: dict[str, str] | None = None) -> None:
@@ -47,7 +47,7 @@ class Stack:
             environ["JINGZHUN_DATA_DIR"] = str(data_dir)
         self.url = f"http://127.0.0.1:{port}"
         self.lines: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "up", *args], cwd=cwd, env=environ,
+        self.proc = subprocess.Popen([sys.executable, "-m", "jingzhun", "up", *args], cwd=cwd, env=environ,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -201,12 +201,12 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(data_dir):
         assert f"{READY} http://127.0.0.1:{port}" in first.output()
         # a second `up` on the same data dir is refused while this one runs
         env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
-        second = subprocess.run([sys.executable, "-m", "shared.cli", "up"], cwd=ROOT, capture_output=True, text=True,
+        second = subprocess.run([sys.executable, "-m", "jingzhun", "up"], cwd=ROOT, capture_output=True, text=True,
                                 env=dict(env, JINGZHUN_DATA_DIR=str(data_dir), JINGZHUN_PORT=str(free_port())),
                                 timeout=60)
         assert second.returncode == 1 and "another jingzhun" in second.stderr
         # the ops door works against the running stack's embedded database
-        made = subprocess.run([sys.executable, "-m", "shared.cli", "create-user", "--username", "ops_user",
+        made = subprocess.run([sys.executable, "-m", "jingzhun", "create-user", "--username", "ops_user",
                                "--password", "ops-user-password", "--role", "auditor", "--region", "640122000000"],
                               cwd=ROOT, capture_output=True, text=True, env=dict(env, JINGZHUN_DATA_DIR=str(data_dir)),
                               timeout=60)

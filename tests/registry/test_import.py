@@ -434,18 +434,18 @@ def test_cli_import_with_a_progress_bar(settings, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
     env.update(JINGZHUN_DATABASE_URL=settings.database_url, JINGZHUN_DB_PREFIX=settings.db_prefix,
                JINGZHUN_DATA_DIR=str(settings.data_dir), JINGZHUN_REDIS_URL=settings.redis_url)
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "import", str(path), "--region", TOWNSHIP],
+    done = subprocess.run([sys.executable, "-m", "jingzhun", "import", str(path), "--region", TOWNSHIP],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "importing [" in done.stderr and "8 / 8 rows" in done.stderr
     assert "2 households and 5 members created" in done.stdout
     assert f"村代码 {OTHER_VILLAGE} is not a village in your region" in done.stdout
-    again = subprocess.run([sys.executable, "-m", "shared.cli", "import", str(path), "--region", TOWNSHIP],
+    again = subprocess.run([sys.executable, "-m", "jingzhun", "import", str(path), "--region", TOWNSHIP],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "0 households and 0 members created; 2 households already there" in again.stdout
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"\xff\xfe\x00junk")
-    failed = subprocess.run([sys.executable, "-m", "shared.cli", "import", str(bad), "--region", TOWNSHIP],
+    failed = subprocess.run([sys.executable, "-m", "jingzhun", "import", str(bad), "--region", TOWNSHIP],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1 and "bad.csv not imported" in failed.stderr
 

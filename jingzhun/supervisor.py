@@ -1,16 +1,7 @@
-"""The ``jingzhun`` command (CONTRACT §1).
+"""``jingzhun up``: the embedded servers, migrations, one uvicorn per service and one arq worker per service, kept
+running in the foreground until Ctrl-C / SIGTERM.
 
-``jingzhun up [--demo]``     the whole stack in the foreground until Ctrl-C / SIGTERM (see :class:`Supervisor`)
-``jingzhun migrate``         upgrade every service's database
-``jingzhun create-user ...`` add a staff user to the gateway's database
-``jingzhun makemigration SERVICE -m MESSAGE``
-``jingzhun import FILE --region CODE``  import households (.xlsx / .csv, CONTRACT §9) the way the upload job does
-``jingzhun worker SERVICE``  (hidden) one service's arq worker; ``up`` runs one per service with a worker.py
-
-Services are found by name (``services/<name>/app.py``, ``worker.py``), never imported statically: ``shared``
-imports no service.
-
-Crash policy of ``up``: before the gateway answers ``/readyz/services`` (every service ready), any child that
+Crash policy: before the gateway answers ``/readyz/services`` (every service ready), any child that
 exits aborts the start with a message naming it (and exit code 1). After that, a child that exits is restarted
 with exponential backoff (1 s, 2 s, 4 s … 30 s); a service or the embedded PostgreSQL that crashes more than
 :data:`MAX_CRASHES` times within :data:`CRASH_WINDOW` seconds makes the supervisor stop everything and exit 1,
@@ -21,207 +12,48 @@ the supervisor says loudly that the queue is down (the workers themselves wait f
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import fcntl
-import importlib
 import json
 import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
+
+from jingzhun import demo
+from jingzhun.children import STOP_TIMEOUT, Child, Server, Supervised, Health
+from jingzhun.console import CliError, say
+from jingzhun.datadir import DataDirLock, state_file
+from shared.embedded import EmbeddedPostgres, EmbeddedRedis, RunDir, stop_process
+from shared.jwt import load_or_create_private_key
+from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICES_DIR = PROJECT_ROOT / "services"
 GATEWAY_APP = "services.gateway.app:create"
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 MAX_CRASHES = 5
 CRASH_WINDOW = 300.0
 MAX_BACKOFF = 30.0
 DEMO_MARKER = "demo-seeded"
 DEMO_PASSWORD_FILE = Path("keys") / "demo-admin-password"
-ROLES = ("county_admin", "township_officer", "village_cadre", "helper", "finance_officer", "auditor")
-
-
-class CliError(Exception):
-    """A failure explained to the user in one message (no traceback)."""
 
 
 class _Stopping(Exception):
     """SIGINT/SIGTERM arrived while starting."""
 
 
-def say(message: str) -> None:
-    print(f"jingzhun: {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# data dir: lock and run state
-
-
-class DataDirLock:
-    """One ``jingzhun`` owning the data dir at a time (an flock, released by the kernel if we die)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / "jingzhun.lock"
-        self.fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)   # not inherited by children (O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
-        return True
-
-    def holder(self) -> str:
-        try:
-            return self.path.read_text().strip() or "?"
-        except OSError:
-            return "?"
-
-    def acquire(self) -> None:
-        if not self.try_acquire():
-            raise CliError(f"another jingzhun (pid {self.holder()}) is running on data dir {self.path.parent}; "
-                           "stop it first or use another JINGZHUN_DATA_DIR")
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-def _state_file(data_dir: Path) -> Path:
-    return Path(data_dir) / "run" / "state.json"
-
-
-def _read_state(data_dir: Path) -> dict:
-    try:
-        return json.loads(_state_file(data_dir).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-@contextlib.contextmanager
-def database(settings: Settings) -> Iterator[Settings]:
-    """Settings with a database URL: the configured one, the running ``up``'s, or a temporary embedded server."""
-    if settings.database_url:
-        yield settings
-        return
-    from shared.embedded import EmbeddedPostgres, RunDir
-    data_dir = settings.data_dir.resolve()
-    lock = DataDirLock(data_dir)
-    if not lock.try_acquire():
-        url = _read_state(data_dir).get("database_url")
-        if not url:
-            raise CliError(f"data dir {data_dir} is locked by pid {lock.holder()} and no database URL is known; "
-                           "set JINGZHUN_DATABASE_URL")
-        yield settings.model_copy(update={"database_url": url})
-        return
-    run_dir = pg = None
-    try:
-        run_dir = RunDir(data_dir)
-        pg = EmbeddedPostgres(data_dir, run_dir.path).start()
-        yield settings.model_copy(update={"database_url": pg.url})
-    finally:
-        if pg is not None:
-            pg.stop()
-        if run_dir is not None:
-            run_dir.cleanup()
-        lock.release()
-
-
 def migrate_all(settings: Settings, *, log: Callable[[str], None] = say) -> None:
-    from shared.migrations import upgrade
     for service in SERVICES:
         log(f"migrating {service}")
         upgrade(settings, service)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# the supervisor
-
-
-class Supervised:
-    """Something ``up`` keeps running: a ``proc`` to watch and a ``start()`` that (re)creates it."""
-
-    name: str
-    proc: subprocess.Popen | None
-    essential: bool = True      # False: the APIs work without it (the queue), so its crashes never stop `up`
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def forget(self) -> None:
-        """Drop the exited process (its exit code was read)."""
-        raise NotImplementedError
-
-
-@dataclass
-class Child(Supervised):
-    """A Python child: a uvicorn for a service, or a worker."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    proc: subprocess.Popen | None = None
-    essential: bool = True
-
-    def start(self) -> None:
-        from shared.embedded import spawn
-        self.proc = spawn(self.args, env=self.env)
-
-    def stop(self) -> None:   # used for a single child; shutdown stops children together
-        from shared.embedded import stop_process
-        stop_process(self.proc, timeout=STOP_TIMEOUT)
-
-    def forget(self) -> None:
-        self.proc = None
-
-
-class Server(Supervised):
-    """An embedded PostgreSQL or Redis, restarted by calling its own ``start``."""
-
-    def __init__(self, name: str, server, *, essential: bool = True) -> None:
-        self.name, self.server, self.essential = name, server, essential
-
-    @property
-    def proc(self) -> subprocess.Popen | None:
-        return self.server.proc
-
-    def start(self) -> None:
-        self.server.start()
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def forget(self) -> None:
-        self.server.proc = None
-
-
-@dataclass
-class _Health:
-    crashes: list[float] = field(default_factory=list)
-    restart_at: float | None = None
 
 
 def _free_port() -> int:
@@ -269,7 +101,7 @@ class Supervisor:
         self.run_dir = None
         self.servers: list[Server] = []        # started first, stopped last
         self.children: list[Child] = []
-        self.health: dict[str, _Health] = {}
+        self.health: dict[str, Health] = {}
         self.stop_signal: int | None = None
         self.gateway_url = _url(_connect_host(settings.host), settings.port)
         self.public_url = _url(settings.host or "127.0.0.1", settings.port)
@@ -305,7 +137,6 @@ class Supervisor:
                 signal.signal(s, handler)
 
     def start(self) -> None:
-        from shared.jwt import load_or_create_private_key
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
         env = dict(self.environ)       # what every child gets; the URLs decided below are added
@@ -330,7 +161,6 @@ class Supervisor:
         self._wait_ready()
 
     def _start_servers(self, env: dict[str, str]) -> Settings:
-        from shared.embedded import EmbeddedPostgres, EmbeddedRedis, RunDir
         updates = {}
         if not self.settings.database_url or not self.settings.redis_url:
             self.run_dir = RunDir(self.data_dir)
@@ -355,7 +185,7 @@ class Supervisor:
             raise CliError(f"embedded {server.name} did not start: {exc}") from None
 
     def _write_state(self, env: dict[str, str]) -> None:
-        path = _state_file(self.data_dir)
+        path = state_file(self.data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"pid": os.getpid(), "database_url": env.get("JINGZHUN_DATABASE_URL"),
                                     "gateway_url": self.gateway_url}))
@@ -386,11 +216,10 @@ class Supervisor:
                 args += ["--workers", str(self.settings.workers)]
             self.children.append(Child(service, args, env))
         for service in services_with_worker():
-            self.children.append(Child(f"{service}-worker", [sys.executable, "-m", "shared.cli", "worker", service],
+            self.children.append(Child(f"{service}-worker", [sys.executable, "-m", "jingzhun", "worker", service],
                                        env, essential=False))
 
     def _wait_ready(self) -> None:
-        import httpx
         deadline = time.monotonic() + self.ready_timeout
         last = "no answer"
         with httpx.Client(timeout=2.0) as client:
@@ -417,7 +246,7 @@ class Supervisor:
         while self.stop_signal is None:
             now = time.monotonic()
             for item in [*self.servers, *self.children]:
-                health = self.health.setdefault(item.name, _Health())
+                health = self.health.setdefault(item.name, Health())
                 if item.proc is not None and item.proc.poll() is not None:
                     code = item.proc.returncode
                     item.forget()
@@ -461,7 +290,6 @@ class Supervisor:
 
     def shutdown(self) -> None:
         """Children first (SIGTERM together, SIGKILL after STOP_TIMEOUT), then Redis, then PostgreSQL."""
-        from shared.embedded import stop_process
         deadline = time.monotonic() + STOP_TIMEOUT
         for child in self.children:
             if child.proc is not None and child.proc.poll() is None:
@@ -478,7 +306,7 @@ class Supervisor:
         if self.run_dir is not None:
             self.run_dir.cleanup()
         if self.lock.fd is not None:      # never touch the state of another supervisor that holds the lock
-            _state_file(self.data_dir).unlink(missing_ok=True)
+            state_file(self.data_dir).unlink(missing_ok=True)
             self.lock.release()
 
     # --- demo county
@@ -499,7 +327,6 @@ class Supervisor:
         env["JINGZHUN_ADMIN_PASSWORD"] = self.generated_admin_password = password
 
     def seed_demo(self) -> None:
-        from shared import demo
         marker = self.data_dir / DEMO_MARKER
         if marker.exists():
             return
@@ -515,167 +342,3 @@ class Supervisor:
         marker.write_text(json.dumps(summary, ensure_ascii=False) + "\n")
         (self.data_dir / DEMO_PASSWORD_FILE).unlink(missing_ok=True)
         say("demo county seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# other commands
-
-
-def run_worker(service: str) -> None:
-    from shared import queue
-    from shared.app import run_logging
-    from shared.settings import get_settings
-    settings = get_settings()
-    run_logging(f"{service}-worker", settings)
-    module = importlib.import_module(f"services.{service}.worker")
-    queue.run_worker(module.settings(settings))
-
-
-async def create_user(settings: Settings, fields: dict) -> object:
-    """Create a staff user with the gateway's own ``create_user`` (rules, password policy, audit), in-process."""
-    from shared.db import Database
-    from shared.problems import Problem
-    try:
-        service = importlib.import_module("services.gateway.users.service")
-    except ModuleNotFoundError as exc:
-        raise CliError(f"the gateway's user service is not available ({exc})") from None
-    db = Database(settings, "gateway", pool_size=1)
-    try:
-        async with db.sessionmaker() as session:
-            try:
-                user = await service.create_user(session, created_by="cli", **fields)
-            except Problem as exc:
-                details = "; ".join(f"{'.'.join(map(str, e.get('loc', ())[1:]))}: {e.get('msg')}"
-                                    for e in exc.errors or []) or exc.detail or exc.title
-                raise CliError(f"user not created ({exc.status}): {details}") from None
-            await session.commit()
-            return user
-    finally:
-        await db.close()
-
-
-class ProgressBar:
-    """``[#######.......]  12,345 / 350,000 rows  3.5%`` on stderr, redrawn at most 10 times a second."""
-
-    def __init__(self, label: str, stream=None, width: int = 30) -> None:
-        self.label, self.stream, self.width = label, stream or sys.stderr, width
-        self._last = 0.0
-        self.started = time.monotonic()
-
-    async def __call__(self, total: int, done: int) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1 and done < total:
-            return
-        self._last = now
-        share = done / total if total else 1.0
-        filled = int(share * self.width)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done:,} / {total:,} rows "
-                          f"{share:6.1%}")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-async def import_households(settings: Settings, path: Path, region: str) -> int:
-    """``jingzhun import``: the registry's import path in-process, with a progress bar; prints the outcome."""
-    try:
-        bulk = importlib.import_module("services.registry.bulk.cli")
-        reader = importlib.import_module("services.registry.bulk.reader")
-    except ModuleNotFoundError as exc:
-        raise CliError(f"the registry's importer is not available ({exc})") from None
-    if not path.is_file():
-        raise CliError(f"{path}: no such file")
-    say(f"reading {path.name}")
-    bar = ProgressBar("importing")
-    try:
-        outcome = await bulk.import_file(settings, path=path, region=region, actor="cli", progress=bar)
-    except reader.FileRejected as exc:
-        raise CliError(f"{path.name} not imported: {exc}") from None
-    except ValueError as exc:
-        raise CliError(f"--region {region}: {exc}") from None
-    finally:
-        bar.close()
-    s = outcome.summary()
-    print(f"{path.name}: {s['rows']:,} rows; {s['households_created']:,} households and {s['members_created']:,} "
-          f"members created; {s['households_matched']:,} households already there ({s['members_unchanged']:,} members "
-          f"unchanged, {s['members_added']:,} added); {s['rows_failed']:,} rows with errors "
-          f"({time.monotonic() - bar.started:.1f} s)")
-    for e in outcome.errors[:50]:
-        where = f"{e['sheet']}!" if e.get("sheet") else ""
-        print(f"  row {where}{e['row']} {e['field']}: {e['msg']}")
-    if len(outcome.errors) > 50:
-        print(f"  … and {len(outcome.errors) - 50:,} more")
-    return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jingzhun", description="Jingzhun 精准扶贫 backend")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    up = sub.add_parser("up", help="start the whole stack in the foreground (Ctrl-C stops it)")
-    up.add_argument("--demo", action="store_true", help="seed the demo county at first start (JINGZHUN_DEMO=1)")
-    sub.add_parser("migrate", help="upgrade every service's database")
-    cu = sub.add_parser("create-user", help="create a staff user in the gateway")
-    cu.add_argument("--username", required=True)
-    cu.add_argument("--password", required=True)
-    cu.add_argument("--role", required=True, choices=ROLES)
-    cu.add_argument("--region", required=True, help="12-digit region code")
-    cu.add_argument("--display-name")
-    cu.add_argument("--phone")
-    mm = sub.add_parser("makemigration", help="autogenerate a migration for a service")
-    mm.add_argument("service", choices=SERVICES)
-    mm.add_argument("-m", "--message", required=True)
-    imp = sub.add_parser("import", help="import households from an .xlsx or .csv file (CONTRACT §9 columns)")
-    imp.add_argument("file", type=Path, help=".xlsx or .csv (UTF-8 or GB18030), one row per member")
-    imp.add_argument("--region", required=True, help="12-digit region code: rows outside it are refused")
-    worker = sub.add_parser("worker")      # hidden from the command list: `up` runs it
-    worker.add_argument("service", choices=SERVICES)
-    sub._choices_actions = [a for a in sub._choices_actions if a.dest != "worker"]
-    return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    settings = Settings()
-    try:
-        if args.command == "up":
-            code = Supervisor(settings, demo=args.demo or settings.demo).run()
-        elif args.command == "worker":
-            run_worker(args.service)
-            code = 0
-        elif args.command == "migrate":
-            with database(settings) as s:
-                migrate_all(s)
-            code = 0
-        elif args.command == "create-user":
-            fields = {"username": args.username, "password": args.password, "role": args.role,
-                      "region_code": args.region, "display_name": args.display_name or args.username,
-                      "phone": args.phone}
-            with database(settings) as s:
-                from shared.migrations import upgrade
-                upgrade(s, "gateway")
-                user = asyncio.run(create_user(s, fields))
-            print(f"created user {getattr(user, 'username', args.username)} (id {getattr(user, 'id', '?')}, "
-                  f"{args.role}, {args.region})")
-            code = 0
-        elif args.command == "import":
-            with database(settings) as s:
-                from shared.migrations import upgrade
-                upgrade(s, "registry")
-                code = asyncio.run(import_households(s, args.file, args.region))
-        elif args.command == "makemigration":
-            from shared.devtools import make_migration
-            with database(settings) as s:
-                make_migration(s, args.service, args.message)
-            code = 0
-        else:   # pragma: no cover - argparse refuses unknown commands
-            code = 2
-    except CliError as exc:
-        say(f"error: {exc}")
-        code = 1
-    sys.exit(code)
-
-
-if __name__ == "__main__":
-    main()
