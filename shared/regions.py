@@ -46,8 +46,4 @@ def covers(scope: str, code: str) -> bool:
     return code.startswith(prefix(scope))
 
 
-def depth(code: str) -> int:
-    return LEVELS.index(level_of(code))
-
-
 RegionCode = Annotated[str, AfterValidator(validate)]

@@ -13,7 +13,7 @@ still rolls back any transaction left open before our ``reset`` hook runs.
 from __future__ import annotations
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from shared import pii
 from shared.db import asyncpg_dsn, database_name
@@ -40,7 +40,3 @@ async def close_pool(app: FastAPI) -> None:
     pool = getattr(app.state, "read_pool", None)
     if pool is not None:
         await pool.close()
-
-
-def pool_of(request: Request) -> asyncpg.Pool:
-    return request.app.state.read_pool
