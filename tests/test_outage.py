@@ -356,7 +356,7 @@ async def _write_through_crashes(settings, redis, worker, watching) -> None:
             admin = await login(c["gateway"], "admin", ADMIN_PASSWORD)
             r = await c["registry"].post("/api/v1/regions", json={"code": COUNTY, "name": "贺兰县"}, headers=admin)
             assert r.status_code == 201, r.text
-            await asyncio.sleep(2)                    # the worker has started
+            assert await wait_until(lambda: _worker_polling(settings), timeout=60), "the worker never started"
             for n in range(8):                        # more than the 6 exits in 300 s that stopped everything
                 os.kill(redis.proc.pid, signal.SIGKILL)
                 await asyncio.sleep(0.1)
@@ -370,6 +370,15 @@ async def _write_through_crashes(settings, redis, worker, watching) -> None:
             assert await wait_until(lambda: count(ndb, "SELECT count(*) FROM sms_message"), timeout=20) == 1
     finally:
         await ndb.close()
+
+
+async def _worker_polling(settings) -> bool:
+    """The worker is connected and polling its queue: arq writes its health key on its first poll."""
+    pool = await queue.connect(settings)
+    try:
+        return bool(await pool.exists(f"{queue.queue_name(settings, 'notifications')}:health-check"))
+    finally:
+        await pool.aclose()
 
 
 async def _ping(redis) -> bool:
