@@ -67,19 +67,20 @@ async def test_a_project_from_proposal_to_settlement(apps, token, settings, mone
     assert (await move(apps, token, p["id"], "start", **TOWNSHIP_OFFICER)).status_code == 200
 
     pay = f"/api/v1/projects/{p['id']}/payments"
-    r = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "10000.00", "payee": "贺兰县建工公司",
+    r = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "9000.00", "payee": "贺兰县建工公司",
                                                                      "stage": "advance"})
-    assert r.status_code == 201 and r.json()["paid"] == "10000.00"
+    assert r.status_code == 201 and r.json()["amount"] == "9000.00" and r.json()["stage_label"] == "预付款"
+    assert (await funds.get(f"/api/v1/projects/{p['id']}", headers=auth(token()))).json()["paid"] == "9000.00"
     final_early = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "5000.00",
                                                                              "payee": "贺兰县建工公司", "stage": "final"})
     assert final_early.status_code == 409 and final_early.json()["type"].endswith("/not-accepted")
     assert (await move(apps, token, p["id"], "inspect", **TOWNSHIP_OFFICER)).status_code == 200
     assert (await move(apps, token, p["id"], "accept", **TOWNSHIP_OFFICER)).status_code == 403
     assert (await move(apps, token, p["id"], "accept")).status_code == 200
-    too_much = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "15000.01",
+    too_much = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "16000.01",
                                                                           "payee": "贺兰县建工公司", "stage": "final"})
     assert too_much.status_code == 409 and too_much.json()["type"].endswith("/over-funding")
-    r = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "12000.00", "payee": "贺兰县建工公司",
+    r = await funds.post(pay, headers=auth(token(**FINANCE)), json={"amount": "13000.00", "payee": "贺兰县建工公司",
                                                                      "stage": "final"})
     assert r.status_code == 201, r.text
     r = await move(apps, token, p["id"], "settle", **FINANCE)
@@ -130,9 +131,9 @@ async def test_cancelling_gives_the_commitment_back(apps, token, money):  # noqa
     assert r.status_code == 200 and r.json()["unpaid"] == "0.00"
     alloc = await allocation(apps, token, money[("industry", TOWNSHIP)])
     assert (alloc["available"], alloc["committed"]) == ("50000.00", "0.00")
-    lines = (await funds.get(f"/api/v1/allocations/{alloc['id']}/entries", headers=auth(token()))).json()["items"]
-    assert {(x["kind"], x["account"], x["amount"]) for x in lines[-2:]} == {
-        ("release", "available", "8000.00"), ("release", "committed", "-8000.00")}
+    last = (await funds.get(f"/api/v1/allocations/{alloc['id']}/entries", headers=auth(token()))).json()["items"][-1]
+    assert (last["kind"], {(x["account"], x["amount"]) for x in last["lines"]}) == (
+        "release", {("available", "8000.00"), ("committed", "-8000.00")})
 
 
 async def test_proposals_are_checked_against_the_registry(apps, token, settings):  # noqa: F811
