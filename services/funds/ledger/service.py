@@ -139,6 +139,13 @@ async def post_entries(session: AsyncSession, entries: Sequence[Entry]) -> list[
             raise InsufficientFunds("The allocation does not have that much available") from None
         if constraint == "uq_ledger_entry_reverses_id":       # a concurrent reversal of the same entry
             raise Conflict("The entry was already reversed", slug="already-reversed") from None
+        if constraint == "ledger_entry_earmark":             # the database's own 专款专用 check
+            refused = EarmarkViolation("An entry would move money across purposes, regions or sources")
+            refused.audit_record = {"actor": entries[0].actor, "action": "ledger.refused", "entity": "ledger_entry",
+                                    "entity_id": entries[0].ref, "diff": {"entries": [
+                                        {"kind": str(e.kind), "ref": e.ref, "lines": [list(x) for x in e.lines]}
+                                        for e in entries]}}
+            raise refused from None
         raise
 
 

@@ -15,7 +15,8 @@ branch_labels = None
 depends_on = None
 
 # One posting, however many entries: the accounts it touches are locked first, in one global order (by id),
-# so two writers never wait on each other in a cycle (services/funds/ledger/service.py says why).
+# so two writers never wait on each other in a cycle (services/funds/ledger/service.py says why); the entries'
+# deferred checks run before it returns.
 LEDGER_POST = """
 CREATE FUNCTION ledger_post(kinds text[], refs text[], actors text[], memos text[], reverses bigint[],
                             line_entry int[], line_account bigint[], line_amount bigint[])
@@ -32,6 +33,9 @@ BEGIN
   END LOOP;
   INSERT INTO ledger_line (entry_id, account_id, amount)
     SELECT ids[l.e], l.a, l.m FROM unnest(line_entry, line_account, line_amount) AS l(e, a, m) ORDER BY l.a, l.e;
+  -- the entries' balance and 专款专用 checks now, not at commit: the caller learns which posting was refused
+  SET CONSTRAINTS ledger_entry_check IMMEDIATE;
+  SET CONSTRAINTS ledger_entry_check DEFERRED;
   RETURN ids;
 END $$
 """
