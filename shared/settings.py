@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("gateway", "registry", "funds", "notifications")
@@ -41,6 +43,8 @@ class Settings(BaseSettings):
     pii_key_file: Path | None = None           # default: <data_dir>/keys/pii.key
     log_level: str = "info"
     workers: int = 1                            # uvicorn workers per service under `jingzhun up`
+    # before 验收 a project's payments stay within this share of its budget (预付款/进度款 limit; 0 to 1)
+    advance_share: Decimal = Field(Decimal("0.3"), ge=0, le=1)
 
     def service_url(self, service: str) -> str:
         return getattr(self, f"{service}_url")

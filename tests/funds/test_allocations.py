@@ -1,6 +1,7 @@
 """Allocations, 调项 and the ledger (CONTRACT §5): earmarked money that only moves through balanced entries."""
 
 import asyncio
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -36,6 +37,17 @@ def allocation(source: int, **kw) -> dict:
             "doc_no": "贺财〔2020〕12号"} | kw
 
 
+async def entries(stack, token, aid: int, **params) -> list[dict]:
+    r = await stack.get(f"/api/v1/allocations/{aid}/entries", params=params, headers=auth(token()))
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+def own(items: list[dict], aid: int) -> list[tuple[str, str, str]]:
+    """The allocation's side of each entry: (entry kind, account, amount)."""
+    return [(e["kind"], x["account"], x["amount"]) for e in items for x in e["lines"] if x["allocation_id"] == aid]
+
+
 async def allocate(stack, token, source: int, **kw) -> dict:
     r = await stack.post("/api/v1/allocations", json=allocation(source, **kw), headers=auth(token()))
     assert r.status_code == 201, r.text
@@ -49,8 +61,11 @@ async def test_an_allocation_holds_its_money_on_the_ledger(stack, token, source)
     assert a["purpose_label"] == "产业发展" and a["region_code"] == TOWNSHIP
     r = await stack.get(f"/api/v1/allocations/{a['id']}", headers=auth(token(role="finance_officer")))
     assert r.status_code == 200 and r.json()["available"] == "1000.00" and r.headers["etag"]
-    lines = (await stack.get(f"/api/v1/allocations/{a['id']}/entries", headers=auth(token()))).json()["items"]
-    assert [(x["kind"], x["account"], x["amount"]) for x in lines] == [("allocate", "available", "1000.00")]
+    items = await entries(stack, token, a["id"])
+    assert [(e["kind"], e["kind_label"]) for e in items] == [("allocate", "下达")]
+    assert [(x["account"], x["account_label"], x["allocation_id"], x["source_id"], x["amount"])
+            for x in items[0]["lines"]] == [("source", "资金来源", None, source, "-1000.00"),
+                                            ("available", "可用", a["id"], source, "1000.00")]
 
 
 async def test_a_retried_allocation_creates_one(stack, token, source):
@@ -105,8 +120,8 @@ async def test_a_purpose_change_needs_a_second_county_admin(stack, token, source
     assert (adj["status"], adj["from_purpose"], adj["to_purpose"]) == ("proposed", "industry", "education")
     assert (await stack.get(f"/api/v1/allocations/{a['id']}", headers=auth(token()))).json()["available"] == "1000.00"
 
-    own = await stack.post(f"/api/v1/adjustments/{adj['id']}/approve", headers=auth(token()))
-    assert own.status_code == 403
+    by_proposer = await stack.post(f"/api/v1/adjustments/{adj['id']}/approve", headers=auth(token()))
+    assert by_proposer.status_code == 403
     finance = await stack.post(f"/api/v1/adjustments/{adj['id']}/approve", headers=auth(token(role="finance_officer")))
     assert finance.status_code == 403
     r = await stack.post(f"/api/v1/adjustments/{adj['id']}/approve", headers=auth(token(**ADMIN_B)))
@@ -121,8 +136,10 @@ async def test_a_purpose_change_needs_a_second_county_admin(stack, token, source
     assert new["adjustment_id"] == adj["id"]
     again = await stack.post(f"/api/v1/adjustments/{adj['id']}/approve", headers=auth(token(sub="u-admin-c")))
     assert again.status_code == 409
-    lines = (await stack.get(f"/api/v1/allocations/{a['id']}/entries", headers=auth(token()))).json()["items"]
-    assert [(x["kind"], x["amount"]) for x in lines] == [("allocate", "1000.00"), ("adjust", "-400.00")]
+    items = await entries(stack, token, a["id"])
+    assert [(k, amount) for k, _, amount in own(items, a["id"])] == [("allocate", "1000.00"), ("adjust", "-400.00")]
+    assert [(x["account"], x["allocation_id"], x["amount"]) for x in items[1]["lines"]] == [
+        ("available", a["id"], "-400.00"), ("available", new["id"], "400.00")]       # both sides of the 调项
 
 
 async def test_adjustments_are_checked(stack, token, source):
@@ -167,9 +184,11 @@ async def test_a_mistaken_allocation_is_reversed_not_edited(stack, token, source
                          json={"reason": "金额录入错误"})
     assert r.status_code == 200, r.text
     assert (r.json()["amount"], r.json()["available"], r.json()["granted"]) == ("0.00", "0.00", "2500.00")
-    lines = (await stack.get(f"/api/v1/allocations/{a['id']}/entries", headers=auth(token()))).json()["items"]
-    assert [(x["kind"], x["amount"]) for x in lines] == [("allocate", "2500.00"), ("reverse", "-2500.00")]
-    assert lines[1]["reverses_id"] == lines[0]["entry_id"]
+    items = await entries(stack, token, a["id"])
+    assert [(k, amount) for k, _, amount in own(items, a["id"])] == [("allocate", "2500.00"), ("reverse", "-2500.00")]
+    assert items[1]["reverses_id"] == items[0]["entry_id"]
+    assert [(x["account"], x["amount"]) for x in items[1]["lines"]] == [("source", "2500.00"),
+                                                                        ("available", "-2500.00")]
     again = await stack.post(f"/api/v1/allocations/{a['id']}/reversal", headers=auth(token()), json={"reason": "再次"})
     assert again.status_code == 409
 
@@ -225,3 +244,31 @@ async def test_the_database_refuses_unbalanced_edited_or_cross_purpose_entries(s
         await conn.close()
     r = (await stack.get(f"/api/v1/allocations/{a['id']}", headers=auth(token()))).json()
     assert (r["available"], r["committed"], r["amount"]) == ("999.00", "1.00", "1000.00")
+
+
+async def test_entries_show_both_sides_a_page_at_a_time(stack, token, source):
+    """Each entry of an allocation's 台账 carries all its lines, so a client can check that each one balances."""
+    a = await allocate(stack, token, source)
+    for n in range(4):
+        r = await stack.post(f"/api/v1/allocations/{a['id']}/adjustments", headers=auth(token()),
+                             json={"to_purpose": "education", "amount": f"{n + 1}.00", "reason": f"调项{n}"})
+        assert (await stack.post(f"/api/v1/adjustments/{r.json()['id']}/approve",
+                                 headers=auth(token(**ADMIN_B)))).status_code == 200
+    seen, cursor = [], None
+    while True:
+        r = await stack.get(f"/api/v1/allocations/{a['id']}/entries", params={"limit": 2} | (
+            {"cursor": cursor} if cursor else {}), headers=auth(token()))
+        assert r.status_code == 200, r.text
+        seen += r.json()["items"]
+        assert len(r.json()["items"]) <= 2
+        if not (cursor := r.json()["next_cursor"]):
+            break
+    assert [e["kind"] for e in seen] == ["allocate", "adjust", "adjust", "adjust", "adjust"]
+    assert len({e["entry_id"] for e in seen}) == 5
+    for e in seen:
+        assert sum(Decimal(x["amount"]) for x in e["lines"]) == 0, e
+        assert len(e["lines"]) == 2
+    assert own(seen, a["id"])[-1] == ("adjust", "available", "-4.00")
+    forged = await stack.get(f"/api/v1/allocations/{a['id']}/entries", params={"cursor": "eyJpZCI6ImEifQ"},
+                             headers=auth(token()))
+    assert forged.status_code == 400 and forged.headers["content-type"] == "application/problem+json"

@@ -4,10 +4,10 @@ from fastapi import APIRouter, Request, Response
 
 from services.funds.allocations import service
 from services.funds.allocations.schemas import (AdjustmentCreate, AdjustmentDecision, AdjustmentRead,
-                                                AllocationCreate, AllocationRead, LedgerLineRead, ReversalCreate)
+                                                AllocationCreate, AllocationRead, EntryRead, ReversalCreate)
 from services.funds.glossary import AdjustmentStatus, Purpose
 from shared.auth import Principal, Role, require
-from shared.db import SessionDep
+from services.funds.deps import SessionDep
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
 from shared.idempotency import IdempotencyDep
@@ -60,10 +60,11 @@ async def get_allocation(allocation_id: IdPath, session: SessionDep, response: R
     return answer
 
 
-@router.get("/api/v1/allocations/{allocation_id}/entries", response_model=Page[LedgerLineRead],
-            responses=problem_responses(401, 403, 404), summary="The ledger lines that moved an allocation 台账")
+@router.get("/api/v1/allocations/{allocation_id}/entries", response_model=Page[EntryRead],
+            responses=problem_responses(400, 401, 403, 404),
+            summary="The ledger entries that moved an allocation 台账, each with all its lines (both sides)")
 async def allocation_entries(allocation_id: IdPath, session: SessionDep, limit: Limit = 50,
-                             cursor: str | None = None, principal: Principal = READERS) -> Page[LedgerLineRead]:
+                             cursor: str | None = None, principal: Principal = READERS) -> Page[EntryRead]:
     items, next_cursor = await service.entries(session=session, principal=principal, allocation_id=allocation_id,
                                                limit=limit, cursor=cursor)
     return Page(items=items, next_cursor=next_cursor)

@@ -2,7 +2,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from services.funds.glossary import AdjustmentStatus, EntryKind, Purpose
+from services.funds.glossary import AccountKind, AdjustmentStatus, EntryKind, Purpose
 from shared.http_types import JSON_INT_MAX, Year, text
 from shared.money import Money, PositiveMoney
 from shared.regions import RegionCode
@@ -36,18 +36,27 @@ class AllocationRead(BaseModel):
     version: int
 
 
-class LedgerLineRead(BaseModel):
-    id: int
+class EntryLineRead(BaseModel):
+    line_id: int
+    account: AccountKind = Field(description="source, available, committed or spent")
+    account_label: str
+    allocation_id: int | None = Field(description="the allocation the account belongs to; null for the source's")
+    source_id: int
+    amount: str = Field(description="signed yuan: + into the account, - out of it", examples=["-3000.00"])
+
+
+class EntryRead(BaseModel):
+    """One ledger entry that moved the allocation, with every line (both sides): the amounts sum to zero."""
+
     entry_id: int
     kind: EntryKind
     kind_label: str
-    account: str = Field(description="available, committed or spent")
-    amount: str = Field(description="signed yuan: + into the account, - out of it", examples=["-3000.00"])
     ref: str
     memo: str
     reverses_id: int | None
     actor: str
     at: datetime
+    lines: list[EntryLineRead]
 
 
 class AdjustmentCreate(BaseModel):

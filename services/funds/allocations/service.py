@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.funds.allocations.models import Adjustment, Allocation
 from services.funds.allocations.schemas import (AdjustmentCreate, AdjustmentRead, AllocationCreate, AllocationRead,
-                                                LedgerLineRead)
+                                                EntryLineRead, EntryRead)
 from services.funds.clients import registry
 from services.funds.glossary import (ADJUSTMENT_STATUS_LABELS, ENTRY_KIND_LABELS, PURPOSE_LABELS, AccountKind,
                                      AdjustmentStatus, EntryKind)
@@ -122,14 +122,18 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
 
 
 async def entries(*, session: AsyncSession, principal: Principal, allocation_id: int, limit: int,
-                  cursor: str | None) -> tuple[list[LedgerLineRead], str | None]:
-    await get(session=session, principal=principal, allocation_id=allocation_id)
+                  cursor: str | None) -> tuple[list[EntryRead], str | None]:
     after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
-    rows = list(await ledger.lines_of(session, allocation_id=allocation_id, limit=limit + 1, after=after))
-    rows, next_cursor = page(rows, limit, lambda r: {"id": r["id"]})
-    return [LedgerLineRead(id=r["id"], entry_id=r["entry_id"], kind=r["kind"], kind_label=ENTRY_KIND_LABELS[r["kind"]],
-                           account=r["account"], amount=f"{from_fen(r['amount']):f}", ref=r["ref"], memo=r["memo"],
-                           reverses_id=r["reverses_id"], actor=r["actor"], at=r["at"]) for r in rows], next_cursor
+    await get(session=session, principal=principal, allocation_id=allocation_id)
+    rows = await ledger.entries_of(session, allocation_id=allocation_id, limit=limit + 1, after=after)
+    rows, next_cursor = page(rows, limit, lambda r: {"id": r["entry_id"]})
+    return [EntryRead(entry_id=r["entry_id"], kind=r["kind"], kind_label=ENTRY_KIND_LABELS[r["kind"]], ref=r["ref"],
+                      memo=r["memo"], reverses_id=r["reverses_id"], actor=r["actor"], at=r["at"],
+                      lines=[EntryLineRead(line_id=x["line_id"], account=x["account"],
+                                           account_label=ledger.ACCOUNT_LABELS[x["account"]],
+                                           allocation_id=x["allocation_id"], source_id=x["source_id"],
+                                           amount=f"{from_fen(x['amount']):f}") for x in r["lines"]])
+            for r in rows], next_cursor
 
 
 async def reverse_allocation(*, session: AsyncSession, principal: Principal, allocation_id: int, reason: str

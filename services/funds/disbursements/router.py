@@ -2,13 +2,12 @@
 
 from fastapi import APIRouter, Request, Response
 
-from services.funds.deps import CipherDep
+from services.funds.deps import CipherDep, SessionDep
 from services.funds.disbursements import service
 from services.funds.disbursements.schemas import (BankDisbursementRead, DisbursementCreate, DisbursementRead,
                                                   Publicized, PublicizeIn, ResultsIn, ResultsRead, SendIn)
 from services.funds.glossary import DisbursementStatus
 from shared.auth import Principal, Role, require
-from shared.db import SessionDep
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
 from shared.idempotency import IdempotencyDep, RequiredIdempotencyDep

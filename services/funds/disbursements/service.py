@@ -319,11 +319,11 @@ async def post_results(*, session: AsyncSession, principal: Principal, cipher: P
         outcomes.append(ResultOutcome(household_id=line.household_id, status=line.status, outcome="applied"))
     acc = await ledger.accounts(session, [d.allocation_id])
     ref = f"disbursement:{d.id}"
-    for kind, chosen, to in ((EntryKind.spend, paid, "spent"), (EntryKind.release, failed, "available")):
-        if fen := sum(x.amount for x in chosen):
-            await ledger.post(session, kind=kind, ref=ref, actor=principal.sub, memo=d.title,
-                              lines=[(acc[(d.allocation_id, "committed")]["id"], -fen),
-                                     (acc[(d.allocation_id, to)]["id"], fen)])
+    await ledger.post_entries(session, [      # one posting: its accounts locked in one order
+        ledger.Entry(kind=kind, ref=ref, actor=principal.sub, memo=d.title,
+                     lines=[(acc[(d.allocation_id, "committed")]["id"], -fen), (acc[(d.allocation_id, to)]["id"], fen)])
+        for kind, chosen, to in ((EntryKind.spend, paid, "spent"), (EntryKind.release, failed, "available"))
+        if (fen := sum(x.amount for x in chosen))])
     for line in paid:
         await outbox.emit(session, topic="payment.paid", to=["notifications"], payload={
             "disbursement_id": d.id, "household_id": line.household_id, "household_no": line.household_no,

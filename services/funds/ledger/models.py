@@ -63,7 +63,7 @@ class LedgerLine(Base, table=True):
     __tablename__ = "ledger_line"
     __table_args__ = (
         CheckConstraint("amount <> 0", name="amount"),
-        Index("ix_ledger_line_account", "account_id", "id"),
+        Index("ix_ledger_line_account_entry", "account_id", "entry_id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))

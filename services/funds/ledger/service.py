@@ -1,9 +1,17 @@
 """Posting to the ledger. The rules live in the database (see models.py); this module writes entries and turns
-the database's refusals into problems."""
+the database's refusals into problems.
+
+Every write goes through :func:`post_entries` (``post`` is one entry of it): one call of the database's
+``ledger_post`` that locks every account the entries touch in one global order (by account id) before writing a
+line. Two writers touching the same accounts therefore queue on the first account they share and never deadlock,
+whatever order their business logic names the accounts in (a payment from allocations X then Y beside one from Y
+then X). A request that moves money of several allocations posts its entries in one call, never one after another.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -16,6 +24,7 @@ from shared.problems import Conflict
 
 account_t, entry_t, line_t = LedgerAccount.__table__, LedgerEntry.__table__, LedgerLine.__table__
 ALLOCATION_KINDS = (AccountKind.available, AccountKind.committed, AccountKind.spent)
+ACCOUNT_LABELS = {"source": "资金来源", "available": "可用", "committed": "已占用", "spent": "已支出"}
 
 
 class InsufficientFunds(Conflict):
@@ -24,10 +33,51 @@ class InsufficientFunds(Conflict):
 
 
 class EarmarkViolation(Conflict):
-    """专款专用: money asked to move to another purpose or outside its allocation's region."""
+    """专款专用: money asked to move to another purpose or outside its allocation's region.
+
+    The request's transaction rolls back, yet the attempt is kept: ``attempt`` (who, which allocation, its purpose
+    and region, how much, on what) becomes ``audit_record``, which the funds session dependency appends to the audit
+    chain in a transaction of its own (services/funds/deps.py)."""
 
     slug = "earmark-violation"
     title = "The money is earmarked for another purpose or region"
+
+    def __init__(self, detail: str | None = None, *, attempt: SpendAttempt | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.audit_record = attempt.record(self.detail or self.title) if attempt else {}
+
+
+@dataclass(frozen=True)
+class SpendAttempt:
+    """Who tried to move what money of which allocation onto what (an ``EarmarkViolation``'s audit record)."""
+
+    actor: str
+    allocation_id: int
+    purpose: str
+    region_code: str
+    amount: str
+    target: str
+    target_purpose: str | None = None
+    target_region: str | None = None
+
+    def record(self, reason: str) -> dict[str, Any]:
+        return {"actor": self.actor, "action": "ledger.refused", "entity": "allocation",
+                "entity_id": self.allocation_id,
+                "diff": {"problem": EarmarkViolation.slug, "reason": reason, "purpose": self.purpose,
+                         "region_code": self.region_code, "amount": self.amount, "target": self.target,
+                         "target_purpose": self.target_purpose, "target_region": self.target_region}}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One balanced entry to post: ``lines`` are (account id, fen), summing to zero, none zero."""
+
+    kind: EntryKind | str
+    ref: str
+    actor: str
+    lines: Sequence[tuple[int, int]]
+    memo: str = ""
+    reverses_id: int | None = None
 
 
 def _constraint(exc: sa_exc.DBAPIError) -> str | None:
@@ -62,25 +112,48 @@ async def source_account(session: AsyncSession, source_id: int) -> int:
         account_t.c.source_id == source_id, account_t.c.kind == AccountKind.source.value))).scalar_one()
 
 
+POST = text("SELECT ledger_post(CAST(:kinds AS text[]), CAST(:refs AS text[]), CAST(:actors AS text[]), "
+            "CAST(:memos AS text[]), CAST(:reverses AS bigint[]), CAST(:line_entry AS int[]), "
+            "CAST(:line_account AS bigint[]), CAST(:line_amount AS bigint[]))")
+
+
+async def post_entries(session: AsyncSession, entries: Sequence[Entry]) -> list[int]:
+    """Post ``entries`` at once, their accounts locked in id order first; returns their ids in order. An account
+    that would go below zero refuses them all (409 insufficient-funds); so does a second reversal of an entry."""
+    if not entries:
+        return []
+    for e in entries:
+        if sum(a for _, a in e.lines) != 0 or any(a == 0 for _, a in e.lines) or not e.lines:
+            raise ValueError(f"unbalanced ledger entry: {e.lines}")
+    lines = [(n, acc, amount) for n, e in enumerate(entries, 1) for acc, amount in e.lines]
+    params = {"kinds": [str(e.kind) for e in entries],
+              "refs": [e.ref for e in entries], "actors": [e.actor for e in entries],
+              "memos": [e.memo for e in entries], "reverses": [e.reverses_id for e in entries],
+              "line_entry": [n for n, _, _ in lines], "line_account": [a for _, a, _ in lines],
+              "line_amount": [m for _, _, m in lines]}
+    try:
+        return list((await session.execute(POST, params)).scalar_one())
+    except sa_exc.IntegrityError as exc:
+        constraint = _constraint(exc)
+        if constraint == "ck_ledger_account_balance":
+            raise InsufficientFunds("The allocation does not have that much available") from None
+        if constraint == "uq_ledger_entry_reverses_id":       # a concurrent reversal of the same entry
+            raise Conflict("The entry was already reversed", slug="already-reversed") from None
+        if constraint == "ledger_entry_earmark":             # the database's own 专款专用 check
+            refused = EarmarkViolation("An entry would move money across purposes, regions or sources")
+            refused.audit_record = {"actor": entries[0].actor, "action": "ledger.refused", "entity": "ledger_entry",
+                                    "entity_id": entries[0].ref, "diff": {"entries": [
+                                        {"kind": str(e.kind), "ref": e.ref, "lines": [list(x) for x in e.lines]}
+                                        for e in entries]}}
+            raise refused from None
+        raise
+
+
 async def post(session: AsyncSession, *, kind: EntryKind, ref: str, actor: str, lines: list[tuple[int, int]],
                memo: str = "", reverses_id: int | None = None) -> int:
-    """One balanced entry: ``lines`` are (account id, fen), summing to zero. Returns the entry id.
-
-    Lines are written in account order, so concurrent entries lock the same accounts in the same order (no
-    deadlock); an account that would go below zero refuses the whole entry (409 insufficient-funds)."""
-    if sum(a for _, a in lines) != 0 or any(a == 0 for _, a in lines):
-        raise ValueError(f"unbalanced ledger entry: {lines}")
-    entry_id = (await session.execute(insert(entry_t).values(
-        kind=kind.value, ref=ref, actor=actor, memo=memo, reverses_id=reverses_id).returning(entry_t.c.id)
-    )).scalar_one()
-    try:
-        await session.execute(insert(line_t), [{"entry_id": entry_id, "account_id": acc, "amount": amount}
-                                               for acc, amount in sorted(lines)])
-    except sa_exc.IntegrityError as exc:
-        if _constraint(exc) == "ck_ledger_account_balance":
-            raise InsufficientFunds("The allocation does not have that much available") from None
-        raise
-    return entry_id
+    """One balanced entry (see :func:`post_entries`). Returns the entry id."""
+    return (await post_entries(session, [Entry(kind=kind, ref=ref, actor=actor, lines=lines, memo=memo,
+                                               reverses_id=reverses_id)]))[0]
 
 
 async def reverse(session: AsyncSession, *, entry_id: int, actor: str, memo: str) -> int:
@@ -90,20 +163,29 @@ async def reverse(session: AsyncSession, *, entry_id: int, actor: str, memo: str
     taken = (await session.execute(select(entry_t.c.id).where(entry_t.c.reverses_id == entry_id))).first()
     if taken is not None:
         raise Conflict(f"Entry {entry_id} was already reversed by entry {taken.id}", slug="already-reversed")
-    try:
-        return await post(session, kind=EntryKind.reverse, ref=f"entry:{entry_id}", actor=actor, memo=memo,
-                          lines=[(acc, -amount) for acc, amount in lines], reverses_id=entry_id)
-    except sa_exc.IntegrityError as exc:     # a concurrent reversal of the same entry
-        if _constraint(exc) == "uq_ledger_entry_reverses_id":
-            raise Conflict(f"Entry {entry_id} was already reversed", slug="already-reversed") from None
-        raise
+    return await post(session, kind=EntryKind.reverse, ref=f"entry:{entry_id}", actor=actor, memo=memo,
+                      lines=[(acc, -amount) for acc, amount in lines], reverses_id=entry_id)
 
 
-async def lines_of(session: AsyncSession, *, allocation_id: int, limit: int, after: int
-                   ) -> list[Mapping[str, Any]]:
-    """The allocation's ledger lines in order, with their entries."""
-    return (await session.execute(text(
-        "SELECT l.id, l.entry_id, l.amount, a.kind AS account, e.kind, e.ref, e.memo, e.reverses_id, e.actor, e.at "
-        "FROM ledger_line l JOIN ledger_account a ON a.id = l.account_id JOIN ledger_entry e ON e.id = l.entry_id "
-        "WHERE a.allocation_id = :a AND l.id > :after ORDER BY l.id LIMIT :n"),
-        {"a": allocation_id, "after": after, "n": limit})).mappings().all()
+ENTRIES_OF = text("""
+WITH page AS (
+  SELECT l.entry_id FROM ledger_line l
+  WHERE l.account_id IN (SELECT id FROM ledger_account WHERE allocation_id = :a) AND l.entry_id > :after
+  GROUP BY l.entry_id ORDER BY l.entry_id LIMIT :n)
+SELECT e.id AS entry_id, e.kind, e.ref, e.memo, e.reverses_id, e.actor, e.at, l.id AS line_id, l.amount,
+       a.kind AS account, a.allocation_id, a.source_id, a.purpose, a.region_code
+FROM page JOIN ledger_entry e ON e.id = page.entry_id JOIN ledger_line l ON l.entry_id = e.id
+JOIN ledger_account a ON a.id = l.account_id
+ORDER BY e.id, l.id""")
+
+
+async def entries_of(session: AsyncSession, *, allocation_id: int, limit: int, after: int
+                     ) -> list[dict[str, Any]]:
+    """The entries that moved the allocation, in order, each with all its lines (both sides)."""
+    out: dict[int, dict[str, Any]] = {}
+    for r in (await session.execute(ENTRIES_OF, {"a": allocation_id, "after": after, "n": limit})).mappings():
+        entry = out.setdefault(r["entry_id"], {k: r[k] for k in ("entry_id", "kind", "ref", "memo", "reverses_id",
+                                                                  "actor", "at")} | {"lines": []})
+        entry["lines"].append({k: r[k] for k in ("line_id", "amount", "account", "allocation_id", "source_id",
+                                                 "purpose", "region_code")})
+    return list(out.values())

@@ -1,12 +1,20 @@
-"""扶贫项目 (CONTRACT §5): proposals, the approval chain, fundings and staged payments."""
+"""扶贫项目 (CONTRACT §5): proposals, the approval chain, fundings and staged payments.
+
+A write answers what it created (201 and its ``Location``); a project answers its totals, and its fundings and
+payments are lists of their own, a page at a time."""
+
+import json
+from decimal import Decimal
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
+from services.funds.deps import SessionDep
 from services.funds.glossary import ProjectStatus
 from services.funds.projects import service
-from services.funds.projects.schemas import FundingIn, PaymentIn, ProjectCreate, ProjectRead, TransitionIn
+from services.funds.projects.schemas import (FundingIn, FundingRead, PaymentIn, PaymentRead, ProjectCreate,
+                                             ProjectRead, TransitionIn)
 from shared.auth import Principal, Role, require
-from shared.db import SessionDep
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
 from shared.idempotency import IdempotencyDep
@@ -23,9 +31,22 @@ MOVERS = require(Role.county_admin, Role.township_officer, Role.finance_officer)
 TREASURY = require(Role.county_admin, Role.finance_officer)
 
 
-async def _answer(session, p, response: Response) -> ProjectRead:
-    answer = await service.read(session, p)
+def _share(request: Request) -> Decimal:
+    return request.app.state.settings.advance_share
+
+
+async def _answer(session, p, request: Request, response: Response) -> ProjectRead:
+    answer = await service.read(session, p, share=_share(request))
     set_etag(response, answer.version)
+    return answer
+
+
+def _located(answer: JSONResponse | FundingRead | PaymentRead, kind: str, project_id: int, response: Response):
+    """``Location`` of a created funding or payment, also on a replayed answer."""
+    if isinstance(answer, JSONResponse):
+        answer.headers["Location"] = f"/api/v1/projects/{project_id}/{kind}/{json.loads(answer.body)['id']}"
+    else:
+        response.headers["Location"] = f"/api/v1/projects/{project_id}/{kind}/{answer.id}"
     return answer
 
 
@@ -37,55 +58,92 @@ async def propose(project_in: ProjectCreate, session: SessionDep, request: Reque
         return replay
     p = await service.create(session=session, principal=principal, services=request.app.state.services,
                              project_in=project_in)
-    answer = await _answer(session, p, response)
+    answer = await _answer(session, p, request, response)
+    response.headers["Location"] = f"/api/v1/projects/{p.id}"
     await idempotency.save(session, status_code=201, response=answer)
     return answer
 
 
-@router.get("", response_model=Page[ProjectRead], responses=problem_responses(401, 403, 404, 422))
-async def list_projects(session: SessionDep, region: RegionCode | None = None, status: ProjectStatus | None = None,
-                        limit: Limit = 50, cursor: str | None = None,
+@router.get("", response_model=Page[ProjectRead], responses=problem_responses(400, 401, 403, 404, 422))
+async def list_projects(session: SessionDep, request: Request, region: RegionCode | None = None,
+                        status: ProjectStatus | None = None, limit: Limit = 50, cursor: str | None = None,
                         principal: Principal = READERS) -> Page[ProjectRead]:
     rows, next_cursor = await service.list_(session=session, principal=principal, region=region,
                                             status=status.value if status else None, limit=limit, cursor=cursor)
-    return Page(items=[await service.read(session, p) for p in rows], next_cursor=next_cursor)
+    return Page(items=await service.read_many(session, rows, share=_share(request)), next_cursor=next_cursor)
 
 
 @router.get("/{project_id}", response_model=ProjectRead, responses=problem_responses(401, 403, 404))
-async def get_project(project_id: IdPath, session: SessionDep, response: Response,
+async def get_project(project_id: IdPath, session: SessionDep, request: Request, response: Response,
                       principal: Principal = READERS) -> ProjectRead:
     return await _answer(session, await service.get(session=session, principal=principal, project_id=project_id),
-                         response)
+                         request, response)
 
 
 @router.post("/{project_id}/transitions", response_model=ProjectRead, responses=problem_responses(401, 403, 404, 409),
              summary="approve, reject, start, inspect, accept, settle (报账) or cancel")
-async def transition(project_id: IdPath, move: TransitionIn, session: SessionDep, response: Response,
-                     principal: Principal = MOVERS) -> ProjectRead:
+async def transition(project_id: IdPath, move: TransitionIn, session: SessionDep, request: Request,
+                     response: Response, principal: Principal = MOVERS) -> ProjectRead:
     p = await service.transition(session=session, principal=principal, project_id=project_id, move=move)
-    return await _answer(session, p, response)
+    return await _answer(session, p, request, response)
 
 
-@router.post("/{project_id}/fundings", status_code=201, response_model=ProjectRead,
+@router.post("/{project_id}/fundings", status_code=201, response_model=FundingRead,
              responses=problem_responses(401, 403, 404, 409, 422),
-             summary="Commit money of an allocation with the project's purpose")
+             summary="Commit money of an allocation with the project's purpose; answers the funding")
 async def fund(project_id: IdPath, funding_in: FundingIn, session: SessionDep, response: Response,
-               idempotency: IdempotencyDep, principal: Principal = TREASURY) -> ProjectRead:
+               idempotency: IdempotencyDep, principal: Principal = TREASURY) -> FundingRead:
     if replay := await idempotency.replay(session, owner=principal.sub, body=funding_in):
-        return replay
-    p = await service.fund(session=session, principal=principal, project_id=project_id, funding_in=funding_in)
-    answer = await _answer(session, p, response)
+        return _located(replay, "fundings", project_id, response)
+    f = await service.fund(session=session, principal=principal, project_id=project_id, funding_in=funding_in)
+    answer = service.funding_read(f)
     await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    return _located(answer, "fundings", project_id, response)
 
 
-@router.post("/{project_id}/payments", status_code=201, response_model=ProjectRead,
-             responses=problem_responses(401, 403, 404, 409, 422), summary="Pay a stage of the project")
-async def pay(project_id: IdPath, payment_in: PaymentIn, session: SessionDep, response: Response,
-              idempotency: IdempotencyDep, principal: Principal = TREASURY) -> ProjectRead:
+@router.get("/{project_id}/fundings", response_model=Page[FundingRead], responses=problem_responses(400, 401, 403, 404),
+            summary="The project's fundings, oldest first")
+async def list_fundings(project_id: IdPath, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
+                        principal: Principal = READERS) -> Page[FundingRead]:
+    items, next_cursor = await service.fundings(session=session, principal=principal, project_id=project_id,
+                                                limit=limit, cursor=cursor)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{project_id}/fundings/{funding_id}", response_model=FundingRead,
+            responses=problem_responses(401, 403, 404))
+async def get_funding(project_id: IdPath, funding_id: IdPath, session: SessionDep,
+                      principal: Principal = READERS) -> FundingRead:
+    return await service.get_funding(session=session, principal=principal, project_id=project_id,
+                                     funding_id=funding_id)
+
+
+@router.post("/{project_id}/payments", status_code=201, response_model=PaymentRead,
+             responses=problem_responses(401, 403, 404, 409, 422),
+             summary="Pay a stage of the project; answers the payment")
+async def pay(project_id: IdPath, payment_in: PaymentIn, session: SessionDep, request: Request, response: Response,
+              idempotency: IdempotencyDep, principal: Principal = TREASURY) -> PaymentRead:
     if replay := await idempotency.replay(session, owner=principal.sub, body=payment_in):
-        return replay
-    p = await service.pay(session=session, principal=principal, project_id=project_id, payment_in=payment_in)
-    answer = await _answer(session, p, response)
+        return _located(replay, "payments", project_id, response)
+    x = await service.pay(session=session, principal=principal, project_id=project_id, payment_in=payment_in,
+                          advance_share=_share(request))
+    answer = service.payment_read(x)
     await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    return _located(answer, "payments", project_id, response)
+
+
+@router.get("/{project_id}/payments", response_model=Page[PaymentRead], responses=problem_responses(400, 401, 403, 404),
+            summary="The project's payments, oldest first")
+async def list_payments(project_id: IdPath, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
+                        principal: Principal = READERS) -> Page[PaymentRead]:
+    items, next_cursor = await service.payments(session=session, principal=principal, project_id=project_id,
+                                                limit=limit, cursor=cursor)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{project_id}/payments/{payment_id}", response_model=PaymentRead,
+            responses=problem_responses(401, 403, 404))
+async def get_payment(project_id: IdPath, payment_id: IdPath, session: SessionDep,
+                      principal: Principal = READERS) -> PaymentRead:
+    return await service.get_payment(session=session, principal=principal, project_id=project_id,
+                                     payment_id=payment_id)

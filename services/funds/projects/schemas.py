@@ -42,26 +42,33 @@ class PaymentIn(BaseModel):
 
 class FundingRead(BaseModel):
     id: int
+    project_id: int
     allocation_id: int
     amount: Money
     spent: Money
     released: Money
+    entry_id: int = Field(description="the ledger entry that committed it (available → committed)")
     created_by: str
     created_at: datetime
 
 
 class PaymentRead(BaseModel):
     id: int
+    project_id: int
     amount: Money
     payee: str
     stage: PaymentStage
     stage_label: str
     memo: str
+    entry_ids: list[int] = Field(description="the ledger entries that spent it, one per funding it drew on")
     created_by: str
     created_at: datetime
 
 
 class ProjectRead(BaseModel):
+    """A project and its totals; its fundings and payments are lists of their own
+    (``/api/v1/projects/{id}/fundings``, ``/api/v1/projects/{id}/payments``)."""
+
     id: int
     name: str
     purpose: Purpose
@@ -71,11 +78,10 @@ class ProjectRead(BaseModel):
     funded: Money = Field(description="committed from allocations")
     paid: Money
     unpaid: Money = Field(description="committed and not yet paid or released")
+    advance_limit: Money = Field(description="the most paid before 验收: JINGZHUN_ADVANCE_SHARE of the budget")
     beneficiary_household_ids: list[int]
     status: ProjectStatus
     status_label: str
     proposed_by: str
     created_at: datetime
     version: int
-    fundings: list[FundingRead]
-    payments: list[PaymentRead]

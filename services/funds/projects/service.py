@@ -6,6 +6,7 @@ cancelling gives unpaid commitments back to their allocations."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import ROUND_FLOOR, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from services.funds.clients import registry
 from services.funds.glossary import (PAYMENT_STAGE_LABELS, PROJECT_STATUS_LABELS, PURPOSE_LABELS, EntryKind,
                                      PaymentStage, ProjectAction, ProjectStatus)
 from services.funds.ledger import service as ledger
+from services.funds.projects import repository as repo
 from services.funds.projects.models import Project, ProjectFunding, ProjectPayment
 from services.funds.projects.schemas import (FundingIn, FundingRead, PaymentIn, PaymentRead, ProjectCreate,
                                              ProjectRead, TransitionIn)
@@ -46,36 +48,46 @@ def _field_error(loc: list, msg: str) -> Unprocessable:
     return Unprocessable(msg, errors=[{"loc": ["body", *loc], "msg": msg, "type": "value_error"}])
 
 
-async def _parts(session: AsyncSession, project_id: int, *, lock: bool = False
-                 ) -> tuple[list[ProjectFunding], list[ProjectPayment]]:
-    q = select(ProjectFunding).where(ProjectFunding.project_id == project_id).order_by(ProjectFunding.id)
-    if lock:
-        q = q.with_for_update()
-    fundings = list((await session.execute(q)).scalars().all())
-    payments = list((await session.execute(select(ProjectPayment).where(ProjectPayment.project_id == project_id)
-                                            .order_by(ProjectPayment.id))).scalars().all())
-    return fundings, payments
-
-
 def _unpaid(fundings: Sequence[ProjectFunding]) -> int:
     return sum(f.amount - f.spent - f.released for f in fundings)
 
 
-async def read(session: AsyncSession, p: Project) -> ProjectRead:
-    fundings, payments = await _parts(session, p.id)
+def advance_limit(budget: int, share: Decimal) -> int:
+    """The most (fen) a project pays before 验收: ``share`` of its budget, rounded down to the fen. Of the budget,
+    not of the funded amount: the advance is agreed against the contract price, which does not move as money
+    arrives (what is paid never exceeds what is funded in any case)."""
+    return int((Decimal(budget) * share).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def to_read(p: Project, totals: repo.Totals, share: Decimal) -> ProjectRead:
     return ProjectRead(
         id=p.id, name=p.name, purpose=p.purpose, purpose_label=PURPOSE_LABELS[p.purpose], village_code=p.village_code,
-        budget=from_fen(p.budget), funded=from_fen(sum(f.amount for f in fundings)),
-        paid=from_fen(sum(x.amount for x in payments)), unpaid=from_fen(_unpaid(fundings)),
+        budget=from_fen(p.budget), funded=from_fen(totals.funded), paid=from_fen(totals.paid),
+        unpaid=from_fen(totals.unpaid), advance_limit=from_fen(advance_limit(p.budget, share)),
         beneficiary_household_ids=p.beneficiary_household_ids, status=p.status,
         status_label=PROJECT_STATUS_LABELS[p.status], proposed_by=p.proposed_by, created_at=p.created_at,
-        version=p.version,
-        fundings=[FundingRead(id=f.id, allocation_id=f.allocation_id, amount=from_fen(f.amount), spent=from_fen(f.spent),
-                              released=from_fen(f.released), created_by=f.created_by, created_at=f.created_at)
-                  for f in fundings],
-        payments=[PaymentRead(id=x.id, amount=from_fen(x.amount), payee=x.payee, stage=x.stage,
-                              stage_label=PAYMENT_STAGE_LABELS[x.stage], memo=x.memo, created_by=x.created_by,
-                              created_at=x.created_at) for x in payments])
+        version=p.version)
+
+
+async def read(session: AsyncSession, p: Project, *, share: Decimal) -> ProjectRead:
+    return to_read(p, (await repo.totals(session, [p.id]))[p.id], share)
+
+
+async def read_many(session: AsyncSession, projects: Sequence[Project], *, share: Decimal) -> list[ProjectRead]:
+    totals = await repo.totals(session, [p.id for p in projects])
+    return [to_read(p, totals[p.id], share) for p in projects]
+
+
+def funding_read(f: ProjectFunding) -> FundingRead:
+    return FundingRead(id=f.id, project_id=f.project_id, allocation_id=f.allocation_id, amount=from_fen(f.amount),
+                       spent=from_fen(f.spent), released=from_fen(f.released), entry_id=f.entry_id,
+                       created_by=f.created_by, created_at=f.created_at)
+
+
+def payment_read(x: ProjectPayment) -> PaymentRead:
+    return PaymentRead(id=x.id, project_id=x.project_id, amount=from_fen(x.amount), payee=x.payee, stage=x.stage,
+                       stage_label=PAYMENT_STAGE_LABELS[x.stage], memo=x.memo, entry_ids=x.entry_ids,
+                       created_by=x.created_by, created_at=x.created_at)
 
 
 async def create(*, session: AsyncSession, principal: Principal, services: ServiceClient,
@@ -129,18 +141,19 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
 
 
 async def _release_unpaid(session: AsyncSession, p: Project, actor: str) -> int:
-    """Give every unpaid commitment back to its allocation (committed → available)."""
-    fundings, _ = await _parts(session, p.id, lock=True)
+    """Give every unpaid commitment back to its allocation (committed → available), in one posting."""
+    fundings = await repo.fundings(session, p.id, lock=True)
     acc = await ledger.accounts(session, {f.allocation_id for f in fundings})
-    total = 0
+    entries, total = [], 0
     for f in fundings:
         rest = f.amount - f.spent - f.released
         if rest:
-            await ledger.post(session, kind=EntryKind.release, ref=f"project:{p.id}", actor=actor, memo=p.name,
-                              lines=[(acc[(f.allocation_id, "committed")]["id"], -rest),
-                                     (acc[(f.allocation_id, "available")]["id"], rest)])
+            entries.append(ledger.Entry(kind=EntryKind.release, ref=f"project:{p.id}", actor=actor, memo=p.name,
+                                        lines=[(acc[(f.allocation_id, "committed")]["id"], -rest),
+                                               (acc[(f.allocation_id, "available")]["id"], rest)]))
             f.released += rest
             total += rest
+    await ledger.post_entries(session, entries)
     return total
 
 
@@ -164,20 +177,24 @@ async def transition(*, session: AsyncSession, principal: Principal, project_id:
     return p
 
 
-async def fund(*, session: AsyncSession, principal: Principal, project_id: int, funding_in: FundingIn) -> Project:
+
+async def fund(*, session: AsyncSession, principal: Principal, project_id: int, funding_in: FundingIn
+               ) -> ProjectFunding:
     p = await get(session=session, principal=principal, project_id=project_id, lock=True)
     if p.status not in FUNDABLE:
         raise Conflict(f"A {p.status} project takes no funding (from approval until 报账)", slug="illegal-transition")
     allocation = await allocations.get(session=session, principal=principal, allocation_id=funding_in.allocation_id)
-    if allocation.purpose != p.purpose:
-        raise ledger.EarmarkViolation(f"Allocation {allocation.id} is for {PURPOSE_LABELS[allocation.purpose]}, the project "
-                               f"for {PURPOSE_LABELS[p.purpose]}")
-    if not regions.covers(allocation.region_code, p.village_code):
-        raise ledger.EarmarkViolation(f"Allocation {allocation.id} is for region {allocation.region_code}; the project is "
-                               f"in {p.village_code}")
     fen = to_fen(funding_in.amount)
-    fundings, _ = await _parts(session, p.id)
-    funded = sum(f.amount for f in fundings)
+    attempt = ledger.SpendAttempt(actor=principal.sub, allocation_id=allocation.id, purpose=allocation.purpose,
+                                  region_code=allocation.region_code, amount=f"{from_fen(fen):f}",
+                                  target=f"project:{p.id}", target_purpose=p.purpose, target_region=p.village_code)
+    if allocation.purpose != p.purpose:
+        raise ledger.EarmarkViolation(f"Allocation {allocation.id} is for {PURPOSE_LABELS[allocation.purpose]}, the "
+                                      f"project for {PURPOSE_LABELS[p.purpose]}", attempt=attempt)
+    if not regions.covers(allocation.region_code, p.village_code):
+        raise ledger.EarmarkViolation(f"Allocation {allocation.id} is for region {allocation.region_code}; the "
+                                      f"project is in {p.village_code}", attempt=attempt)
+    funded = (await repo.totals(session, [p.id]))[p.id].funded
     if funded + fen > p.budget:
         raise Conflict(f"The project's budget is {from_fen(p.budget)}; {from_fen(funded)} is funded already",
                        slug="over-budget")
@@ -185,44 +202,91 @@ async def fund(*, session: AsyncSession, principal: Principal, project_id: int, 
     entry = await ledger.post(session, kind=EntryKind.commit, ref=f"project:{p.id}", actor=principal.sub, memo=p.name,
                               lines=[(acc[(allocation.id, "available")]["id"], -fen),
                                      (acc[(allocation.id, "committed")]["id"], fen)])
-    session.add(ProjectFunding(project_id=p.id, allocation_id=allocation.id, amount=fen, entry_id=entry,
-                               created_by=principal.sub))
+    funding = ProjectFunding(project_id=p.id, allocation_id=allocation.id, amount=fen, entry_id=entry,
+                             created_by=principal.sub)
+    session.add(funding)
     p.version += 1
     await session.flush()
     await audit.record(session, actor=principal.sub, action="project.fund", entity="project", entity_id=p.id,
-                       diff={**funding_in.model_dump(mode="json"), "entry_id": entry})
-    return p
+                       diff={**funding_in.model_dump(mode="json"), "funding_id": funding.id, "entry_id": entry})
+    return funding
 
 
-async def pay(*, session: AsyncSession, principal: Principal, project_id: int, payment_in: PaymentIn) -> Project:
-    """Spend from the project's commitments, oldest funding first; never more than is committed and unpaid."""
+async def pay(*, session: AsyncSession, principal: Principal, project_id: int, payment_in: PaymentIn,
+              advance_share: Decimal) -> ProjectPayment:
+    """Spend from the project's commitments, oldest funding first, in one posting (its accounts locked in one
+    order, whatever allocations it draws on); never more than is committed and unpaid, and before 验收 never
+    beyond ``advance_share`` of the budget."""
     p = await get(session=session, principal=principal, project_id=project_id, lock=True)
     if p.status not in PAYABLE:
         raise Conflict(f"A {p.status} project makes no payments", slug="illegal-transition")
     if payment_in.stage is PaymentStage.final and p.status != P.accepted:
         raise Conflict("The final payment (尾款) waits for 验收", slug="not-accepted")
     fen = to_fen(payment_in.amount)
-    fundings, _ = await _parts(session, p.id, lock=True)
+    fundings = await repo.fundings(session, p.id, lock=True)
     if fen > _unpaid(fundings):
         raise Conflict(f"Only {from_fen(_unpaid(fundings))} of the project's funding is unpaid", slug="over-funding")
+    paid, limit = sum(f.spent for f in fundings), advance_limit(p.budget, advance_share)
+    if p.status != P.accepted and paid + fen > limit:
+        share = f"{(advance_share * 100).normalize():f}%"
+        raise Conflict(f"Before 验收 the project pays at most {share} of its budget, {from_fen(limit)}; "
+                       f"{from_fen(paid)} is paid, so at most {from_fen(max(limit - paid, 0))} more",
+                       slug="advance-limit", title="Beyond the advance share paid before 验收",
+                       limit=f"{from_fen(limit):f}", paid=f"{from_fen(paid):f}", share=f"{advance_share}")
     acc = await ledger.accounts(session, {f.allocation_id for f in fundings})
+    memo = f"{payment_in.payee} {PAYMENT_STAGE_LABELS[payment_in.stage]}"
     entries, rest = [], fen
     for f in fundings:
         take = min(rest, f.amount - f.spent - f.released)
         if take <= 0:
             continue
-        entries.append(await ledger.post(session, kind=EntryKind.spend, ref=f"project:{p.id}", actor=principal.sub,
-                                         memo=f"{payment_in.payee} {PAYMENT_STAGE_LABELS[payment_in.stage]}",
-                                         lines=[(acc[(f.allocation_id, "committed")]["id"], -take),
-                                                (acc[(f.allocation_id, "spent")]["id"], take)]))
+        entries.append(ledger.Entry(kind=EntryKind.spend, ref=f"project:{p.id}", actor=principal.sub, memo=memo,
+                                    lines=[(acc[(f.allocation_id, "committed")]["id"], -take),
+                                           (acc[(f.allocation_id, "spent")]["id"], take)]))
         f.spent += take
         rest -= take
         if rest == 0:
             break
-    session.add(ProjectPayment(project_id=p.id, amount=fen, payee=payment_in.payee, stage=payment_in.stage.value,
-                               memo=payment_in.memo, entry_ids=entries, created_by=principal.sub))
+    entry_ids = await ledger.post_entries(session, entries)
+    payment = ProjectPayment(project_id=p.id, amount=fen, payee=payment_in.payee, stage=payment_in.stage.value,
+                             memo=payment_in.memo, entry_ids=entry_ids, created_by=principal.sub)
+    session.add(payment)
     p.version += 1
     await session.flush()
     await audit.record(session, actor=principal.sub, action="project.pay", entity="project", entity_id=p.id,
-                       diff={**payment_in.model_dump(mode="json"), "entry_ids": entries})
-    return p
+                       diff={**payment_in.model_dump(mode="json"), "payment_id": payment.id, "entry_ids": entry_ids})
+    return payment
+
+
+async def fundings(*, session: AsyncSession, principal: Principal, project_id: int, limit: int, cursor: str | None
+                   ) -> tuple[list[FundingRead], str | None]:
+    after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
+    await get(session=session, principal=principal, project_id=project_id)
+    rows, next_cursor = page(await repo.funding_page(session, project_id, after=after, limit=limit + 1), limit,
+                             lambda f: {"id": f.id})
+    return [funding_read(f) for f in rows], next_cursor
+
+
+async def payments(*, session: AsyncSession, principal: Principal, project_id: int, limit: int, cursor: str | None
+                   ) -> tuple[list[PaymentRead], str | None]:
+    after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
+    await get(session=session, principal=principal, project_id=project_id)
+    rows, next_cursor = page(await repo.payment_page(session, project_id, after=after, limit=limit + 1), limit,
+                             lambda x: {"id": x.id})
+    return [payment_read(x) for x in rows], next_cursor
+
+
+async def get_funding(*, session: AsyncSession, principal: Principal, project_id: int, funding_id: int
+                      ) -> FundingRead:
+    await get(session=session, principal=principal, project_id=project_id)
+    if (f := await repo.funding(session, project_id, funding_id)) is None:
+        raise NotFound("No such funding of this project")
+    return funding_read(f)
+
+
+async def get_payment(*, session: AsyncSession, principal: Principal, project_id: int, payment_id: int
+                      ) -> PaymentRead:
+    await get(session=session, principal=principal, project_id=project_id)
+    if (x := await repo.payment(session, project_id, payment_id)) is None:
+        raise NotFound("No such payment of this project")
+    return payment_read(x)
