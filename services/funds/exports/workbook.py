@@ -19,7 +19,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 
 from services.funds.glossary import ENTRY_KIND_LABELS, FUND_LEVEL_LABELS, PURPOSE_LABELS
 from shared.money import from_fen
@@ -133,7 +133,7 @@ class LedgerBook:
         return cell
 
     def _row(self, *values: Any) -> None:
-        self.ws.append([v if isinstance(v, WriteOnlyCell) else self._text(v) for v in values])
+        self.ws.append([v if isinstance(v, Cell) else self._text(v) for v in values])
 
     def _region(self, code: str) -> str:
         code = code.strip()
@@ -210,7 +210,7 @@ class LedgerBook:
         self.detail += row["line_amount"]
         self._row(when(row["final_at"]), row["entry_id"], "　到户明细", "到户", row["bank_ref"],
                   f"户编号 {row['household_no']} {name}（{row['village_code'].strip()}）",
-                  *[None] * 6, self._money(row["line_amount"]))
+                  *[None] * 5, self._money(row["line_amount"]))
 
     def close(self) -> None:
         a = self.allocation
