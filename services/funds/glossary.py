@@ -166,5 +166,3 @@ class AlertKind(StrEnum):
 ALERT_KIND_LABELS = {"idle_allocation": "资金滞留", "stale_project": "项目滞拨"}
 # Project statuses an alert may hold in (before 报账; rejected and cancelled projects are over).
 OPEN_PROJECT_STATUSES = ("proposed", "approved", "in_progress", "inspected", "accepted")
-# 台账 wording: what each ledger entry kind reads as in the ledger book, and the account columns.
-LEDGER_BOOK_ACCOUNT_LABELS = {"available": "可用", "committed": "已占用", "spent": "已支出"}

@@ -2,8 +2,10 @@
 masked for the roles that may not see them, in the caller's region only."""
 
 import io
+import tempfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -134,6 +136,7 @@ async def test_the_ledger_of_a_year_ties_out_from_the_opening_balance(apps, toke
     summary = [list(r) for r in wb["汇总"].iter_rows(values_only=True)]
     [row] = [r for r in summary if r[0] == title]
     assert [money(v) for v in row[9:13]] == [Decimal("10000.00"), Decimal("6700.00"), 0, Decimal("3300.00")]
+    assert not list(Path(tempfile.gettempdir()).glob("jz-ledger-*"))     # the workbook left no file behind
 
 
 async def test_household_names_are_masked_for_roles_that_may_not_see_them(apps, token, year_of_money):  # noqa: F811
