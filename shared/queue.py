@@ -29,7 +29,7 @@ from redis import exceptions as redis_errors
 
 from shared.settings import Settings
 
-__all__ = ["EVENT_JOB", "QUEUE_DOWN", "QueueWorker", "Retry", "connect", "enqueue", "event_function", "every",
+__all__ = ["EVENT_JOB", "QUEUE_DOWN", "QueueWorker", "Retry", "connect", "enqueue", "event_function", "every", "hourly",
            "queue_name", "redis_settings", "redis_url", "run_worker", "worker_settings"]
 
 log = logging.getLogger("jingzhun.queue")
@@ -239,6 +239,12 @@ def run_worker(kwargs: dict[str, Any]) -> None:
 def every(function: Any, *, seconds: int, timeout: int = 300) -> CronJob:
     """A periodic job, run once per tick across all workers (arq's unique cron job ids)."""
     return cron(function, second=set(range(0, 60, seconds)), run_at_startup=True, max_tries=1, timeout=timeout)
+
+
+def hourly(function: Any, *, minute: int = 0, timeout: int = 300) -> CronJob:
+    """A job run at ``minute`` past every hour and when a worker starts, once per tick across all workers (for
+    daily work that must not wait a day after a restart: the job itself keeps to once a day)."""
+    return cron(function, minute={minute}, second={0}, run_at_startup=True, max_tries=1, timeout=timeout)
 
 
 def worker_settings(settings: Settings, service: str, *, functions: list[Any], on_startup=None,

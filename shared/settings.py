@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     notice_min_days: int = 7
     sms_url: str | None = None
     demo: bool = False
+    # 滞留滞拨 alerts (CONTRACT §5): money idle more than idle_days, a project in one stage more than stage_days
+    idle_days: int = Field(default=90, ge=1)
+    stage_days: int = Field(default=60, ge=1)
 
     # --- deployment (not part of the client contract) ---
     db_prefix: str = "jingzhun_"          # database per service: <prefix><service>

@@ -2,9 +2,11 @@
 
 from fastapi import FastAPI
 
+from services.funds.alerts.router import router as alerts_router
 from services.funds.allocations.router import router as allocations_router
 from services.funds.audit_api.router import router as audit_router
 from services.funds.disbursements import router as disbursements
+from services.funds.exports.router import router as exports_router
 from services.funds.loans.router import router as loans_router
 from services.funds.notices import router as notices
 from services.funds.projects.router import router as projects_router
@@ -18,4 +20,5 @@ def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="funds", title="Jingzhun funds 资金", settings=settings,
                       routers=[sources_router, allocations_router, disbursements.router, disbursements.bank_router,
                                projects_router, loans_router, notices.officers, notices.public, notices.internal,
-                               audit_router, audit.internal_router(), dead_letters.router("funds")])
+                               alerts_router, exports_router, audit_router, audit.internal_router(),
+                               dead_letters.router("funds")])

@@ -154,3 +154,15 @@ class LoanStatus(StrEnum):
 LOAN_STATUS_LABELS = {"rated": "已授信", "issued": "正常", "overdue": "逾期", "extended": "展期", "settled": "已结清",
                       "defaulted": "已代偿"}
 SUBSIDIZED_HOUSEHOLD_STATUSES = frozenset({"registered", "returned", "exited"})
+
+
+class AlertKind(StrEnum):
+    """滞留滞拨: money or a project that has stopped moving (CONTRACT §5)."""
+
+    idle_allocation = "idle_allocation"     # 资金滞留: available money not drawn for too long
+    stale_project = "stale_project"         # 项目滞拨: a project held in one stage for too long
+
+
+ALERT_KIND_LABELS = {"idle_allocation": "资金滞留", "stale_project": "项目滞拨"}
+# Project statuses an alert may hold in (before 报账; rejected and cancelled projects are over).
+OPEN_PROJECT_STATUSES = ("proposed", "approved", "in_progress", "inspected", "accepted")

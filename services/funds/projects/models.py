@@ -28,6 +28,9 @@ class Project(Base, table=True):
     status: str = Field(sa_column=Column(String(16), nullable=False, server_default="proposed"))
     proposed_by: str = Field(sa_column=Column(String(64), nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    # when the project entered its current status (滞留 alerts: a stage held too long)
+    status_since: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False,
+                                                    server_default=func.now()))
     version: int = Field(sa_column=Column(Integer, nullable=False, server_default="1"))
 
 

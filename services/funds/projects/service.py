@@ -6,6 +6,7 @@ cancelling gives unpaid commitments back to their allocations."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from sqlalchemy import select
@@ -170,6 +171,7 @@ async def transition(*, session: AsyncSession, principal: Principal, project_id:
     released = await _release_unpaid(session, p, principal.sub) if target in (P.settled, P.cancelled) else 0
     before = p.status
     p.status = target.value
+    p.status_since = datetime.now(UTC)
     p.version += 1
     await audit.record(session, actor=principal.sub, action=f"project.{move.action.value}", entity="project",
                        entity_id=p.id, diff={"from": before, "to": p.status, "reason": move.reason,
