@@ -43,8 +43,10 @@ class LedgerAccount(Base, table=True):
 class LedgerEntry(Base, table=True):
     __tablename__ = "ledger_entry"
     __table_args__ = (
-        CheckConstraint("kind IN ('allocate', 'adjust', 'commit', 'release', 'spend', 'reverse')", name="kind"),
+        CheckConstraint("kind IN ('allocate', 'adjust', 'commit', 'release', 'spend', 'reverse', 'refund')", name="kind"),
         CheckConstraint("(kind = 'reverse') = (reverses_id IS NOT NULL)", name="reverses"),
+        # a refund returns one paid line's money: at most once per line (its ref names the line)
+        Index("uq_ledger_entry_refund", "ref", unique=True, postgresql_where=text("kind = 'refund'")),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
