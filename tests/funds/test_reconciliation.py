@@ -1,6 +1,8 @@
 """对账 (CONTRACT §5 Reconciliation): a partner bank's statements against the batches sent to it, each kind of break
 at its edge, a reversal re-opening exactly the line's money once, duplicates, other banks and other regions."""
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -240,6 +242,19 @@ async def test_a_reversal_reopens_exactly_the_lines_money_once(apps, token, sett
             assert (await audit.verify(s)).ok
     finally:
         await db.close()
+
+
+async def test_concurrent_reversals_of_a_line_reopen_its_money_once(apps, token, sent_batch, nxrcu, allocation):
+    d, ln = await sent_batch({"a": ("1500.00", "paid"), "f": ("200.00", "failed")})
+    assert await money(apps, token, allocation) == ("8500.00", "0.00", "1500.00")
+    answers = await asyncio.gather(*[post(apps, nxrcu, f"NX-{n}", [entry(d, ln["a"], "1500.00", reversal=True),
+                                                                   entry(d, ln["f"], "200.00", reversal=True)])
+                                     for n in range(4)])
+    assert [r.status_code for r in answers] == [201] * 4, [r.text for r in answers]
+    assert sorted(r.json()["reversed"] for r in answers) == [0, 0, 0, 1]
+    assert await money(apps, token, allocation) == ("10000.00", "0.00", "0.00")     # a's 1500.00, once; f nothing
+    found = {(b["line_id"], b["kind"]) for b in (await recon(apps, token, d))["breaks"]}
+    assert found == {(ln["a"], "paid_not_booked"), (ln["a"], "reversed"), (ln["f"], "booked_not_paid")}
 
 
 async def test_the_same_statement_twice_changes_nothing(apps, token, sent_batch, nxrcu, allocation, funds_db):

@@ -7,7 +7,8 @@ import re
 
 from shared.http_types import JSON_INT_MAX
 
-_REFERENCE = re.compile(r"JZ-([1-9][0-9]{0,15})-([1-9][0-9]{0,15})", re.ASCII)
+REFERENCE_PATTERN = r"^JZ-([1-9][0-9]{0,15})-([1-9][0-9]{0,15})$"
+_REFERENCE = re.compile(REFERENCE_PATTERN, re.ASCII)
 
 
 def end_to_end_id(disbursement_id: int, line_id: int) -> str:

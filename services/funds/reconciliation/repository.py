@@ -164,23 +164,17 @@ breaks AS (
 """
 
 
-async def break_counts(session: AsyncSession, *, disbursement_id: int, bank_code: str | None
-                       ) -> tuple[dict[str, int], bool]:
-    """Breaks per kind over the whole batch, and whether any statement of its bank named it."""
-    params = {"d": disbursement_id, "b": bank_code}
-    counts = {r.kind: r.n for r in (await session.execute(text(
-        _BREAKS + "SELECT kind, count(*) AS n FROM breaks GROUP BY kind"), params)).all()}
-    named = (await session.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM bank_statement_entry e JOIN bank_statement s ON s.id = e.statement_pk "
-        "WHERE e.disbursement_id = :d AND s.bank_code = :b)"), params)).scalar_one()
-    return counts, named
-
-
-async def breaks(session: AsyncSession, *, disbursement_id: int, bank_code: str | None, after: tuple[int, str],
-                 limit: int) -> list[Mapping[str, Any]]:
-    """A page of breaks in (line id, kind) order, after the cursor's."""
-    return list((await session.execute(text(
-        _BREAKS + "SELECT * FROM breaks WHERE (line_id, kind) > (:after_line, :after_kind) "
-                  "ORDER BY line_id, kind LIMIT :n"),
+async def reconciliation(session: AsyncSession, *, disbursement_id: int, bank_code: str | None,
+                         after: tuple[int, str], limit: int) -> Mapping[str, Any]:
+    """In one pass over the batch: whether any statement of its bank named it, its breaks per kind, and a page of
+    them in (line id, kind) order after the cursor's."""
+    return (await session.execute(text(_BREAKS + """
+        SELECT EXISTS (SELECT 1 FROM bank_statement_entry e JOIN bank_statement s ON s.id = e.statement_pk
+                       WHERE e.disbursement_id = :d AND s.bank_code = :b) AS named,
+               (SELECT coalesce(jsonb_object_agg(kind, n), '{}') FROM (SELECT kind, count(*) AS n FROM breaks
+                                                                     GROUP BY kind) c) AS counts,
+               (SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.line_id, p.kind), '[]')
+                FROM (SELECT * FROM breaks WHERE (line_id, kind) > (:after_line, :after_kind)
+                      ORDER BY line_id, kind LIMIT :n) p) AS page"""),
         {"d": disbursement_id, "b": bank_code, "after_line": after[0], "after_kind": after[1], "n": limit}
-    )).mappings().all())
+    )).mappings().one()

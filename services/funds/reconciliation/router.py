@@ -79,9 +79,11 @@ STATEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def post_statement(statement_in: Annotated[StatementIn, Body(openapi_examples=STATEMENT_EXAMPLES)],
                          session: SessionDep, response: Response, idempotency: RequiredIdempotencyDep,
                          principal: Principal = BANK) -> StatementRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=statement_in):
+    prepared = service.prepare(statement_in)
+    # the key is compared by the statement's digest: hashing 100,000 entries' JSON again would cost seconds
+    if replay := await idempotency.replay(session, owner=principal.sub, body={"statement": prepared.digest}):
         return replay
-    answer, stored = await service.receive(session=session, principal=principal, statement_in=statement_in)
+    answer, stored = await service.receive(session=session, principal=principal, prepared=prepared)
     response.status_code = 201 if stored else 200
     await idempotency.save(session, status_code=response.status_code, response=answer)
     return answer
@@ -89,7 +91,15 @@ async def post_statement(statement_in: Annotated[StatementIn, Body(openapi_examp
 
 @router.get("/api/v1/disbursements/{disbursement_id}/reconciliation", response_model=ReconciliationRead,
             responses=problem_responses(400, 401, 403, 404),
-            summary="对账: the batch against its bank's statements, with its breaks a page at a time")
+            summary="对账: the batch against its bank's statements, with its breaks a page at a time",
+            description="`status`: `unreconciled` 未对账 (no statement of the batch's bank names it yet), `balanced` "
+                        "账实相符 (statements name it and no break), `breaks` 存在差异. Break kinds, per line: "
+                        "`paid_not_booked` 已发放未入账 (paid by the bank's results, on no statement), "
+                        "`booked_not_paid` 已入账未发放 (booked, but the line is failed, not settled, struck or not "
+                        "in the batch), `amount_mismatch` 金额不符 (bookings adding up to another amount, or a "
+                        "reversal for another amount: nothing re-opened), `reversed` 银行退回 (the bank reversed a "
+                        "paid line: its money is back in the allocation's available, once). `counts` cover the "
+                        "whole batch; `breaks` come in (line_id, kind) order, `limit` at a time.")
 async def get_reconciliation(disbursement_id: IdPath, session: SessionDep, limit: Limit = 50,
                              cursor: str | None = None, principal: Principal = READERS) -> ReconciliationRead:
     return await service.reconciliation(session=session, principal=principal, disbursement_id=disbursement_id,

@@ -8,6 +8,7 @@ event; the line stays ``paid`` and shows a ``reversed`` break."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from itertools import groupby
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,26 +25,37 @@ from shared.pagination import decode_cursor, page
 from shared.problems import BadRequest, Conflict, Forbidden, NotFound
 
 
-def _records(statement_in: StatementIn) -> tuple[list[tuple], tuple[int, int], str]:
-    """The entries as table rows (without the statement's id), the bookings' and the reversals' totals in fen,
-    and a digest of the statement's content."""
-    rows, totals, h = [], [0, 0], hashlib.sha256(statement_in.booked_on.isoformat().encode())
+@dataclass(frozen=True)
+class Prepared:
+    """A statement as table rows (without the statement's id), the bookings' and the reversals' totals in fen, and
+    a digest of its whole content (what an Idempotency-Key and a resent statement id are compared by)."""
+
+    statement: StatementIn
+    rows: list[tuple]
+    total: int
+    reversed_total: int
+    digest: str
+
+
+def prepare(statement_in: StatementIn) -> Prepared:
+    rows, totals = [], [0, 0]
+    h = hashlib.sha256(f"{statement_in.statement_id!r}|{statement_in.booked_on.isoformat()}".encode())
     for seq, e in enumerate(statement_in.entries):
         disbursement_id, line_id = parse_end_to_end_id(e.end_to_end_id)
         fen = to_fen(e.amount)
         totals[e.reversal] += fen
         rows.append((seq, disbursement_id, line_id, fen, e.booked_on, e.bank_ref, e.reversal))
-        h.update(f"\n{disbursement_id}|{line_id}|{fen}|{e.booked_on.isoformat()}|{e.bank_ref}|{e.reversal:d}".encode())
-    return rows, (totals[0], totals[1]), h.hexdigest()
+        h.update(f"\n{disbursement_id}|{line_id}|{fen}|{e.booked_on.isoformat()}|{e.bank_ref!r}|{e.reversal:d}".encode())
+    return Prepared(statement_in, rows, totals[0], totals[1], h.hexdigest())
 
 
-async def receive(*, session: AsyncSession, principal: Principal, statement_in: StatementIn
-                  ) -> tuple[StatementRead, bool]:
+async def receive(*, session: AsyncSession, principal: Principal, prepared: Prepared) -> tuple[StatementRead, bool]:
     """Store a statement and apply its reversals; returns the answer and whether it was new."""
     bank = principal.bank
     if not bank:
         raise Forbidden("This token names no bank")
-    records, (total, reversed_total), digest = _records(statement_in)
+    statement_in, records, digest = prepared.statement, prepared.rows, prepared.digest
+    total, reversed_total = prepared.total, prepared.reversed_total
     claimed = await repository.claim_statement(
         session, bank_code=bank, statement_id=statement_in.statement_id, booked_on=statement_in.booked_on,
         entry_count=len(records), total=total, reversed_total=reversed_total, content_hash=digest, actor=principal.sub)
@@ -132,10 +144,10 @@ async def reconciliation(*, session: AsyncSession, principal: Principal, disburs
     d = await repository.batch(session, disbursement_id)
     if d is None or not principal.covers(d["region_code"]):
         raise NotFound("No such disbursement")
-    counts, named = await repository.break_counts(session, disbursement_id=d["id"], bank_code=d["bank_code"])
-    rows = await repository.breaks(session, disbursement_id=d["id"], bank_code=d["bank_code"],
-                                   after=(key["line_id"], key["kind"]) if key else (0, ""), limit=limit + 1)
-    rows, next_cursor = page(rows, limit, lambda r: {"line_id": r["line_id"], "kind": r["kind"]})
+    found = await repository.reconciliation(session, disbursement_id=d["id"], bank_code=d["bank_code"],
+                                            after=(key["line_id"], key["kind"]) if key else (0, ""), limit=limit + 1)
+    counts, named = found["counts"], found["named"]
+    rows, next_cursor = page(found["page"], limit, lambda r: {"line_id": r["line_id"], "kind": r["kind"]})
     status = (ReconciliationStatus.unreconciled if not named
               else ReconciliationStatus.breaks if counts else ReconciliationStatus.balanced)
     return ReconciliationRead(disbursement_id=d["id"], bank_code=d["bank_code"], status=status,
