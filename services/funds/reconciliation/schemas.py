@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationError, WrapValidator
+from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError, WithJsonSchema, WrapValidator
 
 from services.funds.glossary import BreakKind, LineStatus, ReconciliationStatus
 from services.funds.reconciliation.reference import REFERENCE_PATTERN, parse_end_to_end_id
@@ -22,13 +22,36 @@ def _reference(value, handler) -> str:
 
 EndToEndId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=REFERENCE_PATTERN),
                        WrapValidator(_reference)]
+# A statement's 100,000 amounts and references are mostly written the plain way: that way is checked in pydantic's
+# core (a string of yuan with two decimals, more than 0 and under 1e12; printable ASCII), anything else by the
+# house rules (shared.money, shared.http_types.text), which accept or refuse exactly as everywhere else.
+_PLAIN_AMOUNT = r"^(?:[1-9][0-9]{0,11}\.[0-9]{2}|0\.(?:0[1-9]|[1-9][0-9]))$"
+_money, _text = TypeAdapter(PositiveMoney), TypeAdapter(text(64))
+
+
+def _or_house_rule(adapter: TypeAdapter):
+    def validate(value, handler):
+        try:
+            return handler(value)
+        except ValidationError:
+            try:
+                return adapter.validate_python(value)
+            except ValidationError as exc:
+                raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    return WrapValidator(validate)
+
+
+EntryAmount = Annotated[str, StringConstraints(pattern=_PLAIN_AMOUNT), _or_house_rule(_money),
+                        WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$", "examples": ["1500.00"]})]
+BankRef = Annotated[str, StringConstraints(max_length=64, pattern=r"^[!-~](?:[ -~]*[!-~])?$"), _or_house_rule(_text),
+                    WithJsonSchema({"type": "string", "maxLength": 64, "examples": ["NX20200615000123"]})]
 
 
 class StatementEntryIn(BaseModel):
     end_to_end_id: EndToEndId = Field(description="the line reference sent with the batch: JZ-<batch id>-<line id>")
-    amount: PositiveMoney
+    amount: EntryAmount
     booked_on: date
-    bank_ref: text(64) | None = None
+    bank_ref: BankRef | None = None
     reversal: bool = Field(False, description="the bank took this booking back (退回): re-opens a paid line's money")
 
 

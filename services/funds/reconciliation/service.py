@@ -39,14 +39,14 @@ class Prepared:
 
 def prepare(statement_in: StatementIn) -> Prepared:
     rows, totals = [], [0, 0]
-    h = hashlib.sha256(f"{statement_in.statement_id!r}|{statement_in.booked_on.isoformat()}".encode())
     for seq, e in enumerate(statement_in.entries):
         disbursement_id, line_id = parse_end_to_end_id(e.end_to_end_id)
-        fen = to_fen(e.amount)
+        # a plain "1500.00" (see schemas.EntryAmount) or a Decimal from shared.money
+        fen = int(e.amount.replace(".", "")) if isinstance(e.amount, str) else to_fen(e.amount)
         totals[e.reversal] += fen
         rows.append((seq, disbursement_id, line_id, fen, e.booked_on, e.bank_ref, e.reversal))
-        h.update(f"\n{disbursement_id}|{line_id}|{fen}|{e.booked_on.isoformat()}|{e.bank_ref!r}|{e.reversal:d}".encode())
-    return Prepared(statement_in, rows, totals[0], totals[1], h.hexdigest())
+    digest = hashlib.sha256(repr((statement_in.statement_id, statement_in.booked_on, rows)).encode()).hexdigest()
+    return Prepared(statement_in, rows, totals[0], totals[1], digest)
 
 
 async def receive(*, session: AsyncSession, principal: Principal, prepared: Prepared) -> tuple[StatementRead, bool]:
