@@ -153,13 +153,19 @@ j AS (
   FROM (SELECT id, household_id, status, amount, bank_ref FROM disbursement_line WHERE disbursement_id = :d) l
   FULL JOIN booked b ON b.line_id = l.id
   LEFT JOIN payment_reversal r ON r.line_id = l.id),
+flags AS (
+  SELECT j.*,
+         j.status = 'paid' AND ((j.n_booked > 0 AND j.booked <> j.amount) OR (j.refund_entry_id IS NULL AND
+           (j.reversal_min <> j.amount OR j.reversal_max <> j.amount))) AS amount_mismatch,
+         j.status IS DISTINCT FROM 'paid' AND j.n_booked + j.n_reversals > 0 AS booked_not_paid,
+         j.status = 'paid' AND j.n_booked = 0 AS paid_not_booked,
+         j.status = 'paid' AND (j.n_reversals > 0 OR j.refund_entry_id IS NOT NULL) AS reversed
+  FROM j),
 breaks AS (
-  SELECT j.*, k.kind FROM j CROSS JOIN LATERAL (VALUES
-    ('amount_mismatch', j.status = 'paid' AND ((j.n_booked > 0 AND j.booked <> j.amount) OR
-                        (j.refund_entry_id IS NULL AND (j.reversal_min <> j.amount OR j.reversal_max <> j.amount)))),
-    ('booked_not_paid', j.status IS DISTINCT FROM 'paid' AND j.n_booked + j.n_reversals > 0),
-    ('paid_not_booked', j.status = 'paid' AND j.n_booked = 0),
-    ('reversed', j.status = 'paid' AND (j.n_reversals > 0 OR j.refund_entry_id IS NOT NULL))) AS k(kind, hit)
+  SELECT f.*, k.kind
+  FROM (SELECT * FROM flags WHERE amount_mismatch OR booked_not_paid OR paid_not_booked OR reversed) f
+  CROSS JOIN LATERAL (VALUES ('amount_mismatch', f.amount_mismatch), ('booked_not_paid', f.booked_not_paid),
+                             ('paid_not_booked', f.paid_not_booked), ('reversed', f.reversed)) AS k(kind, hit)
   WHERE k.hit)
 """
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, Validatio
 from services.funds.glossary import BreakKind, LineStatus, ReconciliationStatus
 from services.funds.reconciliation.reference import REFERENCE_PATTERN, parse_end_to_end_id
 from shared.http_types import text
-from shared.money import Money, PositiveMoney
+from shared.money import Money, PositiveMoney, format_money
 
 MAX_ENTRIES = 100_000
 
@@ -29,19 +29,20 @@ _PLAIN_AMOUNT = r"^(?:[1-9][0-9]{0,11}\.[0-9]{2}|0\.(?:0[1-9]|[1-9][0-9]))$"
 _money, _text = TypeAdapter(PositiveMoney), TypeAdapter(text(64))
 
 
-def _or_house_rule(adapter: TypeAdapter):
+def _or_house_rule(adapter: TypeAdapter, then=str):
     def validate(value, handler):
         try:
             return handler(value)
         except ValidationError:
             try:
-                return adapter.validate_python(value)
+                return then(adapter.validate_python(value))
             except ValidationError as exc:
                 raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
     return WrapValidator(validate)
 
 
-EntryAmount = Annotated[str, StringConstraints(pattern=_PLAIN_AMOUNT), _or_house_rule(_money),
+# always a string of yuan with two decimals, such as "1500.00", once checked
+EntryAmount = Annotated[str, StringConstraints(pattern=_PLAIN_AMOUNT), _or_house_rule(_money, format_money),
                         WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$", "examples": ["1500.00"]})]
 BankRef = Annotated[str, StringConstraints(max_length=64, pattern=r"^[!-~](?:[ -~]*[!-~])?$"), _or_house_rule(_text),
                     WithJsonSchema({"type": "string", "maxLength": 64, "examples": ["NX20200615000123"]})]

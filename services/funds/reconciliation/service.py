@@ -20,7 +20,7 @@ from services.funds.reconciliation.reference import end_to_end_id, parse_end_to_
 from services.funds.reconciliation.schemas import BreakRead, ReconciliationRead, StatementIn, StatementRead
 from shared import audit, outbox
 from shared.auth import Principal
-from shared.money import from_fen, to_fen
+from shared.money import from_fen
 from shared.pagination import decode_cursor, page
 from shared.problems import BadRequest, Conflict, Forbidden, NotFound
 
@@ -41,11 +41,10 @@ def prepare(statement_in: StatementIn) -> Prepared:
     rows, totals = [], [0, 0]
     for seq, e in enumerate(statement_in.entries):
         disbursement_id, line_id = parse_end_to_end_id(e.end_to_end_id)
-        # a plain "1500.00" (see schemas.EntryAmount) or a Decimal from shared.money
-        fen = int(e.amount.replace(".", "")) if isinstance(e.amount, str) else to_fen(e.amount)
+        fen = int(e.amount.replace(".", ""))        # "1500.00" (schemas.EntryAmount)
         totals[e.reversal] += fen
         rows.append((seq, disbursement_id, line_id, fen, e.booked_on, e.bank_ref, e.reversal))
-    digest = hashlib.sha256(repr((statement_in.statement_id, statement_in.booked_on, rows)).encode()).hexdigest()
+    digest = hashlib.sha256(statement_in.model_dump_json().encode()).hexdigest()
     return Prepared(statement_in, rows, totals[0], totals[1], digest)
 
 

@@ -49,8 +49,6 @@ def upgrade() -> None:
     sa.Column('bank_ref', sa.String(length=64), nullable=True),
     sa.Column('reversal', sa.Boolean(), nullable=False),
     sa.CheckConstraint('amount > 0', name=op.f('ck_bank_statement_entry_amount')),
-    sa.ForeignKeyConstraint(['statement_pk'], ['bank_statement.id'],
-                            name=op.f('fk_bank_statement_entry_statement_pk_bank_statement')),
     sa.PrimaryKeyConstraint('statement_pk', 'seq', name=op.f('pk_bank_statement_entry'))
     )
     op.create_index('ix_bank_statement_entry_line', 'bank_statement_entry', ['disbursement_id', 'line_id'],
