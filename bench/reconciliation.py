@@ -151,7 +151,7 @@ def main() -> None:
         f"{load0:.1f} at start; the funds app in-process over ASGI; PostgreSQL on the same machine; median of "
         f"{args.repeat})",
         "",
-        "The POST covers reading and checking the JSON body, the Idempotency-Key claim (a hash of the body), the "
+        "The POST covers reading and checking the JSON body, the Idempotency-Key claim (by the statement's digest), the "
         "entries' COPY, matching them to the bank's batches, and the reversals' refunds, events and audit rows.",
         "",
         "| operation | seconds | ÷ reference |",
