@@ -54,10 +54,11 @@ class EntryKind(StrEnum):
     release = "release"         # committed → available
     spend = "spend"             # committed → spent
     reverse = "reverse"         # the negation of an earlier entry
+    refund = "refund"           # 退回: spent → available, one paid line the bank reversed (bank statement)
 
 
 ENTRY_KIND_LABELS = {"allocate": "下达", "adjust": "调项", "commit": "占用", "release": "释放", "spend": "支出",
-                     "reverse": "冲正"}
+                     "reverse": "冲正", "refund": "退回"}
 
 
 class AdjustmentStatus(StrEnum):
@@ -166,3 +167,24 @@ class AlertKind(StrEnum):
 ALERT_KIND_LABELS = {"idle_allocation": "资金滞留", "stale_project": "项目滞拨"}
 # Project statuses an alert may hold in (before 报账; rejected and cancelled projects are over).
 OPEN_PROJECT_STATUSES = ("proposed", "approved", "in_progress", "inspected", "accepted")
+
+class ReconciliationStatus(StrEnum):
+    """对账: a batch compared with its bank's statements."""
+
+    unreconciled = "unreconciled"   # no statement of the batch's bank has named the batch yet
+    balanced = "balanced"           # statements name it and agree with every line
+    breaks = "breaks"               # statements name it and differ somewhere (see the breaks)
+
+
+RECONCILIATION_STATUS_LABELS = {"unreconciled": "未对账", "balanced": "账实相符", "breaks": "存在差异"}
+
+
+class BreakKind(StrEnum):
+    paid_not_booked = "paid_not_booked"     # the bank's results say paid; no statement booked it
+    booked_not_paid = "booked_not_paid"     # a statement booked it; the line is not paid (or does not exist)
+    amount_mismatch = "amount_mismatch"     # booked (or reversed) for another amount than the line's
+    reversed = "reversed"                   # the bank reversed a paid line (退回)
+
+
+BREAK_KIND_LABELS = {"paid_not_booked": "已发放未入账", "booked_not_paid": "已入账未发放", "amount_mismatch": "金额不符",
+                     "reversed": "银行退回"}

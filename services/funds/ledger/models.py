@@ -7,6 +7,8 @@ The database holds the rules (migration ``ledger``), so no code path can break t
   waits for the first's row lock and then fails the check;
 - the lines of one entry touch one purpose in one region (专款专用), except an approved 调项 (``adjust``),
   which moves money between allocations of the same source, region and year;
+- a refund (退回: spent → available) returns one paid line a bank reversed, at most once per line
+  (``uq_ledger_entry_refund`` on its ref, which names the line);
 - entries and lines are never updated or deleted: a correction is a reversing entry; a balance changes only
   through a line, and an account never changes owner, kind, purpose or region.
 """
@@ -43,8 +45,10 @@ class LedgerAccount(Base, table=True):
 class LedgerEntry(Base, table=True):
     __tablename__ = "ledger_entry"
     __table_args__ = (
-        CheckConstraint("kind IN ('allocate', 'adjust', 'commit', 'release', 'spend', 'reverse')", name="kind"),
+        CheckConstraint("kind IN ('allocate', 'adjust', 'commit', 'release', 'spend', 'reverse', 'refund')", name="kind"),
         CheckConstraint("(kind = 'reverse') = (reverses_id IS NOT NULL)", name="reverses"),
+        # a refund returns one paid line's money: at most once per line (its ref names the line)
+        Index("uq_ledger_entry_refund", "ref", unique=True, postgresql_where=text("kind = 'refund'")),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
