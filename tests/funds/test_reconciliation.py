@@ -226,7 +226,8 @@ async def test_a_reversal_reopens_exactly_the_lines_money_once(apps, token, sett
 
     entries = (await apps["funds"].get(f"/api/v1/allocations/{allocation['id']}/entries?limit=500",
                                        headers=auth(token()))).json()["items"]
-    refund = [(x["kind_label"], x["account"], x["amount"]) for x in entries if x["kind"] == "refund"]
+    refund = [(x["kind_label"], line["account"], line["amount"]) for x in entries if x["kind"] == "refund"
+              for line in x["lines"]]
     assert sorted(refund) == [("退回", "available", "1500.00"), ("退回", "spent", "-1500.00")]
     [event] = await outbox_events(funds_db, "payment.reversed")
     assert event["to"] == ["notifications"]
