@@ -69,6 +69,12 @@ async def deliver_to_funds(settings) -> int:
         await db.close()
 
 
+async def lines_of(funds, d: dict, headers: dict) -> list[dict]:
+    r = await funds.get(f"/api/v1/disbursements/{d['id']}/lines", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
 async def batch(apps, token, allocation, lines, **kw) -> dict:
     r = await apps["funds"].post("/api/v1/disbursements", headers=auth(token(**kw)), json={
         "allocation_id": allocation["id"], "title": "2020年产业到户补贴（第一批）", "lines": lines})
@@ -102,15 +108,18 @@ async def test_a_payment_batch_from_list_to_bank_results(apps, token, settings, 
     d = await batch(apps, token, allocation, [{"household_id": a, "amount": "1500.00", "memo": "养牛补贴"},
                                               {"household_id": b, "amount": "1500.00"},
                                               {"household_id": c, "amount": "800.00"}])
-    assert (d["status"], d["total"], d["payable"]) == ("draft", "3800.00", "3800.00")
-    assert "*" in d["lines"][0]["head_id_number"] and "*" in d["lines"][0]["account_no"]
+    assert (d["status"], d["total"], d["payable"], d["line_count"]) == ("draft", "3800.00", "3800.00", 3)
+    lines = await lines_of(funds, d, auth(token()))
+    assert "*" in lines[0]["head_id_number"] and "*" in lines[0]["account_no"]
+    assert [x["end_to_end_id"] for x in lines] == [f"JZ-{d['id']}-{x['id']}" for x in lines]
 
     early = await funds.post(f"/api/v1/disbursements/{d['id']}/approve", headers=auth(token(**FINANCE_B)))
     assert early.status_code == 409                  # not before its 公示 has closed
     await publicized(apps, token, settings, clock, d, objection_on=c)
     d = (await funds.get(f"/api/v1/disbursements/{d['id']}", headers=auth(token()))).json()
     assert d["status"] == "publicized" and d["payable"] == "3000.00"
-    assert [x["status"] for x in d["lines"]] == ["listed", "listed", "struck"]
+    assert d["line_counts"] == {"listed": 2, "struck": 1, "paid": 0, "failed": 0}
+    assert [x["status"] for x in await lines_of(funds, d, auth(token()))] == ["listed", "listed", "struck"]
 
     own = await funds.post(f"/api/v1/disbursements/{d['id']}/approve", headers=auth(token()))
     assert own.status_code == 403                    # the creator cannot approve
@@ -125,6 +134,9 @@ async def test_a_payment_batch_from_list_to_bank_results(apps, token, settings, 
     to_pay = (await funds.get(f"/api/v1/bank/disbursements/{d['id']}", headers=bank)).json()
     assert [(x["household_id"], x["account_no"]) for x in to_pay["lines"]] == [
         (a, "6228480012345678901"), (b, "6228480012345678901")]       # full accounts, struck line left out
+    assert (to_pay["line_count"], to_pay["control_sum"], to_pay["lines_next_cursor"]) == (2, "3000.00", None)
+    staff_lines = await lines_of(funds, d, auth(token()))
+    assert [x["end_to_end_id"] for x in to_pay["lines"]] == [f"JZ-{d['id']}-{x['id']}" for x in staff_lines[:2]]
 
     results = {"lines": [{"household_id": a, "status": "paid", "bank_ref": "NX20200601001"},
                          {"household_id": b, "status": "failed", "reason": "账户已销户"}]}
@@ -132,6 +144,7 @@ async def test_a_payment_batch_from_list_to_bank_results(apps, token, settings, 
                          headers=bank | {"Idempotency-Key": "nx-results-1"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "done" and [x["outcome"] for x in r.json()["lines"]] == ["applied", "applied"]
+    assert (r.json()["applied"], r.json()["unchanged"]) == (2, 0)
     alloc = (await funds.get(f"/api/v1/allocations/{allocation['id']}", headers=auth(token()))).json()
     assert (alloc["available"], alloc["committed"], alloc["spent"]) == ("8500.00", "0.00", "1500.00")
 
@@ -140,6 +153,7 @@ async def test_a_payment_batch_from_list_to_bank_results(apps, token, settings, 
     assert (paid["household_id"], paid["amount"], paid["purpose_label"], paid["head_phone"]) == (
         a, "1500.00", "产业发展", "13951234567")
     assert paid["disbursement_id"] == d["id"] and paid["region_code"] == VILLAGE
+    assert paid["end_to_end_id"] == to_pay["lines"][0]["end_to_end_id"]
     sms = events.parse(events.PaymentPaid, {"payload": paid})       # what notifications will read
     assert sms is not None and sms.account_tail == "8901" and str(sms.amount) == "1500.00"
 
@@ -170,7 +184,8 @@ async def test_the_banks_duplicates_and_contradictions(apps, token, settings, cl
         "lines": [{"household_id": 999999, "status": "paid"}]})
     assert stranger.status_code == 422
     d = (await funds.get(f"/api/v1/disbursements/{d['id']}", headers=auth(token()))).json()
-    assert [x["status"] for x in d["lines"]] == ["paid", "listed"] and d["status"] == "sent"   # nothing else moved
+    assert [x["status"] for x in await lines_of(funds, d, auth(token()))] == ["paid", "listed"]   # nothing else moved
+    assert d["status"] == "sent" and (d["paid"], d["line_counts"]["paid"]) == ("100.00", 1)
     alloc = (await funds.get(f"/api/v1/allocations/{allocation['id']}", headers=auth(token()))).json()
     assert (alloc["committed"], alloc["spent"]) == ("200.00", "100.00")
 
@@ -220,7 +235,7 @@ async def test_two_approvals_at_once_commit_once(apps, token, settings, clock, a
     alloc = (await funds.get(f"/api/v1/allocations/{allocation['id']}", headers=auth(token()))).json()
     assert (alloc["available"], alloc["committed"]) == ("9400.00", "600.00")
     listed = (await funds.get("/api/v1/disbursements?status=approved", headers=auth(token()))).json()["items"]
-    assert [(d["id"], [x["household_id"] for x in d["lines"]]) for d in listed] == [(d["id"], [a])]
+    assert [(x["id"], x["line_count"], x["payable"]) for x in listed] == [(d["id"], 1, "600.00")]
 
 
 async def test_a_withdrawn_notice_puts_the_batch_back_to_draft(apps, token, settings, allocation):
