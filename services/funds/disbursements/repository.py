@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +16,6 @@ from shared.outbox import CHANNEL
 
 LINE_COLUMNS = ("disbursement_id", "household_id", "amount", "memo", "village_code", "household_no", "head_name",
                 "head_id_masked", "head_id_enc", "phone_enc", "account_bank_code", "account_enc", "account_masked")
-OUTBOX_COLUMNS = ("event_id", "topic", "destinations", "payload")
 
 
 async def _raw(session: AsyncSession) -> asyncpg.Connection:
@@ -149,9 +149,22 @@ async def any_listed(session: AsyncSession, disbursement_id: int) -> bool:
         {"d": disbursement_id})).scalar_one())
 
 
-async def add_events(session: AsyncSession, records: Sequence[tuple]) -> None:
-    """Outbox rows (:data:`OUTBOX_COLUMNS`) by one COPY, in the caller's transaction, and one wake-up."""
-    if not records:
+async def add_events(session: AsyncSession, *, topic: str, to: Sequence[str], payloads: Sequence[str]) -> None:
+    """One outbox row per payload (JSON text), each with its own event id, in the caller's transaction; one
+    wake-up for the relay."""
+    if not payloads:
         return
-    await (await _raw(session)).copy_records_to_table("outbox", records=records, columns=OUTBOX_COLUMNS)
+    await session.execute(text(
+        "INSERT INTO outbox (event_id, topic, destinations, payload) "
+        "SELECT gen_random_uuid(), :topic, CAST(:to AS text[]), CAST(p AS jsonb) FROM unnest(CAST(:p AS text[])) p"),
+        {"topic": topic, "to": list(to), "p": list(payloads)})
     await session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+
+
+async def save_answer(session: AsyncSession, *, owner: str, key: str, status_code: int, answer: Any) -> None:
+    """What ``shared.idempotency.save`` stores, for an answer already made of JSON values (a results post lists up
+    to 100,000 lines: written by orjson instead of walked by jsonable_encoder)."""
+    await session.execute(text(
+        "UPDATE idempotency_keys SET status_code = :status, response = CAST(:answer AS jsonb) "
+        "WHERE owner = :owner AND key = :key"),
+        {"status": status_code, "answer": orjson.dumps(answer).decode(), "owner": owner, "key": key})

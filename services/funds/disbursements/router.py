@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from services.funds.deps import CipherDep
-from services.funds.disbursements import examples, results, service
+from services.funds.disbursements import examples, repository, results, service
 from services.funds.disbursements.schemas import (BankBatchSummary, BankDisbursementRead, BankLineRead,
                                                   DisbursementCreate, DisbursementRead, LineRead, Publicized,
                                                   PublicizeIn, ResultsIn, ResultsRead, SendIn, WarningRead)
@@ -150,7 +150,7 @@ async def bank_batch_lines(disbursement_id: IdPath, session: SessionDep, cipher:
     items, next_cursor = await results.bank_lines(session=session, d=d, cipher=cipher,
                                                   status=status.value if status else None, limit=limit,
                                                   cursor=cursor)
-    return Page(items=items, next_cursor=next_cursor)
+    return FastJSONResponse({"items": items, "next_cursor": next_cursor})
 
 
 @bank_router.post("/api/v1/bank/disbursements/{disbursement_id}/results", response_model=ResultsRead,
@@ -166,5 +166,5 @@ async def bank_results(disbursement_id: IdPath, session: SessionDep, cipher: Cip
         return replay
     answer = await results.post_results(session=session, principal=principal, cipher=cipher,
                                         disbursement_id=disbursement_id, results=results_in)
-    await idempotency.save(session, status_code=200, response=answer)
+    await repository.save_answer(session, owner=principal.sub, key=idempotency.key, status_code=200, answer=answer)
     return FastJSONResponse(answer)
