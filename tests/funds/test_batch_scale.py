@@ -59,6 +59,7 @@ async def test_a_batch_of_100000_households_from_list_to_bank_results(apps, toke
     funds = apps["funds"]
     template = await registered(apps, token, settings)
     ids = await many_households(settings, template, N - 1) + [template]
+    generated = time.perf_counter()
     r = await funds.post("/api/v1/fund-sources", headers=auth(token()), json={
         "name": "2020年中央财政衔接资金", "level": "central", "doc_no": "宁财农〔2020〕9号", "year": 2020})
     r = await funds.post("/api/v1/allocations", headers=auth(token()), json={
@@ -68,10 +69,6 @@ async def test_a_batch_of_100000_households_from_list_to_bank_results(apps, toke
 
     lines = [{"household_id": hid, "amount": f"{from_fen(amount_fen(n)):f}", "memo": "2020年低保金"}
              for n, hid in enumerate(ids)]
-    too_many = await funds.post("/api/v1/disbursements", headers=auth(token()), json={
-        "allocation_id": allocation["id"], "title": "超限", "lines": lines + [{"household_id": 1, "amount": "1.00"}]})
-    assert too_many.status_code == 422 and too_many.json()["errors"][0]["loc"] == ["body", "lines"]
-
     body = {"allocation_id": allocation["id"], "title": "贺兰县2020年低保金（12月）", "lines": lines}
     r = await funds.post("/api/v1/disbursements", headers=auth(token()), json=body)
     assert r.status_code == 201, r.text[:2000]
@@ -151,5 +148,5 @@ async def test_a_batch_of_100000_households_from_list_to_bank_results(apps, toke
     assert await funds_db.fetchval("SELECT count(*) FROM outbox WHERE topic = 'payment.paid'") == paid_lines
     d = (await funds.get(f"/api/v1/disbursements/{d['id']}", headers=auth(token()))).json()
     assert d["line_counts"] == {"listed": 0, "struck": 1, "paid": paid_lines, "failed": N - 1 - paid_lines}
-    print(f"\n100,000 lines: create {created - started:.1f} s, 公示 {publicized - created:.1f} s, "
+    print(f"\n100,000 lines: households {generated - started:.1f} s, create {created - generated:.1f} s, 公示 {publicized - created:.1f} s, "
           f"approve to results {settled - publicized:.1f} s")

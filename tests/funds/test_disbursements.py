@@ -250,3 +250,55 @@ async def test_a_withdrawn_notice_puts_the_batch_back_to_draft(apps, token, sett
     assert await deliver_to_funds(settings) == 1
     d = (await funds.get(f"/api/v1/disbursements/{d['id']}", headers=auth(token()))).json()
     assert (d["status"], d["notice_id"]) == ("draft", None)
+
+
+async def test_a_household_paid_or_committed_for_the_same_purpose_this_year_is_warned(apps, token, settings, clock,
+                                                                                       allocation):
+    funds = apps["funds"]
+    a, b = [await registered(apps, token, settings) for _ in range(2)]
+    first = await batch(apps, token, allocation, [{"household_id": a, "amount": "100.00"}])
+    await publicized(apps, token, settings, clock, first)
+    assert (await funds.post(f"/api/v1/disbursements/{first['id']}/approve",
+                             headers=auth(token(**FINANCE_B)))).status_code == 200
+    first_line = (await lines_of(funds, first, auth(token())))[0]["id"]
+
+    committed = await batch(apps, token, allocation, [{"household_id": b, "amount": "80.00"},
+                                                      {"household_id": a, "amount": "100.00"}])
+    [warning] = committed["warnings"]
+    second_line = (await lines_of(funds, committed, auth(token())))[1]["id"]
+    assert (warning["line_id"], warning["household_id"], warning["earlier_disbursement_id"],
+            warning["earlier_line_id"], warning["earlier_status"]) == (second_line, a, first["id"], first_line,
+                                                                       "committed")
+    assert committed["warning_count"] == 1 and str(first["id"]) in warning["detail"]
+
+    await funds.post(f"/api/v1/disbursements/{first['id']}/send", headers=auth(token()), json={"bank_code": "NXRCU"})
+    bank = auth(token(role="bank", sub="client-nxrcu", bank="NXRCU"))
+    r = await funds.post(f"/api/v1/bank/disbursements/{first['id']}/results", headers=bank | {"Idempotency-Key": "p"},
+                         json={"lines": [{"household_id": a, "status": "paid", "bank_ref": "NX1"}]})
+    assert r.status_code == 200
+    again = await batch(apps, token, allocation, [{"household_id": a, "amount": "100.00"}])
+    assert [(w["household_id"], w["earlier_status"]) for w in again["warnings"]] == [(a, "paid")]
+    page = (await funds.get(f"/api/v1/disbursements/{again['id']}/warnings", headers=auth(token()))).json()
+    assert [w["earlier_disbursement_id"] for w in page["items"]] == [first["id"]] and page["next_cursor"] is None
+
+    only_drafted = await batch(apps, token, allocation, [{"household_id": b, "amount": "80.00"}])
+    assert only_drafted["warnings"] == []           # b is listed only in a batch not yet approved
+
+    async def other_allocation(purpose: str, year: int) -> dict:
+        r = await funds.post("/api/v1/allocations", headers=auth(token()), json={
+            "source_id": allocation["source_id"], "region_code": TOWNSHIP, "purpose": purpose, "amount": "1000.00",
+            "year": year, "doc_no": f"贺财〔{year}〕{purpose}"})
+        assert r.status_code == 201, r.text
+        return r.json()
+    for purpose, year in (("industry", 2021), ("education", 2020)):
+        elsewhere = await batch(apps, token, await other_allocation(purpose, year), [{"household_id": a,
+                                                                                       "amount": "100.00"}])
+        assert (elsewhere["warnings"], elsewhere["warning_count"]) == ([], 0), (purpose, year)
+
+
+async def test_a_batch_of_more_than_100000_lines_is_refused(apps, token, allocation):
+    lines = [{"household_id": n, "amount": "1.00"} for n in range(1, 100_002)]
+    r = await apps["funds"].post("/api/v1/disbursements", headers=auth(token()), json={
+        "allocation_id": allocation["id"], "title": "超过十万户", "lines": lines})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "lines"]
+    assert (await apps["funds"].get("/api/v1/disbursements", headers=auth(token()))).json()["items"] == []
