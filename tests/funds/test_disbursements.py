@@ -302,3 +302,38 @@ async def test_a_batch_of_more_than_100000_lines_is_refused(apps, token, allocat
         "allocation_id": allocation["id"], "title": "超过十万户", "lines": lines})
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "lines"]
     assert (await apps["funds"].get("/api/v1/disbursements", headers=auth(token()))).json()["items"] == []
+
+
+async def test_a_banks_developer_finds_full_examples_in_the_docs(apps):
+    spec = (await apps["funds"].get("/openapi.json")).json()
+    post = spec["paths"]["/api/v1/bank/disbursements/{disbursement_id}/results"]["post"]
+    example = post["requestBody"]["content"]["application/json"]["examples"]["paid_and_failed"]["value"]
+    assert {x["status"] for x in example["lines"]} == {"paid", "failed"}
+    assert post["responses"]["200"]["content"]["application/json"]["example"]["lines"][0]["outcome"] == "applied"
+    for status, slug in (("409", "line-final"), ("422", "validation"), ("404", "not-found"), ("401", "unauthorized")):
+        shown = post["responses"][status]["content"]["application/problem+json"]["examples"]
+        assert any(e["value"]["type"].endswith("/" + slug) for e in shown.values()), status
+    assert "Idempotency-Key" in post["description"] and "end_to_end_id" in post["description"]
+    read = spec["paths"]["/api/v1/bank/disbursements/{disbursement_id}"]["get"]
+    batch = read["responses"]["200"]["content"]["application/json"]["example"]
+    assert {"line_count", "control_sum", "lines_next_cursor"} <= batch.keys()
+    assert batch["lines"][0]["end_to_end_id"] == f"JZ-{batch['id']}-{batch['lines'][0]['line_id']}"
+    lines = spec["paths"]["/api/v1/bank/disbursements/{disbursement_id}/lines"]["get"]
+    assert {p["name"] for p in lines["parameters"]} >= {"limit", "cursor"}
+    assert "examples" in lines["responses"]["400"]["content"]["application/problem+json"]
+
+
+async def test_the_batchs_notice_lists_what_publishing_each_line_would(apps, token, settings, allocation):
+    from services.funds.notices.schemas import NoticeItemIn
+    from services.funds.notices.service import publish_item
+    funds = apps["funds"]
+    a = await registered(apps, token, settings)
+    head = (await apps["registry"].get(f"/api/v1/households/{a}", headers=auth(token()))).json()["members"][0]
+    d = await batch(apps, token, allocation, [{"household_id": a, "amount": "88.50", "memo": "联系人13912345678"}])
+    notice_id = (await funds.post(f"/api/v1/disbursements/{d['id']}/publicize", headers=auth(token()))).json()["notice_id"]
+    notice = (await funds.get(f"/public/notices/{notice_id}")).json()
+    line = (await lines_of(funds, d, auth(token())))[0]
+    expected = publish_item(NoticeItemIn(ref=str(a), name=head["name"], id_number=head["id_number"], amount="88.50",
+                                         household_no=line["household_no"], purpose="产业发展", memo="联系人13912345678"))
+    assert notice["items"] == [expected] and "139****5678" in expected["memo"]
+    assert (notice["region_name"], notice["amount_total"], notice["kind"]) == ("洪广镇", "88.50", "disbursement")

@@ -100,7 +100,7 @@ async def lines_page(session: AsyncSession, disbursement_id: int, *, after: int,
 async def for_notice(session: AsyncSession, disbursement_id: int) -> list[Mapping[str, Any]]:
     """What the 公示 lists of each line still listed, in order."""
     return await _rows(session, """
-        SELECT household_id, head_name, head_id_enc, amount, household_no, memo FROM disbursement_line
+        SELECT household_id, head_name, head_id_masked, amount, household_no, memo FROM disbursement_line
         WHERE disbursement_id = :d AND status = 'listed' ORDER BY id""", d=disbursement_id)
 
 

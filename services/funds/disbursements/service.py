@@ -23,7 +23,7 @@ from services.funds.glossary import (DISBURSEMENT_STATUS_LABELS, LINE_STATUS_LAB
                                      PURPOSE_LABELS, DisbursementStatus, EntryKind)
 from services.funds.ledger import service as ledger
 from services.funds.notices import service as notices
-from services.funds.notices.schemas import NoticeOpen
+from services.funds.notices.content import publish_value, scrub
 from shared import audit, regions
 from shared.auth import Principal
 from shared.http import ServiceClient
@@ -33,7 +33,7 @@ from shared.pii import PiiCipher
 from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 S = DisbursementStatus
-ELIGIBILITY_CHUNK = 25_000      # household ids per eligibility call to the registry
+ELIGIBILITY_CHUNK = 20_000      # household ids per eligibility call to the registry
 WARNINGS_SHOWN = 100            # warnings carried by the batch read; all of them at …/warnings
 
 
@@ -213,13 +213,23 @@ async def warnings(*, session: AsyncSession, d: Disbursement, limit: int, cursor
     return [warning_read(w) for w in rows], encode_cursor({"id": rows[-1]["id"]}) if more else None
 
 
+def notice_items(rows: Sequence[Any], purpose_label: str) -> list[dict[str, Any]]:
+    """The 公示's items in their public form, as ``notices.publish_item`` makes them (name and memo scrubbed, the
+    ID number masked, the amount a money string), from what the lines keep: no ID number is decrypted for it."""
+    label = publish_value("purpose", purpose_label)
+    return [{"ref": str(x["household_id"]), "name": scrub(x["head_name"]),
+             **({"id_number": x["head_id_masked"]} if x["head_id_masked"] else {}),
+             "amount": f"{from_fen(x['amount']):f}", "household_no": publish_value("household_no", x["household_no"]),
+             "purpose": label, **({"memo": publish_value("memo", x["memo"])} if x["memo"] else {})} for x in rows]
+
+
 def _bump(d: Disbursement, status: DisbursementStatus) -> None:
     d.status = status.value
     d.version += 1
 
 
-async def publicize(*, session: AsyncSession, principal: Principal, cipher: PiiCipher, services: ServiceClient,
-                    disbursement_id: int, days: int | None, min_days: int) -> int:
+async def publicize(*, session: AsyncSession, principal: Principal, services: ServiceClient, disbursement_id: int,
+                    days: int | None, min_days: int) -> int:
     """Open the batch's 公示 (who gets how much); while it is open the batch cannot change or be approved."""
     d = await get(session=session, principal=principal, disbursement_id=disbursement_id, lock=True)
     if not principal.covers(d.region_code):
@@ -228,17 +238,13 @@ async def publicize(*, session: AsyncSession, principal: Principal, cipher: PiiC
         return d.notice_id
     if d.status != S.draft:
         raise _conflict_state(d, "publicized")
-    purpose = PURPOSE_LABELS[d.purpose]
-    notice_in = NoticeOpen(kind="disbursement", region_code=d.region_code, title=d.title, requester="funds", days=days,
-                           requester_ref=f"disbursement:{d.id}", items=[
-                               {"ref": str(x["household_id"]), "name": x["head_name"],
-                                "id_number": cipher.decrypt_opt(x["head_id_enc"], field="id_number"),
-                                "amount": f"{from_fen(x['amount']):f}", "household_no": x["household_no"],
-                                "purpose": purpose, **({"memo": x["memo"]} if x["memo"] else {})}
-                               for x in await repository.for_notice(session, d.id)])
+    rows = await repository.for_notice(session, d.id)
     region_name = await notices.lookup_region_name(services=services, region_code=d.region_code)
-    notice, _ = await notices.open_notice(session=session, notice_in=notice_in, actor=principal.sub,
-                                          min_days=min_days, region_name=region_name)
+    notice, _ = await notices.open_published(
+        session=session, kind="disbursement", region_code=d.region_code, title=d.title, requester="funds",
+        requester_ref=f"disbursement:{d.id}", days=days, region_name=region_name,
+        items=notice_items(rows, PURPOSE_LABELS[d.purpose]), amount_total=from_fen(sum(x["amount"] for x in rows)),
+        actor=principal.sub, min_days=min_days)
     d.notice_id = notice.id
     _bump(d, S.publicizing)
     await audit.record(session, actor=principal.sub, action="disbursement.publicize", entity="disbursement",

@@ -133,29 +133,37 @@ async def open_notice(*, session: AsyncSession, notice_in: NoticeOpen, actor: st
     The same request again (same requester, requester_ref and content) while the first is open returns
     the first notice; a different one for the same requested action is 409.
     """
-    days = min_days if notice_in.days is None else notice_in.days
+    return await open_published(
+        session=session, kind=notice_in.kind, region_code=notice_in.region_code, title=notice_in.title,
+        requester=notice_in.requester, requester_ref=notice_in.requester_ref, days=notice_in.days,
+        region_name=notice_in.region_name or region_name, items=[publish_item(i) for i in notice_in.items],
+        amount_total=_amount_total(notice_in), actor=actor, min_days=min_days)
+
+
+async def open_published(*, session: AsyncSession, kind: str, region_code: str, title: str, requester: str,
+                         requester_ref: str, days: int | None, region_name: str | None, items: list[dict[str, Any]],
+                         amount_total: Decimal | None, actor: str, min_days: int) -> tuple[Notice, bool]:
+    """:func:`open_notice` for items already in their public form (:func:`publish_item`'s): funds' own batches
+    of up to 100,000 households, masked from what the batch keeps."""
+    days = min_days if days is None else days
     if days < min_days:
         msg = f"a notice runs at least {min_days} days"
         raise Unprocessable(msg, errors=[{"loc": ["body", "days"], "msg": msg}])
-    items = [publish_item(i) for i in notice_in.items]
-    title = scrub(notice_in.title)
-    existing = await repository.open_for(session, requester=notice_in.requester,
-                                         requester_ref=notice_in.requester_ref)
+    title = scrub(title)
+    existing = await repository.open_for(session, requester=requester, requester_ref=requester_ref)
     if existing is not None:
         if (existing.kind, existing.region_code, existing.title, existing.item_count) == (
-                notice_in.kind, notice_in.region_code, title, len(items)) and (
-                await repository.all_items(session, existing.id) == items):
+                kind, region_code, title, len(items)) and await repository.all_items(session, existing.id) == items:
             return existing, False
-        raise Conflict(f"notice {existing.id} is already open for {notice_in.requester_ref}",
+        raise Conflict(f"notice {existing.id} is already open for {requester_ref}",
                        slug="notice-already-open", notice_id=existing.id)
     starts = now().replace(microsecond=0)
     ends = starts + timedelta(days=days)
-    content = public_content(kind=notice_in.kind, region_code=notice_in.region_code, title=title,
-                             starts_at=starts, ends_at=ends, items=items)
-    notice = Notice(kind=notice_in.kind, region_code=notice_in.region_code,
-                    region_name=notice_in.region_name or region_name, title=title, requester=notice_in.requester,
-                    requester_ref=notice_in.requester_ref, item_count=len(items), amount_total=_amount_total(notice_in),
-                    starts_at=starts, ends_at=ends, content_hash=content_hash(content), status="open", opened_by=actor,
+    content = public_content(kind=kind, region_code=region_code, title=title, starts_at=starts, ends_at=ends,
+                             items=items)
+    notice = Notice(kind=kind, region_code=region_code, region_name=region_name, title=title, requester=requester,
+                    requester_ref=requester_ref, item_count=len(items), amount_total=amount_total, starts_at=starts,
+                    ends_at=ends, content_hash=content_hash(content), status="open", opened_by=actor,
                     created_at=starts)
     session.add(notice)
     await session.flush()
