@@ -242,7 +242,8 @@ async def test_a_withdrawn_notice_puts_the_batch_back_to_draft(apps, token, sett
     funds = apps["funds"]
     a = await registered(apps, token, settings)
     d = await batch(apps, token, allocation, [{"household_id": a, "amount": "50.00"}])
-    notice_id = (await funds.post(f"/api/v1/disbursements/{d['id']}/publicize", headers=auth(token()))).json()["notice_id"]
+    url = f"/api/v1/disbursements/{d['id']}/publicize"
+    notice_id = (await funds.post(url, headers=auth(token()))).json()["notice_id"]
     again = await funds.post(f"/api/v1/disbursements/{d['id']}/publicize", headers=auth(token()))
     assert again.json()["notice_id"] == notice_id              # a retried click opens nothing new
     r = await funds.post(f"/api/v1/notices/{notice_id}/withdraw", headers=auth(token()), json={"reason": "金额有误"})
@@ -330,7 +331,8 @@ async def test_the_batchs_notice_lists_what_publishing_each_line_would(apps, tok
     a = await registered(apps, token, settings)
     head = (await apps["registry"].get(f"/api/v1/households/{a}", headers=auth(token()))).json()["members"][0]
     d = await batch(apps, token, allocation, [{"household_id": a, "amount": "88.50", "memo": "联系人13912345678"}])
-    notice_id = (await funds.post(f"/api/v1/disbursements/{d['id']}/publicize", headers=auth(token()))).json()["notice_id"]
+    url = f"/api/v1/disbursements/{d['id']}/publicize"
+    notice_id = (await funds.post(url, headers=auth(token()))).json()["notice_id"]
     notice = (await funds.get(f"/public/notices/{notice_id}")).json()
     line = (await lines_of(funds, d, auth(token())))[0]
     expected = publish_item(NoticeItemIn(ref=str(a), name=head["name"], id_number=head["id_number"], amount="88.50",

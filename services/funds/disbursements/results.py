@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.funds.disbursements import repository
 from services.funds.disbursements.models import Disbursement
 from services.funds.disbursements.schemas import BankBatchSummary, BankDisbursementRead, BankLineRead, ResultsIn
-from services.funds.disbursements.service import (_conflict_state, end_to_end_id, fen_of, line_counts, line_errors,
+from services.funds.disbursements.service import (conflict_state, end_to_end_id, fen_of, line_counts, line_errors,
                                                   lines)
 from services.funds.glossary import PURPOSE_LABELS, DisbursementStatus, EntryKind
 from services.funds.ledger import service as ledger
@@ -112,7 +112,7 @@ async def post_results(*, session: AsyncSession, principal: Principal, cipher: P
     """The answer (a ``ResultsRead``) as plain JSON: it lists every posted line, up to 100,000."""
     d = await for_bank(session=session, principal=principal, disbursement_id=disbursement_id, lock=True)
     if d.status not in (S.sent, S.done):
-        raise _conflict_state(d, "settled")
+        raise conflict_state(d, "settled")
     posted = results.lines
     ids, statuses = [r.household_id for r in posted], [r.status for r in posted]
     problems = await repository.result_problems(session, d.id, household_ids=ids, statuses=statuses)

@@ -96,7 +96,8 @@ async def get_warnings(disbursement_id: IdPath, session: SessionDep, limit: Limi
              responses=problem_responses(401, 403, 404, 409), summary="Open the batch's 公示")
 async def publicize(disbursement_id: IdPath, session: SessionDep, request: Request, body: PublicizeIn | None = None,
                     principal: Principal = MAKERS) -> Publicized:
-    notice_id = await service.publicize(session=session, principal=principal, services=request.app.state.services, disbursement_id=disbursement_id,
+    notice_id = await service.publicize(session=session, principal=principal, services=request.app.state.services,
+                                        disbursement_id=disbursement_id,
                                         days=body.days if body else None,
                                         min_days=request.app.state.settings.notice_min_days)
     return Publicized(notice_id=notice_id)

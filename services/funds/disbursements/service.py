@@ -42,7 +42,7 @@ def end_to_end_id(disbursement_id: int, line_id: int) -> str:
     return f"JZ-{disbursement_id}-{line_id}"
 
 
-def _conflict_state(d: Disbursement, doing: str) -> Conflict:
+def conflict_state(d: Disbursement, doing: str) -> Conflict:
     return Conflict(f"The batch is {d.status}; it cannot be {doing} now", slug="disbursement-state",
                     status_now=d.status)
 
@@ -237,7 +237,7 @@ async def publicize(*, session: AsyncSession, principal: Principal, services: Se
     if d.status == S.publicizing:
         return d.notice_id
     if d.status != S.draft:
-        raise _conflict_state(d, "publicized")
+        raise conflict_state(d, "publicized")
     rows = await repository.for_notice(session, d.id)
     region_name = await notices.lookup_region_name(services=services, region_code=d.region_code)
     notice, _ = await notices.open_published(
@@ -284,7 +284,7 @@ async def approve(*, session: AsyncSession, principal: Principal, disbursement_i
     if d.created_by == principal.sub:
         raise Forbidden("The creator of a batch cannot approve it (four eyes)")
     if d.status != S.publicized:
-        raise _conflict_state(d, "approved (its 公示 must have closed)")
+        raise conflict_state(d, "approved (its 公示 must have closed)")
     payable = await repository.payable(session, d.id)
     if payable > 0:
         acc = await ledger.accounts(session, [d.allocation_id])
@@ -306,7 +306,7 @@ async def send(*, session: AsyncSession, principal: Principal, disbursement_id: 
     if d.status == S.sent and d.bank_code == bank_code:
         return d
     if d.status != S.approved:
-        raise _conflict_state(d, "sent")
+        raise conflict_state(d, "sent")
     d.bank_code = bank_code
     _bump(d, S.sent)
     await audit.record(session, actor=principal.sub, action="disbursement.send", entity="disbursement",

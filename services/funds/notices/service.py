@@ -353,7 +353,8 @@ async def close(*, session: AsyncSession, principal: Principal, notice_id: int) 
     await _finish(session, notice, principal=principal, status="closed", at=at)
     await audit.record(session, actor=principal.sub, action="notice.close", entity="notice", entity_id=notice.id,
                        diff={"struck_refs": notice.struck_refs, "content_hash": notice.content_hash})
-    await outbox.emit(session, topic=CLOSED_TOPIC, to=[notice.requester], payload=await closed_payload(session, notice, outcome="closed"))
+    await outbox.emit(session, topic=CLOSED_TOPIC, to=[notice.requester],
+                      payload=await closed_payload(session, notice, outcome="closed"))
     return notice
 
 
