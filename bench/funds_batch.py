@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -153,6 +154,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     env = BenchEnv(["registry", "funds"])
+    load_before = os.getloadavg()[0]
     try:
         steps, reference = asyncio.run(run(env.settings, args.lines, args.chunks))
     finally:
@@ -164,7 +166,8 @@ def main() -> None:
               "registry and funds in one process, real PostgreSQL, machine shared with other runs)\n\n"
               f"| step | s |\n|---|---|\n{rows}\n| **all steps** | **{total:.2f}** (goal ≤ 60) |\n\n"
               f"Reference in the same run: a bare COPY of {args.lines:,} rows of the lines' shape into a scratch "
-              f"table: {reference:.2f} s; all steps = {total / reference:.0f}× that.\n")
+              f"table: {reference:.2f} s; all steps = {total / reference:.0f}× that. Load average (1 min) "
+              f"{load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores.\n")
     print(report)
     if not args.no_write:
         write_section("funds_batch", report)
