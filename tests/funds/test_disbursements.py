@@ -69,6 +69,12 @@ async def deliver_to_funds(settings) -> int:
         await db.close()
 
 
+async def lines_of(funds, d: dict, headers: dict) -> list[dict]:
+    r = await funds.get(f"/api/v1/disbursements/{d['id']}/lines", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
 async def batch(apps, token, allocation, lines, **kw) -> dict:
     r = await apps["funds"].post("/api/v1/disbursements", headers=auth(token(**kw)), json={
         "allocation_id": allocation["id"], "title": "2020年产业到户补贴（第一批）", "lines": lines})
@@ -102,15 +108,18 @@ async def test_a_payment_batch_from_list_to_bank_results(apps, token, settings, 
     d = await batch(apps, token, allocation, [{"household_id": a, "amount": "1500.00", "memo": "养牛补贴"},
                                               {"household_id": b, "amount": "1500.00"},
                                               {"household_id": c, "amount": "800.00"}])
-    assert (d["status"], d["total"], d["payable"]) == ("draft", "3800.00", "3800.00")
-    assert "*" in d["lines"][0]["head_id_number"] and "*" in d["lines"][0]["account_no"]
+    assert (d["status"], d["total"], d["payable"], d["line_count"]) == ("draft", "3800.00", "3800.00", 3)
+    lines = await lines_of(funds, d, auth(token()))
+    assert "*" in lines[0]["head_id_number"] and "*" in lines[0]["account_no"]
+    assert [x["end_to_end_id"] for x in lines] == [f"JZ-{d['id']}-{x['id']}" for x in lines]
 
     early = await funds.post(f"/api/v1/disbursements/{d['id']}/approve", headers=auth(token(**FINANCE_B)))
     assert early.status_code == 409                  # not before its 公示 has closed
     await publicized(apps, token, settings, clock, d, objection_on=c)
     d = (await funds.get(f"/api/v1/disbursements/{d['id']}", headers=auth(token()))).json()
     assert d["status"] == "publicized" and d["payable"] == "3000.00"
-    assert [x["status"] for x in d["lines"]] == ["listed", "listed", "struck"]
+    assert d["line_counts"] == {"listed": 2, "struck": 1, "paid": 0, "failed": 0}
+    assert [x["status"] for x in await lines_of(funds, d, auth(token()))] == ["listed", "listed", "struck"]
 
     own = await funds.post(f"/api/v1/disbursements/{d['id']}/approve", headers=auth(token()))
     assert own.status_code == 403                    # the creator cannot approve
@@ -125,6 +134,9 @@ async def test_a_payment_batch_from_list_to_bank_results(apps, token, settings, 
     to_pay = (await funds.get(f"/api/v1/bank/disbursements/{d['id']}", headers=bank)).json()
     assert [(x["household_id"], x["account_no"]) for x in to_pay["lines"]] == [
         (a, "6228480012345678901"), (b, "6228480012345678901")]       # full accounts, struck line left out
+    assert (to_pay["line_count"], to_pay["control_sum"], to_pay["lines_next_cursor"]) == (2, "3000.00", None)
+    staff_lines = await lines_of(funds, d, auth(token()))
+    assert [x["end_to_end_id"] for x in to_pay["lines"]] == [f"JZ-{d['id']}-{x['id']}" for x in staff_lines[:2]]
 
     results = {"lines": [{"household_id": a, "status": "paid", "bank_ref": "NX20200601001"},
                          {"household_id": b, "status": "failed", "reason": "账户已销户"}]}
@@ -132,6 +144,7 @@ async def test_a_payment_batch_from_list_to_bank_results(apps, token, settings, 
                          headers=bank | {"Idempotency-Key": "nx-results-1"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "done" and [x["outcome"] for x in r.json()["lines"]] == ["applied", "applied"]
+    assert (r.json()["applied"], r.json()["unchanged"]) == (2, 0)
     alloc = (await funds.get(f"/api/v1/allocations/{allocation['id']}", headers=auth(token()))).json()
     assert (alloc["available"], alloc["committed"], alloc["spent"]) == ("8500.00", "0.00", "1500.00")
 
@@ -140,6 +153,7 @@ async def test_a_payment_batch_from_list_to_bank_results(apps, token, settings, 
     assert (paid["household_id"], paid["amount"], paid["purpose_label"], paid["head_phone"]) == (
         a, "1500.00", "产业发展", "13951234567")
     assert paid["disbursement_id"] == d["id"] and paid["region_code"] == VILLAGE
+    assert paid["end_to_end_id"] == to_pay["lines"][0]["end_to_end_id"]
     sms = events.parse(events.PaymentPaid, {"payload": paid})       # what notifications will read
     assert sms is not None and sms.account_tail == "8901" and str(sms.amount) == "1500.00"
 
@@ -170,7 +184,8 @@ async def test_the_banks_duplicates_and_contradictions(apps, token, settings, cl
         "lines": [{"household_id": 999999, "status": "paid"}]})
     assert stranger.status_code == 422
     d = (await funds.get(f"/api/v1/disbursements/{d['id']}", headers=auth(token()))).json()
-    assert [x["status"] for x in d["lines"]] == ["paid", "listed"] and d["status"] == "sent"   # nothing else moved
+    assert [x["status"] for x in await lines_of(funds, d, auth(token()))] == ["paid", "listed"]   # nothing else moved
+    assert d["status"] == "sent" and (d["paid"], d["line_counts"]["paid"]) == ("100.00", 1)
     alloc = (await funds.get(f"/api/v1/allocations/{allocation['id']}", headers=auth(token()))).json()
     assert (alloc["committed"], alloc["spent"]) == ("200.00", "100.00")
 
@@ -220,14 +235,15 @@ async def test_two_approvals_at_once_commit_once(apps, token, settings, clock, a
     alloc = (await funds.get(f"/api/v1/allocations/{allocation['id']}", headers=auth(token()))).json()
     assert (alloc["available"], alloc["committed"]) == ("9400.00", "600.00")
     listed = (await funds.get("/api/v1/disbursements?status=approved", headers=auth(token()))).json()["items"]
-    assert [(d["id"], [x["household_id"] for x in d["lines"]]) for d in listed] == [(d["id"], [a])]
+    assert [(x["id"], x["line_count"], x["payable"]) for x in listed] == [(d["id"], 1, "600.00")]
 
 
 async def test_a_withdrawn_notice_puts_the_batch_back_to_draft(apps, token, settings, allocation):
     funds = apps["funds"]
     a = await registered(apps, token, settings)
     d = await batch(apps, token, allocation, [{"household_id": a, "amount": "50.00"}])
-    notice_id = (await funds.post(f"/api/v1/disbursements/{d['id']}/publicize", headers=auth(token()))).json()["notice_id"]
+    url = f"/api/v1/disbursements/{d['id']}/publicize"
+    notice_id = (await funds.post(url, headers=auth(token()))).json()["notice_id"]
     again = await funds.post(f"/api/v1/disbursements/{d['id']}/publicize", headers=auth(token()))
     assert again.json()["notice_id"] == notice_id              # a retried click opens nothing new
     r = await funds.post(f"/api/v1/notices/{notice_id}/withdraw", headers=auth(token()), json={"reason": "金额有误"})
@@ -235,3 +251,91 @@ async def test_a_withdrawn_notice_puts_the_batch_back_to_draft(apps, token, sett
     assert await deliver_to_funds(settings) == 1
     d = (await funds.get(f"/api/v1/disbursements/{d['id']}", headers=auth(token()))).json()
     assert (d["status"], d["notice_id"]) == ("draft", None)
+
+
+async def test_a_household_paid_or_committed_for_the_same_purpose_this_year_is_warned(apps, token, settings, clock,
+                                                                                       allocation):
+    funds = apps["funds"]
+    a, b = [await registered(apps, token, settings) for _ in range(2)]
+    first = await batch(apps, token, allocation, [{"household_id": a, "amount": "100.00"}])
+    await publicized(apps, token, settings, clock, first)
+    assert (await funds.post(f"/api/v1/disbursements/{first['id']}/approve",
+                             headers=auth(token(**FINANCE_B)))).status_code == 200
+    first_line = (await lines_of(funds, first, auth(token())))[0]["id"]
+
+    committed = await batch(apps, token, allocation, [{"household_id": b, "amount": "80.00"},
+                                                      {"household_id": a, "amount": "100.00"}])
+    [warning] = committed["warnings"]
+    second_line = (await lines_of(funds, committed, auth(token())))[1]["id"]
+    assert (warning["line_id"], warning["household_id"], warning["earlier_disbursement_id"],
+            warning["earlier_line_id"], warning["earlier_status"]) == (second_line, a, first["id"], first_line,
+                                                                       "committed")
+    assert committed["warning_count"] == 1 and str(first["id"]) in warning["detail"]
+
+    await funds.post(f"/api/v1/disbursements/{first['id']}/send", headers=auth(token()), json={"bank_code": "NXRCU"})
+    bank = auth(token(role="bank", sub="client-nxrcu", bank="NXRCU"))
+    r = await funds.post(f"/api/v1/bank/disbursements/{first['id']}/results", headers=bank | {"Idempotency-Key": "p"},
+                         json={"lines": [{"household_id": a, "status": "paid", "bank_ref": "NX1"}]})
+    assert r.status_code == 200
+    again = await batch(apps, token, allocation, [{"household_id": a, "amount": "100.00"}])
+    assert [(w["household_id"], w["earlier_status"]) for w in again["warnings"]] == [(a, "paid")]
+    page = (await funds.get(f"/api/v1/disbursements/{again['id']}/warnings", headers=auth(token()))).json()
+    assert [w["earlier_disbursement_id"] for w in page["items"]] == [first["id"]] and page["next_cursor"] is None
+
+    only_drafted = await batch(apps, token, allocation, [{"household_id": b, "amount": "80.00"}])
+    assert only_drafted["warnings"] == []           # b is listed only in a batch not yet approved
+
+    async def other_allocation(purpose: str, year: int) -> dict:
+        r = await funds.post("/api/v1/allocations", headers=auth(token()), json={
+            "source_id": allocation["source_id"], "region_code": TOWNSHIP, "purpose": purpose, "amount": "1000.00",
+            "year": year, "doc_no": f"贺财〔{year}〕{purpose}"})
+        assert r.status_code == 201, r.text
+        return r.json()
+    for purpose, year in (("industry", 2021), ("education", 2020)):
+        elsewhere = await batch(apps, token, await other_allocation(purpose, year), [{"household_id": a,
+                                                                                       "amount": "100.00"}])
+        assert (elsewhere["warnings"], elsewhere["warning_count"]) == ([], 0), (purpose, year)
+
+
+async def test_a_batch_of_more_than_100000_lines_is_refused(apps, token, allocation):
+    lines = [{"household_id": n, "amount": "1.00"} for n in range(1, 100_002)]
+    r = await apps["funds"].post("/api/v1/disbursements", headers=auth(token()), json={
+        "allocation_id": allocation["id"], "title": "超过十万户", "lines": lines})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "lines"]
+    assert (await apps["funds"].get("/api/v1/disbursements", headers=auth(token()))).json()["items"] == []
+
+
+async def test_a_banks_developer_finds_full_examples_in_the_docs(apps):
+    spec = (await apps["funds"].get("/openapi.json")).json()
+    post = spec["paths"]["/api/v1/bank/disbursements/{disbursement_id}/results"]["post"]
+    example = post["requestBody"]["content"]["application/json"]["examples"]["paid_and_failed"]["value"]
+    assert {x["status"] for x in example["lines"]} == {"paid", "failed"}
+    assert post["responses"]["200"]["content"]["application/json"]["example"]["lines"][0]["outcome"] == "applied"
+    for status, slug in (("409", "line-final"), ("422", "validation"), ("404", "not-found"), ("401", "unauthorized")):
+        shown = post["responses"][status]["content"]["application/problem+json"]["examples"]
+        assert any(e["value"]["type"].endswith("/" + slug) for e in shown.values()), status
+    assert "Idempotency-Key" in post["description"] and "end_to_end_id" in post["description"]
+    read = spec["paths"]["/api/v1/bank/disbursements/{disbursement_id}"]["get"]
+    batch = read["responses"]["200"]["content"]["application/json"]["example"]
+    assert {"line_count", "control_sum", "lines_next_cursor"} <= batch.keys()
+    assert batch["lines"][0]["end_to_end_id"] == f"JZ-{batch['id']}-{batch['lines'][0]['line_id']}"
+    lines = spec["paths"]["/api/v1/bank/disbursements/{disbursement_id}/lines"]["get"]
+    assert {p["name"] for p in lines["parameters"]} >= {"limit", "cursor"}
+    assert "examples" in lines["responses"]["400"]["content"]["application/problem+json"]
+
+
+async def test_the_batchs_notice_lists_what_publishing_each_line_would(apps, token, settings, allocation):
+    from services.funds.notices.schemas import NoticeItemIn
+    from services.funds.notices.service import publish_item
+    funds = apps["funds"]
+    a = await registered(apps, token, settings)
+    head = (await apps["registry"].get(f"/api/v1/households/{a}", headers=auth(token()))).json()["members"][0]
+    d = await batch(apps, token, allocation, [{"household_id": a, "amount": "88.50", "memo": "联系人13912345678"}])
+    url = f"/api/v1/disbursements/{d['id']}/publicize"
+    notice_id = (await funds.post(url, headers=auth(token()))).json()["notice_id"]
+    notice = (await funds.get(f"/public/notices/{notice_id}")).json()
+    line = (await lines_of(funds, d, auth(token())))[0]
+    expected = publish_item(NoticeItemIn(ref=str(a), name=head["name"], id_number=head["id_number"], amount="88.50",
+                                         household_no=line["household_no"], purpose="产业发展", memo="联系人13912345678"))
+    assert notice["items"] == [expected] and "139****5678" in expected["memo"]
+    assert (notice["region_name"], notice["amount_total"], notice["kind"]) == ("洪广镇", "88.50", "disbursement")

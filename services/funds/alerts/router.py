@@ -4,8 +4,8 @@ from fastapi import APIRouter, Query, Request
 
 from services.funds.alerts import service
 from services.funds.alerts.schemas import AlertRead
+from services.funds.deps import SessionDep
 from shared.auth import Principal, Role, require
-from shared.db import SessionDep
 from shared.http_types import Limit
 from shared.pagination import Page
 from shared.problems import problem_responses

@@ -3,11 +3,18 @@
 from fastapi import APIRouter, Request, Response
 
 from services.funds.allocations import service
-from services.funds.allocations.schemas import (AdjustmentCreate, AdjustmentDecision, AdjustmentRead,
-                                                AllocationCreate, AllocationRead, EntryRead, ReversalCreate)
+from services.funds.allocations.schemas import (
+    AdjustmentCreate,
+    AdjustmentDecision,
+    AdjustmentRead,
+    AllocationCreate,
+    AllocationRead,
+    EntryRead,
+    ReversalCreate,
+)
+from services.funds.deps import SessionDep
 from services.funds.glossary import AdjustmentStatus, Purpose
 from shared.auth import Principal, Role, require
-from services.funds.deps import SessionDep
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
 from shared.idempotency import IdempotencyDep

@@ -5,9 +5,9 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from services.funds.deps import SessionDep
 from shared import audit
 from shared.auth import Role, require
-from shared.db import SessionDep
 from shared.http import ServiceClient
 from shared.http_types import Limit
 from shared.pagination import decode_cursor, encode_cursor

@@ -6,7 +6,7 @@ head's name, masked ID number and the household number in clear; the full ID num
 
 from datetime import datetime
 
-from sqlalchemy import (CHAR, BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Identity, Integer,
+from sqlalchemy import (CHAR, BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, Integer,
                         LargeBinary, String, Text, UniqueConstraint, func)
 from sqlmodel import Field
 
@@ -42,7 +42,8 @@ class DisbursementLine(Base, table=True):
     __tablename__ = "disbursement_line"
     __table_args__ = (UniqueConstraint("disbursement_id", "household_id", name="one_line_per_household"),
                       CheckConstraint(f"status IN ({sql_in(LineStatus)})", name="status"),
-                      CheckConstraint("amount > 0", name="amount"))
+                      CheckConstraint("amount > 0", name="amount"),
+                      Index("ix_disbursement_line_batch_line", "disbursement_id", "id"))
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     disbursement_id: int = Field(sa_column=Column(BigInteger, ForeignKey("disbursement.id"), nullable=False))
@@ -62,3 +63,20 @@ class DisbursementLine(Base, table=True):
     bank_ref: str | None = Field(default=None, sa_column=Column(String(64)))
     reason: str | None = Field(default=None, sa_column=Column(Text))
     final_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class DisbursementWarning(Base, table=True):
+    """A line for a household already paid, or committed in another approved batch, for the same purpose in the
+    same year (found when the batch is made)."""
+
+    __tablename__ = "disbursement_warning"
+    __table_args__ = (CheckConstraint("earlier_status IN ('paid', 'committed')", name="earlier_status"),
+                      Index("ix_disbursement_warning_batch_line", "disbursement_id", "line_id"))
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    disbursement_id: int = Field(sa_column=Column(BigInteger, ForeignKey("disbursement.id"), nullable=False))
+    line_id: int = Field(sa_column=Column(BigInteger, ForeignKey("disbursement_line.id"), nullable=False))
+    household_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    earlier_disbursement_id: int = Field(sa_column=Column(BigInteger, ForeignKey("disbursement.id"), nullable=False))
+    earlier_line_id: int = Field(sa_column=Column(BigInteger, ForeignKey("disbursement_line.id"), nullable=False))
+    earlier_status: str = Field(sa_column=Column(String(16), nullable=False))

@@ -8,7 +8,7 @@ from shared.http_types import JSON_INT_MAX, text
 from shared.money import Money, PositiveMoney
 
 HouseholdId = Field(ge=1, le=JSON_INT_MAX)
-MAX_LINES = 5000
+MAX_LINES = 100_000        # a county's 低保 or 扶贫保 batch
 
 
 class LineIn(BaseModel):
@@ -34,6 +34,8 @@ class DisbursementCreate(BaseModel):
 
 
 class LineRead(BaseModel):
+    id: int
+    end_to_end_id: str = Field(description="the line's reference with the bank: `JZ-{batch id}-{line id}`")
     household_id: int
     household_no: str
     head_name: str
@@ -49,6 +51,26 @@ class LineRead(BaseModel):
     final_at: datetime | None
 
 
+class LineCounts(BaseModel):
+    listed: int = Field(0, description="waiting for the bank (or for approval)")
+    struck: int = Field(0, description="cancelled by an upheld objection to the 公示")
+    paid: int = 0
+    failed: int = 0
+
+
+class WarningRead(BaseModel):
+    """A line for a household already paid, or committed in another approved batch, for the same purpose in the
+    same (allocation) year: a possible duplicate payment, for the approver to look at."""
+
+    line_id: int
+    household_id: int
+    earlier_disbursement_id: int
+    earlier_line_id: int
+    earlier_status: Literal["paid", "committed"] = Field(description="paid, or committed in an approved batch not "
+                                                                     "yet settled")
+    detail: str
+
+
 class DisbursementRead(BaseModel):
     id: int
     allocation_id: int
@@ -61,13 +83,18 @@ class DisbursementRead(BaseModel):
     total: Money = Field(description="the lines as listed")
     payable: Money = Field(description="the lines not struck by an upheld objection")
     paid: Money
+    failed: Money
+    line_count: int = Field(description="lines listed (all statuses)")
+    line_counts: LineCounts
+    warnings: list[WarningRead] = Field(description="possible duplicate payments, in line order (the first "
+                                                    "100; all at `GET …/warnings`)")
+    warning_count: int
     notice_id: int | None
     bank_code: str | None
     created_by: str
     approved_by: str | None
     created_at: datetime
     version: int
-    lines: list[LineRead]
 
 
 class PublicizeIn(BaseModel):
@@ -84,6 +111,9 @@ class SendIn(BaseModel):
 
 
 class BankLineRead(BaseModel):
+    line_id: int
+    end_to_end_id: str = Field(description="`JZ-{batch id}-{line id}`: quote it on the credit and in the statement "
+                                           "(对账)")
     household_id: int
     household_no: str
     head_name: str
@@ -91,16 +121,32 @@ class BankLineRead(BaseModel):
     account_bank_code: str | None
     account_no: str | None = Field(description="in full: the bank pays into it")
     status: LineStatus
+    bank_ref: str | None
+    reason: str | None
+    final_at: datetime | None
 
 
-class BankDisbursementRead(BaseModel):
+class BankBatchSummary(BaseModel):
+    """A batch as its bank sees it, with the control totals of the lines to pay (lines struck by an objection to
+    the 公示 are not part of it)."""
+
     id: int
     title: str
     purpose: Purpose
     purpose_label: str
     region_code: str
     status: DisbursementStatus
-    lines: list[BankLineRead]
+    line_count: int = Field(description="control total: the lines to pay (ISO 20022 NbOfTxs)")
+    control_sum: Money = Field(description="control total: the sum of their amounts (ISO 20022 CtrlSum)")
+    line_counts: LineCounts = Field(description="how far the bank's results have come")
+    paid: Money
+    failed: Money
+
+
+class BankDisbursementRead(BankBatchSummary):
+    lines: list[BankLineRead] = Field(description="the first page of lines, in order")
+    lines_next_cursor: str | None = Field(description="for `GET /api/v1/bank/disbursements/{id}/lines?cursor=`; "
+                                                      "null when `lines` holds them all")
 
 
 class ResultIn(BaseModel):
@@ -130,4 +176,6 @@ class ResultOutcome(BaseModel):
 class ResultsRead(BaseModel):
     disbursement_id: int
     status: DisbursementStatus
-    lines: list[ResultOutcome]
+    applied: int = Field(description="lines settled by this post")
+    unchanged: int = Field(description="lines this post repeated with the status they already had")
+    lines: list[ResultOutcome] = Field(description="per posted line, in the order posted")

@@ -9,9 +9,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 
+from services.funds.deps import SessionDep
 from services.funds.exports import service
 from shared.auth import Principal, Role, require
-from shared.db import SessionDep
 from shared.problems import problem_responses
 from shared.regions import RegionCode
 

@@ -5,7 +5,14 @@ from fastapi import APIRouter, Request, Response
 from services.funds.deps import CipherDep, SessionDep
 from services.funds.glossary import LoanStatus
 from services.funds.loans import service
-from services.funds.loans.schemas import LoanEventAnswer, LoanEventIn, LoanRead, LoanStats, SubsidyIn, SubsidyRead
+from services.funds.loans.schemas import (
+    LoanEventAnswer,
+    LoanEventIn,
+    LoanRead,
+    LoanStats,
+    SubsidyIn,
+    SubsidyRead,
+)
 from shared.auth import Principal, Role, require
 from shared.http_types import Limit
 from shared.idempotency import IdempotencyDep, RequiredIdempotencyDep

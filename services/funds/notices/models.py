@@ -1,8 +1,9 @@
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (CHAR, BigInteger, Column, DateTime, ForeignKey, Identity, Index, Integer, String, Text,
-                        func, text)
+from sqlalchemy import (CHAR, BigInteger, Column, DateTime, ForeignKey, Identity, Index, Integer, Numeric, String,
+                        Text, UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
@@ -10,7 +11,8 @@ from services.funds.base import Base
 
 
 class Notice(Base, table=True):
-    """A 公示: what was published (items already masked, frozen at opening) and how it ended."""
+    """A 公示: what was published (its items, already masked and frozen at opening, in ``notice_item``) and how it
+    ended."""
 
     __tablename__ = "notice"
     __table_args__ = (
@@ -27,8 +29,8 @@ class Notice(Base, table=True):
     title: str = Field(sa_column=Column(String(200), nullable=False))
     requester: str = Field(sa_column=Column(String(16), nullable=False))
     requester_ref: str = Field(sa_column=Column(String(128), nullable=False))
-    items: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
     item_count: int = Field(sa_column=Column(Integer, nullable=False))
+    amount_total: Decimal | None = Field(default=None, sa_column=Column(Numeric(18, 2)))   # of the items' amounts
     starts_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     ends_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     content_hash: str = Field(sa_column=Column(CHAR(64), nullable=False))
@@ -59,3 +61,15 @@ class Objection(Base, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     version: int = Field(default=1, sa_column=Column(Integer, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+
+
+class NoticeItem(Base, table=True):
+    """One listed item as published (masked), in the notice's order (``seq`` from 1): read page by page."""
+
+    __tablename__ = "notice_item"
+    __table_args__ = (UniqueConstraint("notice_id", "ref", name="uq_notice_item_ref"),)
+
+    notice_id: int = Field(sa_column=Column(BigInteger, ForeignKey("notice.id"), primary_key=True))
+    seq: int = Field(sa_column=Column(Integer, primary_key=True))
+    ref: str = Field(sa_column=Column(String(128), nullable=False))
+    item: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))

@@ -156,7 +156,7 @@ def _columns(items: list[dict[str, Any]]) -> list[str]:
     return cols
 
 
-def _table(notice: NoticePublic) -> str:
+def _table(notice: NoticePublic, first_seq: int = 1) -> str:
     items = notice.items
     cols = _columns(items)
     struck = set(notice.struck_refs or []) if notice.status == "closed" else set()
@@ -166,7 +166,8 @@ def _table(notice: NoticePublic) -> str:
     rows = []
     total = Decimal(0)
     has_amount = "amount" in cols
-    for i, item in enumerate(items, 1):
+    whole = notice.items_next_cursor is None and first_seq == 1
+    for i, item in enumerate(items, first_seq):
         cells = [f'<td class="num seq" data-label="序号">{i}</td>']
         for c in cols:
             value = item.get(c)
@@ -189,7 +190,8 @@ def _table(notice: NoticePublic) -> str:
     if has_amount:
         span = 1 + cols.index("amount")
         after = len(cols) - cols.index("amount") - 1 + (1 if note_col else 0)
-        foot = (f'<tfoot><tr><td colspan="{span}">合计（{len(items)}项）</td><td class="num">{e(_money(total))}</td>'
+        count, shown = (len(items), total) if whole else (notice.item_count, notice.amount_total or total)
+        foot = (f'<tfoot><tr><td colspan="{span}">合计（{count}项）</td><td class="num">{e(_money(shown))}</td>'
                 + (f'<td colspan="{after}" class="note"></td>' if after else "") + "</tr></tfoot>")
     note_head = "<th>结果</th>" if note_col else ""
     return (f'<div class="scroll"><table id="items"><thead><tr><th class="num">序号</th>{head}{note_head}</tr></thead>'
@@ -244,7 +246,22 @@ def _form(notice: NoticePublic, values: dict[str, str] | None) -> str:
             f'<button type="submit">提交异议</button></form></section>')
 
 
-def notice_page(notice: NoticePublic, *, banner: Banner | None = None, values: dict[str, str] | None = None) -> str:
+def _pager(notice: NoticePublic, first_seq: int) -> str:
+    """Where this page of items lies in the list, and the links to the first and the next page."""
+    if notice.items_next_cursor is None and first_seq == 1:
+        return ""
+    last = first_seq + len(notice.items) - 1
+    links = [f'第 {first_seq}–{last} 项，共 {notice.item_count} 项']
+    if first_seq > 1:
+        links.append(f'<a href="/public/notices/{notice.id}.html#items">第一页</a>')
+    if notice.items_next_cursor:
+        query = urlencode({"cursor": notice.items_next_cursor})
+        links.append(f'<a href="/public/notices/{notice.id}.html?{e(query)}#items">下一页</a>')
+    return f'<p class="hint" id="pager">{" · ".join(links)}</p>'
+
+
+def notice_page(notice: NoticePublic, *, banner: Banner | None = None, values: dict[str, str] | None = None,
+                first_seq: int = 1) -> str:
     region = f"{notice.region_name}（{notice.region_code}）" if notice.region_name else notice.region_code
     counts = notice.objections
     objections = f"已收到 {counts.received} 条，待处理 {counts.pending} 条，成立 {counts.upheld} 条"
@@ -258,7 +275,7 @@ def notice_page(notice: NoticePublic, *, banner: Banner | None = None, values: d
         f"<dt>公示事项</dt><dd>{notice.item_count} 项</dd>"
         f"<dt>异议</dt><dd>{e(objections)}</dd></dl></article>"
         + _period_line(notice)
-        + "<h2>公示名单</h2>" + _table(notice)
+        + "<h2>公示名单</h2>" + _table(notice, first_seq) + _pager(notice, first_seq)
         + _form(notice, values)
         + '<section class="card" id="hash"><h2>内容校验码（SHA-256）</h2>'
         f'<code class="hash">{e(notice.content_hash)}</code>'

@@ -1,11 +1,14 @@
-"""Every query on notices and objections."""
+"""Every query on notices, their items and objections."""
 
-from sqlalchemy import func
-from sqlalchemy.orm import defer
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.funds.notices.models import Notice, Objection
+from services.funds.notices.models import Notice, NoticeItem, Objection
 from shared import regions
 
 
@@ -28,7 +31,7 @@ async def open_for(session: AsyncSession, *, requester: str, requester_ref: str)
 async def list_(session: AsyncSession, *, region: str | None, status: str | None, kind: str | None = None,
                 before_id: int | None, limit: int) -> list[Notice]:
     """Newest first, without the items; ``limit + 1`` rows so the caller knows whether a next page exists."""
-    q = select(Notice).options(defer(Notice.items, raiseload=True)).order_by(Notice.id.desc()).limit(limit + 1)
+    q = select(Notice).order_by(Notice.id.desc()).limit(limit + 1)
     if region:
         q = q.where(Notice.region_code.startswith(regions.prefix(region)))
     if status:
@@ -61,6 +64,47 @@ async def list_objections(session: AsyncSession, *, notice_id: int, status: str 
     return list((await session.exec(q)).all())
 
 
-async def upheld_refs(session: AsyncSession, notice_id: int) -> set[str]:
-    q = select(Objection.item_refs).where(Objection.notice_id == notice_id, Objection.status == "upheld")
-    return {ref for refs in (await session.exec(q)).all() for ref in (refs or [])}
+
+# --- items -------------------------------------------------------------------------------------------------
+
+async def add_items(session: AsyncSession, notice_id: int, items: Sequence[dict[str, Any]]) -> None:
+    """The notice's items in order (``seq`` from 1), by one COPY in the session's transaction."""
+    conn = await session.connection()
+    raw = (await conn.get_raw_connection()).driver_connection
+    dumps = orjson.dumps
+    await raw.copy_records_to_table(
+        "notice_item", columns=("notice_id", "seq", "ref", "item"),
+        records=[(notice_id, seq, item["ref"], dumps(item).decode()) for seq, item in enumerate(items, 1)])
+
+
+async def items_page(session: AsyncSession, notice_id: int, *, after_seq: int, limit: int
+                     ) -> list[tuple[int, dict[str, Any]]]:
+    """``limit + 1`` items after ``after_seq`` as (seq, item)."""
+    q = (select(NoticeItem.seq, NoticeItem.item).where(NoticeItem.notice_id == notice_id, NoticeItem.seq > after_seq)
+         .order_by(NoticeItem.seq).limit(limit + 1))
+    return [(seq, item) for seq, item in (await session.exec(q)).all()]
+
+
+async def all_items(session: AsyncSession, notice_id: int) -> list[dict[str, Any]]:
+    q = select(NoticeItem.item).where(NoticeItem.notice_id == notice_id).order_by(NoticeItem.seq)
+    return list((await session.exec(q)).all())
+
+
+async def refs(session: AsyncSession, notice_id: int, *, among: Sequence[str] | None = None) -> list[str]:
+    """The notice's item refs in order; only those in ``among`` when given."""
+    if among is None:
+        q = select(NoticeItem.ref).where(NoticeItem.notice_id == notice_id).order_by(NoticeItem.seq)
+        return list((await session.exec(q)).all())
+    return list((await session.execute(text(
+        "SELECT ref FROM notice_item WHERE notice_id = :n AND ref = ANY(CAST(:refs AS text[])) ORDER BY seq"),
+        {"n": notice_id, "refs": list(among)})).scalars().all())
+
+
+async def struck_by_upheld(session: AsyncSession, notice_id: int) -> list[str]:
+    """Refs an upheld objection named, in the notice's order."""
+    return list((await session.execute(text("""
+        SELECT i.ref FROM notice_item i
+        WHERE i.notice_id = :n AND i.ref IN (
+            SELECT jsonb_array_elements_text(o.item_refs) FROM notice_objection o
+            WHERE o.notice_id = :n AND o.status = 'upheld' AND o.item_refs IS NOT NULL)
+        ORDER BY i.seq"""), {"n": notice_id})).scalars().all())

@@ -10,28 +10,47 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from services.funds.deps import SessionDep
 from services.funds.notices import pages, service
+from services.funds.notices.content import mask_phone
 from services.funds.notices.glossary import NoticeKind, NoticeStatus, ObjectionStatus
 from services.funds.notices.ratelimit import ObjectionLimiter, client_address
-from services.funds.notices.schemas import (NoticeOpen, NoticeOpened, NoticePublic, NoticeRead, NoticeSummary,
-                                            ObjectionAck, ObjectionCreate, ObjectionRead, ObjectionResolve,
-                                            WithdrawIn)
-from services.funds.notices.content import mask_phone
+from services.funds.notices.schemas import (
+    NoticeOpen,
+    NoticeOpened,
+    NoticePublic,
+    NoticeRead,
+    NoticeSummary,
+    ObjectionAck,
+    ObjectionCreate,
+    ObjectionRead,
+    ObjectionResolve,
+    WithdrawIn,
+)
 from shared.auth import PrincipalDep, Role, require, require_service
-from shared.db import SessionDep
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
 from shared.pagination import Page
-from shared.problems import (BadRequest, PayloadTooLarge, Problem, Unprocessable, problem_for_status,
-                             problem_responses)
+from shared.problems import (
+    BadRequest,
+    PayloadTooLarge,
+    Problem,
+    Unprocessable,
+    problem_for_status,
+    problem_responses,
+)
 from shared.regions import RegionCode
 
 HASH_RECIPE = """
+Items come a page at a time (`?limit=`, at most 500, default 500; `?cursor=` the answer's
+`items_next_cursor`, null on the last page); `item_count` and `amount_total` are those of the whole list.
+
 `content_hash` lets anyone check that the list acted on is the list that was shown. Recompute it from
-this answer alone:
+these answers alone:
 
 1. take the object `{"kind", "region_code", "title", "starts_at", "ends_at", "items"}` with the values
-   exactly as they appear here (times as the RFC 3339 strings shown, `items` as listed, in order);
+   exactly as they appear here (times as the RFC 3339 strings shown, `items` the items of every page
+   concatenated, in order);
 2. serialise it as canonical JSON per RFC 8785 (JCS: sorted keys, no whitespace, UTF-8);
 3. `content_hash` is the lower-case hex SHA-256 of those bytes.
 
@@ -42,6 +61,8 @@ numbers are masked in them before they are stored or hashed.
 
 RegionQuery = Annotated[RegionCode | None, Query(description="a 12-digit region code: its whole subtree")]
 CursorQuery = Annotated[str | None, Query(max_length=512)]
+ItemsLimit = Annotated[int, Query(ge=1, le=500, description="items per page (a batch may list 100,000)")]
+ItemsCursor = Annotated[str | None, Query(max_length=512, description="`items_next_cursor` of the previous page")]
 MAX_OBJECTION_BODY = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
 
@@ -82,20 +103,23 @@ async def list_notices(session: SessionDep, region: RegionQuery = None, status: 
 
 @public.get("/public/notices/{notice_id}.html", response_class=HTMLResponse, responses=problem_responses(422),
             summary="One notice as a web page 公示页面 (HTML)")
-async def notice_html(notice_id: IdPath, session: SessionDep) -> HTMLResponse:
+async def notice_html(notice_id: IdPath, session: SessionDep, cursor: ItemsCursor = None) -> HTMLResponse:
     try:
         notice = await service.get_public(session=session, notice_id=notice_id)
+        items = await service.items_page(session=session, notice=notice, cursor=cursor)
     except Problem:
         return _html(pages.missing_page(), 404)
     counts = await service.counts(session=session, notice=notice)
-    return _html(pages.notice_page(service.to_public(notice, counts)))
+    return _html(pages.notice_page(service.to_public(notice, counts, items), first_seq=items.first_seq))
 
 
 @public.get("/public/notices/{notice_id}", response_model=NoticePublic, responses=problem_responses(404, 422),
             summary="One notice 公示详情", description=HASH_RECIPE)
-async def get_notice(notice_id: IdPath, session: SessionDep) -> NoticePublic:
+async def get_notice(notice_id: IdPath, session: SessionDep, limit: ItemsLimit = service.ITEMS_PAGE,
+                     cursor: ItemsCursor = None) -> NoticePublic:
     notice = await service.get_public(session=session, notice_id=notice_id)
-    return service.to_public(notice, await service.counts(session=session, notice=notice))
+    items = await service.items_page(session=session, notice=notice, limit=limit, cursor=cursor)
+    return service.to_public(notice, await service.counts(session=session, notice=notice), items)
 
 
 @public.post("/public/notices/{notice_id}/objections", status_code=201, response_model=ObjectionAck,
@@ -122,7 +146,8 @@ async def create_objection(notice_id: IdPath, request: Request, session: Session
         return await _form_problem(session, notice_id, problem, values)
     if is_form:
         notice = await service.get_public(session=session, notice_id=notice_id)
-        page = service.to_public(notice, await service.counts(session=session, notice=notice))
+        page = service.to_public(notice, await service.counts(session=session, notice=notice),
+                                 await service.items_page(session=session, notice=notice))
         banner = pages.Banner("ok", f"您的异议已提交（编号 {objection.id}），核实处理后将通过短信答复您。")
         return _html(pages.notice_page(page, banner=banner), 201)
     return ObjectionAck(id=objection.id, notice_id=objection.notice_id, status=objection.status,
@@ -190,7 +215,8 @@ async def _form_problem(session, notice_id: int, problem: Problem, values: dict[
         banner = pages.Banner("err", f"提交过于频繁，请 {headers.get('Retry-After', '60')} 秒后再试。")
     else:
         banner = pages.Banner("err", "提交的内容无法识别，请重新填写。")
-    page = service.to_public(notice, await service.counts(session=session, notice=notice))
+    page = service.to_public(notice, await service.counts(session=session, notice=notice),
+                             await service.items_page(session=session, notice=notice))
     return _html(pages.notice_page(page, banner=banner, values=values), problem.status, headers)
 
 
@@ -209,11 +235,16 @@ async def officer_list(session: SessionDep, principal: PrincipalDep, region: Reg
 @officers.get("/api/v1/notices/{notice_id}", response_model=NoticeRead, dependencies=[require(*READERS)],
               responses=problem_responses(401, 403, 404, 422), summary="One notice 公示详情",
               description=HASH_RECIPE)
-async def officer_get(notice_id: IdPath, session: SessionDep, principal: PrincipalDep,
-                      response: Response) -> NoticeRead:
+async def officer_get(notice_id: IdPath, session: SessionDep, principal: PrincipalDep, response: Response,
+                      limit: ItemsLimit = service.ITEMS_PAGE, cursor: ItemsCursor = None) -> NoticeRead:
     notice = await service.get_for(session=session, principal=principal, notice_id=notice_id)
     set_etag(response, notice.version)
-    return service.to_read(notice, await service.counts(session=session, notice=notice))
+    return await _read(session, notice, limit=limit, cursor=cursor)
+
+
+async def _read(session, notice, *, limit: int = service.ITEMS_PAGE, cursor: str | None = None) -> NoticeRead:
+    return service.to_read(notice, await service.counts(session=session, notice=notice),
+                           await service.items_page(session=session, notice=notice, limit=limit, cursor=cursor))
 
 
 @officers.get("/api/v1/notices/{notice_id}/objections", response_model=Page[ObjectionRead],
@@ -250,7 +281,7 @@ async def officer_close(notice_id: IdPath, session: SessionDep, principal: Princ
                         response: Response) -> NoticeRead:
     notice = await service.close(session=session, principal=principal, notice_id=notice_id)
     set_etag(response, notice.version)
-    return service.to_read(notice, await service.counts(session=session, notice=notice))
+    return await _read(session, notice)
 
 
 @officers.post("/api/v1/notices/{notice_id}/withdraw", response_model=NoticeRead, dependencies=[require(*OFFICERS)],
@@ -262,7 +293,7 @@ async def officer_withdraw(notice_id: IdPath, withdraw_in: WithdrawIn, session: 
     notice = await service.withdraw(session=session, principal=principal, notice_id=notice_id,
                                     reason=withdraw_in.reason)
     set_etag(response, notice.version)
-    return service.to_read(notice, await service.counts(session=session, notice=notice))
+    return await _read(session, notice)
 
 
 # --- internal: other services open notices -------------------------------------------------------

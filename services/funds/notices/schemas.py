@@ -10,12 +10,13 @@ from shared.idnumber import IdNumber
 from shared.money import Money
 from shared.regions import RegionCode
 
-MAX_ITEMS = 5000
+MAX_ITEMS = 100_000        # a county's 低保 or 扶贫保 batch
 MAX_DAYS = 90
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _SAFE_INT = 2**53 - 1
 _HASH_RECIPE = ("SHA-256 (hex) of the RFC 8785 canonical JSON of the object made of this answer's `kind`, "
-                "`region_code`, `title`, `starts_at`, `ends_at` and `items`, exactly as published.")
+                "`region_code`, `title`, `starts_at`, `ends_at` and `items` (all its pages in order), exactly as "
+                "published.")
 
 
 def _check_scalar(value: Any, where: str) -> None:
@@ -143,9 +144,14 @@ class NoticeSummary(BaseModel):
 
 
 class NoticePublic(NoticeSummary):
-    """A notice as anyone may read it. ``content_hash`` can be recomputed from this answer alone."""
+    """A notice as anyone may read it, its items a page at a time (``?limit=`` up to 500, ``?cursor=``).
+    ``content_hash`` can be recomputed from its pages (from this answer alone when ``items_next_cursor`` is null)."""
 
-    items: list[dict[str, Any]] = Field(description="as published: names, masked ID numbers and phones, amounts")
+    items: list[dict[str, Any]] = Field(description="one page of the items as published, in order: names, masked ID "
+                                                    "numbers and phones, amounts")
+    items_next_cursor: str | None = Field(None, description="`?cursor=` for the next page of items; null on the "
+                                                            "last page")
+    amount_total: Money | None = Field(None, description="the sum of all items' amounts (every page)")
     objections: ObjectionCounts
     accepting_objections: bool
     closed_at: str | None = None

@@ -7,6 +7,8 @@ outbox, in the same transaction: topic ``notice.closed`` to ``[requester]`` with
      "outcome": "closed" | "withdrawn", "reason": str | null,
      "items": [{"ref", "struck": bool}]}
 
+Items are rows of ``notice_item`` (a batch of 100,000 households is one notice), read page by page.
+
 An item is struck when an upheld objection named it; a withdrawn notice strikes every item (the
 announced action does not take effect). Every step is appended to the funds audit chain.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,6 +41,7 @@ from shared.problems import Conflict, NotFound, Unprocessable
 log = logging.getLogger("jingzhun.funds.notices")
 
 CLOSED_TOPIC = "notice.closed"
+ITEMS_PAGE = 500        # items per page of a notice, by default
 
 
 def now() -> datetime:
@@ -80,20 +84,36 @@ def to_summary(notice: Notice) -> NoticeSummary:
                          item_count=notice.item_count, content_hash=notice.content_hash)
 
 
-def _public_fields(notice: Notice, counts: dict[str, int]) -> dict[str, Any]:
-    return dict(to_summary(notice).model_dump(), items=notice.items,
+class ItemsPage:
+    """One page of a notice's items: the items as published, the seq of the first, the cursor to the next."""
+
+    def __init__(self, items: list[dict[str, Any]], first_seq: int, next_cursor: str | None) -> None:
+        self.items, self.first_seq, self.next_cursor = items, first_seq, next_cursor
+
+
+async def items_page(*, session: AsyncSession, notice: Notice, limit: int = ITEMS_PAGE, cursor: str | None = None
+                     ) -> ItemsPage:
+    after = (decode_cursor(cursor, seq=int) or {"seq": 0})["seq"]
+    rows, next_cursor = page(await repository.items_page(session, notice.id, after_seq=after, limit=limit), limit,
+                             lambda row: {"seq": row[0]})
+    return ItemsPage([item for _, item in rows], rows[0][0] if rows else after + 1, next_cursor)
+
+
+def _public_fields(notice: Notice, counts: dict[str, int], items: ItemsPage) -> dict[str, Any]:
+    return dict(to_summary(notice).model_dump(), items=items.items, items_next_cursor=items.next_cursor,
+                amount_total=notice.amount_total,
                 objections=ObjectionCounts(received=sum(counts.values()), **counts),
                 accepting_objections=accepting_objections(notice),
                 closed_at=timestamp(notice.closed_at) if notice.closed_at else None,
                 struck_refs=notice.struck_refs, withdraw_reason=notice.withdraw_reason)
 
 
-def to_public(notice: Notice, counts: dict[str, int]) -> NoticePublic:
-    return NoticePublic(**_public_fields(notice, counts))
+def to_public(notice: Notice, counts: dict[str, int], items: ItemsPage) -> NoticePublic:
+    return NoticePublic(**_public_fields(notice, counts, items))
 
 
-def to_read(notice: Notice, counts: dict[str, int]) -> NoticeRead:
-    return NoticeRead(**_public_fields(notice, counts), requester=notice.requester,
+def to_read(notice: Notice, counts: dict[str, int], items: ItemsPage) -> NoticeRead:
+    return NoticeRead(**_public_fields(notice, counts, items), requester=notice.requester,
                       requester_ref=notice.requester_ref, opened_by=notice.opened_by, closed_by=notice.closed_by,
                       version=notice.version)
 
@@ -113,37 +133,52 @@ async def open_notice(*, session: AsyncSession, notice_in: NoticeOpen, actor: st
     The same request again (same requester, requester_ref and content) while the first is open returns
     the first notice; a different one for the same requested action is 409.
     """
-    days = min_days if notice_in.days is None else notice_in.days
+    return await open_published(
+        session=session, kind=notice_in.kind, region_code=notice_in.region_code, title=notice_in.title,
+        requester=notice_in.requester, requester_ref=notice_in.requester_ref, days=notice_in.days,
+        region_name=notice_in.region_name or region_name, items=[publish_item(i) for i in notice_in.items],
+        amount_total=_amount_total(notice_in), actor=actor, min_days=min_days)
+
+
+async def open_published(*, session: AsyncSession, kind: str, region_code: str, title: str, requester: str,
+                         requester_ref: str, days: int | None, region_name: str | None, items: list[dict[str, Any]],
+                         amount_total: Decimal | None, actor: str, min_days: int) -> tuple[Notice, bool]:
+    """:func:`open_notice` for items already in their public form (:func:`publish_item`'s): funds' own batches
+    of up to 100,000 households, masked from what the batch keeps."""
+    days = min_days if days is None else days
     if days < min_days:
         msg = f"a notice runs at least {min_days} days"
         raise Unprocessable(msg, errors=[{"loc": ["body", "days"], "msg": msg}])
-    items = [publish_item(i) for i in notice_in.items]
-    title = scrub(notice_in.title)
-    existing = await repository.open_for(session, requester=notice_in.requester,
-                                         requester_ref=notice_in.requester_ref)
+    title = scrub(title)
+    existing = await repository.open_for(session, requester=requester, requester_ref=requester_ref)
     if existing is not None:
-        if (existing.kind, existing.region_code, existing.title, existing.items) == (
-                notice_in.kind, notice_in.region_code, title, items):
+        if (existing.kind, existing.region_code, existing.title, existing.item_count) == (
+                kind, region_code, title, len(items)) and await repository.all_items(session, existing.id) == items:
             return existing, False
-        raise Conflict(f"notice {existing.id} is already open for {notice_in.requester_ref}",
+        raise Conflict(f"notice {existing.id} is already open for {requester_ref}",
                        slug="notice-already-open", notice_id=existing.id)
     starts = now().replace(microsecond=0)
     ends = starts + timedelta(days=days)
-    content = public_content(kind=notice_in.kind, region_code=notice_in.region_code, title=title,
-                             starts_at=starts, ends_at=ends, items=items)
-    notice = Notice(kind=notice_in.kind, region_code=notice_in.region_code,
-                    region_name=notice_in.region_name or region_name, title=title, requester=notice_in.requester,
-                    requester_ref=notice_in.requester_ref, items=items, item_count=len(items), starts_at=starts,
+    content = public_content(kind=kind, region_code=region_code, title=title, starts_at=starts, ends_at=ends,
+                             items=items)
+    notice = Notice(kind=kind, region_code=region_code, region_name=region_name, title=title, requester=requester,
+                    requester_ref=requester_ref, item_count=len(items), amount_total=amount_total, starts_at=starts,
                     ends_at=ends, content_hash=content_hash(content), status="open", opened_by=actor,
                     created_at=starts)
     session.add(notice)
     await session.flush()
+    await repository.add_items(session, notice.id, items)
     await audit.record(session, actor=actor, action="notice.open", entity="notice", entity_id=notice.id,
                        diff={"kind": notice.kind, "region_code": notice.region_code, "title": title,
                              "requester": notice.requester, "requester_ref": notice.requester_ref,
                              "item_count": notice.item_count, "starts_at": content["starts_at"],
                              "ends_at": content["ends_at"], "content_hash": notice.content_hash})
     return notice, True
+
+
+def _amount_total(notice_in: NoticeOpen) -> Decimal | None:
+    amounts = [i.amount for i in notice_in.items if i.amount is not None]
+    return sum(amounts, Decimal(0)) if amounts else None
 
 
 async def lookup_region_name(*, services, region_code: str) -> str | None:
@@ -252,7 +287,7 @@ async def resolve(*, session: AsyncSession, principal: Principal, objection_id: 
         raise NotFound("No such objection")
     if objection.status != "pending":
         raise Conflict(f"objection {objection.id} is already {objection.status}", slug="objection-resolved")
-    refs = _struck_refs(notice, resolve_in)
+    refs = await _struck_refs(session, notice, resolve_in)
     at = now()
     objection.status = resolve_in.decision.value
     objection.reply = resolve_in.reply
@@ -272,8 +307,7 @@ async def resolve(*, session: AsyncSession, principal: Principal, objection_id: 
     return objection, notice
 
 
-def _struck_refs(notice: Notice, resolve_in: ObjectionResolve) -> list[str] | None:
-    listed = [item["ref"] for item in notice.items]
+async def _struck_refs(session: AsyncSession, notice: Notice, resolve_in: ObjectionResolve) -> list[str] | None:
     if resolve_in.decision == "dismissed":
         if resolve_in.item_refs:
             msg = "a dismissed objection strikes no items"
@@ -281,25 +315,27 @@ def _struck_refs(notice: Notice, resolve_in: ObjectionResolve) -> list[str] | No
         return None
     wanted = resolve_in.item_refs
     if not wanted:
-        if len(listed) != 1:
+        if notice.item_count != 1:
             msg = "name the listed items (refs) this upheld objection strikes"
             raise Unprocessable(msg, errors=[{"loc": ["body", "item_refs"], "msg": msg}])
-        return listed
+        return await repository.refs(session, notice.id)
+    listed = await repository.refs(session, notice.id, among=sorted(set(wanted)))
     unknown = sorted(set(wanted) - set(listed))
     if unknown:
         msg = f"not listed in this notice: {', '.join(unknown[:10])}"
         raise Unprocessable(msg, errors=[{"loc": ["body", "item_refs"], "msg": msg}])
-    chosen = set(wanted)
-    return [ref for ref in listed if ref in chosen]
+    return listed
 
 
 # --- closing and withdrawing ---------------------------------------------------------------------
 
-def closed_payload(notice: Notice, *, outcome: str, reason: str | None = None) -> dict[str, Any]:
+async def closed_payload(session: AsyncSession, notice: Notice, *, outcome: str, reason: str | None = None
+                         ) -> dict[str, Any]:
     struck = set(notice.struck_refs or [])
     return {"notice_id": notice.id, "kind": notice.kind, "requester_ref": notice.requester_ref,
             "region_code": notice.region_code, "content_hash": notice.content_hash, "outcome": outcome,
-            "reason": reason, "items": [{"ref": item["ref"], "struck": item["ref"] in struck} for item in notice.items]}
+            "reason": reason, "items": [{"ref": ref, "struck": ref in struck}
+                                        for ref in await repository.refs(session, notice.id)]}
 
 
 async def close(*, session: AsyncSession, principal: Principal, notice_id: int) -> Notice:
@@ -313,12 +349,12 @@ async def close(*, session: AsyncSession, principal: Principal, notice_id: int) 
     pending = (await repository.objection_counts(session, notice.id)).get("pending", 0)
     if pending:
         raise Conflict(f"{pending} objection(s) are not resolved yet", slug="objections-unresolved", pending=pending)
-    upheld = await repository.upheld_refs(session, notice.id)
-    notice.struck_refs = [item["ref"] for item in notice.items if item["ref"] in upheld]
+    notice.struck_refs = await repository.struck_by_upheld(session, notice.id)
     await _finish(session, notice, principal=principal, status="closed", at=at)
     await audit.record(session, actor=principal.sub, action="notice.close", entity="notice", entity_id=notice.id,
                        diff={"struck_refs": notice.struck_refs, "content_hash": notice.content_hash})
-    await outbox.emit(session, topic=CLOSED_TOPIC, to=[notice.requester], payload=closed_payload(notice, outcome="closed"))
+    await outbox.emit(session, topic=CLOSED_TOPIC, to=[notice.requester],
+                      payload=await closed_payload(session, notice, outcome="closed"))
     return notice
 
 
@@ -327,13 +363,13 @@ async def withdraw(*, session: AsyncSession, principal: Principal, notice_id: in
     notice = await get_for(session=session, principal=principal, notice_id=notice_id, lock="update")
     if notice.status != "open":
         raise Conflict(f"notice {notice.id} is {notice.status}", slug="notice-not-open")
-    notice.struck_refs = [item["ref"] for item in notice.items]
+    notice.struck_refs = await repository.refs(session, notice.id)
     notice.withdraw_reason = reason
     await _finish(session, notice, principal=principal, status="withdrawn", at=now())
     await audit.record(session, actor=principal.sub, action="notice.withdraw", entity="notice", entity_id=notice.id,
                        diff={"reason": reason, "content_hash": notice.content_hash})
     await outbox.emit(session, topic=CLOSED_TOPIC, to=[notice.requester],
-                      payload=closed_payload(notice, outcome="withdrawn", reason=reason))
+                      payload=await closed_payload(session, notice, outcome="withdrawn", reason=reason))
     return notice
 
 

@@ -12,8 +12,15 @@ from fastapi.responses import JSONResponse
 from services.funds.deps import SessionDep
 from services.funds.glossary import ProjectStatus
 from services.funds.projects import service
-from services.funds.projects.schemas import (FundingIn, FundingRead, PaymentIn, PaymentRead, ProjectCreate,
-                                             ProjectRead, TransitionIn)
+from services.funds.projects.schemas import (
+    FundingIn,
+    FundingRead,
+    PaymentIn,
+    PaymentRead,
+    ProjectCreate,
+    ProjectRead,
+    TransitionIn,
+)
 from shared.auth import Principal, Role, require
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit

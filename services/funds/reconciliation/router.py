@@ -5,10 +5,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
+from services.funds.deps import SessionDep
 from services.funds.reconciliation import service
-from services.funds.reconciliation.schemas import ReconciliationRead, StatementIn, StatementRead
+from services.funds.reconciliation.schemas import (
+    ReconciliationRead,
+    StatementIn,
+    StatementRead,
+)
 from shared.auth import Principal, Role, require
-from shared.db import SessionDep
 from shared.http_types import IdPath, Limit
 from shared.idempotency import RequiredIdempotencyDep
 from shared.problems import problem_responses

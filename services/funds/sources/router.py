@@ -1,12 +1,12 @@
 from fastapi import APIRouter, Response
 
+from services.funds.deps import SessionDep
 from services.funds.sources import service
 from services.funds.sources.schemas import FundSourceCreate, FundSourceRead
 from shared.auth import PrincipalDep, Role, require
-from shared.db import SessionDep
 from shared.etag import set_etag
-from shared.idempotency import IdempotencyDep
 from shared.http_types import IdPath, Limit
+from shared.idempotency import IdempotencyDep
 from shared.pagination import Page
 from shared.problems import problem_responses
 

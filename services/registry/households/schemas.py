@@ -244,7 +244,7 @@ class PersonRef(BaseModel):
 # --- internal: eligibility for funds ---------------------------------------------------------------------
 
 class EligibilityQuery(BaseModel):
-    household_ids: list[Annotated[int, Field(ge=1, le=JSON_INT_MAX)]] = Field(min_length=1, max_length=10_000)
+    household_ids: list[Annotated[int, Field(ge=1, le=JSON_INT_MAX)]] = Field(min_length=1, max_length=25_000)
     region_code: RegionCode
 
 
