@@ -60,7 +60,8 @@ async def year_of_money(apps, token, settings, clock, funds_db):  # noqa: F811
         {"household_id": a, "status": "paid", "bank_ref": "NX001"}, {"household_id": b, "status": "paid",
                                                                       "bank_ref": "NX002"}]})
     assert r.status_code == 200, r.text
-    numbers = [x["household_no"] for x in sorted(d["lines"], key=lambda x: x["household_id"])]
+    lines = (await funds.get(f"/api/v1/disbursements/{d['id']}/lines", headers=auth(token()))).json()["items"]
+    numbers = [x["household_no"] for x in sorted(lines, key=lambda x: x["household_id"])]
     return {"allocation": allocation, "project": p, "batch": d, "household_nos": numbers}
 
 
