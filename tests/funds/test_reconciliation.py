@@ -228,6 +228,9 @@ async def test_a_reversal_reopens_exactly_the_lines_money_once(apps, token, sett
                                        headers=auth(token()))).json()["items"]
     refund = [(x["kind_label"], x["account"], x["amount"]) for x in entries if x["kind"] == "refund"]
     assert sorted(refund) == [("退回", "available", "1500.00"), ("退回", "spent", "-1500.00")]
+    with pytest.raises(asyncpg.UniqueViolationError):      # the ledger itself refuses a second refund of a line
+        await funds_db.execute("INSERT INTO ledger_entry (kind, ref, actor) VALUES ('refund', $1, 'x')",
+                               f"disbursement:{d}:line:{ln['a']}")
     [event] = await outbox_events(funds_db, "payment.reversed")
     assert event["to"] == ["notifications"]
     assert (event["payload"]["line_id"], event["payload"]["amount"], event["payload"]["end_to_end_id"]) == (
