@@ -226,9 +226,13 @@ async def test_a_reversal_reopens_exactly_the_lines_money_once(apps, token, sett
 
     entries = (await apps["funds"].get(f"/api/v1/allocations/{allocation['id']}/entries?limit=500",
                                        headers=auth(token()))).json()["items"]
-    refund = [(x["kind_label"], line["account"], line["amount"]) for x in entries if x["kind"] == "refund"
-              for line in x["lines"]]
-    assert sorted(refund) == [("退回", "available", "1500.00"), ("退回", "spent", "-1500.00")]
+    refunds = [x for x in entries if x["kind"] == "refund"]
+    assert {x["kind_label"] for x in refunds} == {"退回"}
+    assert sorted((x["account"], x["amount"]) for r in refunds for x in r["lines"]) == [
+        ("available", "1500.00"), ("spent", "-1500.00")]
+    with pytest.raises(asyncpg.UniqueViolationError):      # the ledger itself refuses a second refund of a line
+        await funds_db.execute("INSERT INTO ledger_entry (kind, ref, actor) VALUES ('refund', $1, 'x')",
+                               f"disbursement:{d}:line:{ln['a']}")
     [event] = await outbox_events(funds_db, "payment.reversed")
     assert event["to"] == ["notifications"]
     assert (event["payload"]["line_id"], event["payload"]["amount"], event["payload"]["end_to_end_id"]) == (
