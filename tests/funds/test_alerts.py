@@ -4,10 +4,13 @@ than JINGZHUN_STAGE_DAYS (60), at their edges, in the caller's region only; the 
 import asyncio
 import json
 
+import asyncpg
 import pytest
+from alembic import command
 
 from services.funds.alerts.jobs import daily_alerts
-from shared.db import Database
+from shared.db import Database, asyncpg_dsn, database_name, ensure_database
+from shared.migrations import alembic_config
 from shared.testing import auth
 from tests.conftest import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 from tests.funds.test_disbursements import apps  # noqa: F401  (fixture)
@@ -215,3 +218,42 @@ def test_the_worker_runs_the_alerts_every_hour_and_at_start(settings):
     from services.funds.worker import settings as worker_settings
     [cron] = worker_settings(settings)["cron_jobs"]
     assert cron.name == "cron:daily_alerts" and cron.run_at_startup and cron.minute == {0}
+
+
+def test_projects_made_before_the_column_start_their_stage_at_their_last_transition(servers):
+    """The migration fills ``status_since`` from the audit chain's last transition, else the proposal."""
+    settings = servers.settings(db_prefix=f"jzmig{id(servers) % 100000}_")
+    cfg = alembic_config(settings, "funds")
+
+    async def run(sql: str, *args):
+        conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "funds")))
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    async def drop():
+        conn = await asyncpg.connect(asyncpg_dsn(settings, "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database_name(settings, "funds")}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(ensure_database(settings, "funds"))
+        command.upgrade(cfg, "bf38cb572d0c")
+        asyncio.run(run(
+            "INSERT INTO project (name, purpose, village_code, budget, beneficiary_household_ids, status, proposed_by, "
+            "created_at) VALUES ('甲', 'industry', $1, 100, '{}', 'in_progress', 'u', '2024-03-01T00:00:00+08'), "
+            "('乙', 'industry', $1, 100, '{}', 'proposed', 'u', '2024-05-01T00:00:00+08')", VILLAGE))
+        asyncio.run(run(
+            "INSERT INTO audit_log (seq, at, actor, action, entity, entity_id, diff, prev_hash, hash) VALUES "
+            "(1, '2024-03-10T00:00:00+08', 'u', 'project.approve', 'project', '1', '{}', '', ''), "
+            "(2, '2024-04-02T00:00:00+08', 'u', 'project.start', 'project', '1', '{}', '', ''), "
+            "(3, '2024-04-05T00:00:00+08', 'u', 'project.fund', 'project', '1', '{}', '', '')"))
+        command.upgrade(cfg, "ccea66f22c2d")
+        rows = asyncio.run(run("SELECT name, to_char(status_since AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS d "
+                               "FROM project ORDER BY id"))
+        assert [(r["name"], r["d"]) for r in rows] == [("甲", "2024-04-02"), ("乙", "2024-05-01")]
+    finally:
+        asyncio.run(drop())

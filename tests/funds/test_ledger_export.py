@@ -186,3 +186,25 @@ async def test_the_year_defaults_to_this_one(apps, token, year_of_money):  # noq
     r = await export(apps["funds"], token)
     assert f"ledger-640122000000-{YEAR}.xlsx" in r.headers["content-disposition"]
     assert len(workbook(r).sheetnames) == 2
+
+
+async def test_a_purpose_change_shows_on_both_allocations_sheets(apps, token, year_of_money):  # noqa: F811
+    funds = apps["funds"]
+    old = year_of_money["allocation"]["id"]
+    r = await funds.post(f"/api/v1/allocations/{old}/adjustments", headers=auth(token()),
+                         json={"to_purpose": "education", "amount": "700.00", "reason": "产业项目结余调入教育扶贫"})
+    assert r.status_code == 201, r.text
+    r = await funds.post(f"/api/v1/adjustments/{r.json()['id']}/approve", headers=auth(token(sub="u-admin-2")))
+    assert r.status_code == 200, r.text
+    new = r.json()["new_allocation_id"]
+    wb = workbook(await export(funds, token, year=YEAR, **AUDITOR))
+    assert len(wb.sheetnames) == 3 and len(set(wb.sheetnames)) == 3
+    out = table(wb[next(n for n in wb.sheetnames if n.startswith(f"{old} "))])
+    into = table(wb[next(n for n in wb.sheetnames if n.startswith(f"{new} "))])
+    [moved_out] = [r for r in out["moves"] if r[3] == "调项"]
+    [moved_in] = [r for r in into["moves"] if r[3] == "调项"]
+    assert moved_out[5] == f"调往第 {new} 号拨款（教育扶贫）" and money(moved_out[7]) == Decimal("700.00")
+    assert moved_in[5] == f"调自第 {old} 号拨款（产业发展）" and money(moved_in[6]) == Decimal("700.00")
+    assert [money(v) for v in into["opening"][8:11]] == [0, 0, 0]
+    assert [money(v) for v in into["closing"][8:11]] == [Decimal("700.00"), 0, 0]
+    assert "不符" not in out["check"][5] and "不符" not in into["check"][5]
