@@ -8,7 +8,7 @@ posting waits for the one before to commit: its accounts' rows are locked until 
 per concurrent writer). "service" is what a request does: a session from shared.db, ``ledger.post`` (one call of
 the database's ``ledger_post``, its accounts locked in id order), commit. "bare" calls a PL/pgSQL function doing
 the same inserts (the entry, its two lines, the same triggers) in autocommit on a bare asyncpg pool, in the same
-run. Payments: real uvicorn processes of the funds app, this checkout's and main's (``git archive main``), wrk
+run. Payments: real uvicorn processes of the funds app, this checkout's and the one before (``git archive``), wrk
 posting 1.00 payments at c=32 to one accepted project that already has ``--history`` payments.
 
 Prints the figures and ratios and writes them into bench/RESULTS.md (section ``funds_postings``).
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,14 +147,15 @@ def pay_load(url: str, token: str, *, seconds: int, connections: int) -> tuple[f
         total / max(requests, 1))
 
 
-def payments(bench: BenchEnv, conn_dsn: str, *, seconds: int, history: int) -> list[str]:
+def payments(bench: BenchEnv, conn_dsn: str, *, seconds: int, history: int, before: str) -> list[str]:
     settings = bench.settings
-    main_dir = Path(tempfile.mkdtemp(prefix="jz-main-"))
-    subprocess.run(f"git -C {ROOT} archive main | tar -x -C {main_dir}", shell=True, check=True)
+    main_dir = Path(tempfile.mkdtemp(prefix="jz-before-"))
+    subprocess.run(f"git -C {ROOT} archive {before} | tar -x -C {main_dir}", shell=True, check=True)
     rows = []
     token = make_token(settings, role="finance_officer", region="640122000000", sub="bench")
     headers = {"Authorization": f"Bearer {token}"}
-    for label, cwd in (("main (answers the whole project)", main_dir), ("this branch (answers the payment)", ROOT)):
+    for label, cwd in ((f"before ({before}: answers the whole project)", main_dir),
+                       ("after (answers the payment)", ROOT)):
         server = Server("services.funds.app:create", env_for(settings))
         server.proc.terminate()
         server.proc.wait()
@@ -186,6 +188,7 @@ def payments(bench: BenchEnv, conn_dsn: str, *, seconds: int, history: int) -> l
         print(f"payments {label}: {rps:.0f}/s p50 {p50:.1f} ms p99 {p99:.1f} ms non-2xx {errors} "
               f"answer {last} B after {history}, mean {size} B", flush=True)
         server.stop()
+    shutil.rmtree(main_dir, ignore_errors=True)
     base = rows[0][1]
     return [f"| {label} | {rps:.0f} | {p50:.1f} | {p99:.1f} | {rps / base:.2f} | {last:,} | {size:,} | {errors} |"
             for label, rps, p50, p99, errors, last, size in rows]
@@ -197,6 +200,7 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--pay-seconds", type=int, default=10)
     ap.add_argument("--history", type=int, default=300)
+    ap.add_argument("--before", default="fef7583", help="the code before payments answered only themselves")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
     bench = BenchEnv(["funds"])
@@ -222,7 +226,7 @@ def main() -> None:
                     rows.append(f"| {'on' if durable else 'off'} | {target} | {c} | {figures['service']:,.0f} | "
                                 f"{figures['bare']:,.0f} | {figures['service'] / figures['bare']:.2f} |")
                     print(rows[-1], flush=True)
-        pay_rows = payments(bench, dsn, seconds=args.pay_seconds, history=args.history)
+        pay_rows = payments(bench, dsn, seconds=args.pay_seconds, history=args.history, before=args.before)
     finally:
         bench.close()
     argv = " ".join(sys.argv[1:])
@@ -244,9 +248,9 @@ def main() -> None:
         "",
         f"Project payment writes through a real uvicorn funds process (one worker), wrk -c32 for {args.pay_seconds} s,"
         f" one accepted project with {args.history} payments before the run (every payment of one project waits for "
-        "the one before: its row is locked); main = `git archive main`, same database.",
+        "the one before: its row is locked); before = `git archive <--before>`, same database.",
         "",
-        "| code | payments/s | p50 ms | p99 ms | ÷ main | answer bytes after history | mean answer bytes in run "
+        "| code | payments/s | p50 ms | p99 ms | ÷ before | answer bytes after history | mean answer bytes in run "
         "| non-2xx |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *pay_rows,
