@@ -8,8 +8,6 @@ from typing import Any
 from shared.problems import (BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
                              Unprocessable)
 
-PROBLEM_SCHEMA = {"allOf": [{"$ref": "#/components/schemas/ProblemBody"}]}
-
 _LINE = {"line_id": 88121, "end_to_end_id": "JZ-1203-88121", "household_id": 5521, "household_no": "6401221010010031",
          "head_name": "马文军", "amount": "1500.00", "account_bank_code": "NXRCU", "account_no": "6228480012345678901",
          "status": "listed", "bank_ref": None, "reason": None, "final_at": None}
@@ -57,12 +55,14 @@ def _problem(cls: type[Problem], detail: str, **kw: Any) -> dict[str, Any]:
 
 
 def problems(**by_status: dict[str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entries: ``s409={"name": example, …}`` becomes a documented 409 with those examples."""
+    """``responses=`` entries: ``s409={"name": example, …}`` becomes a documented 409 with those examples (served,
+    like every problem, as ``application/problem+json`` with the one ``ProblemBody`` schema: see
+    ``shared.problems.document_problems``)."""
     out: dict[int | str, dict[str, Any]] = {}
     for key, examples in by_status.items():
         status = int(key[1:])
         out[status] = {"description": next(iter(examples.values()))["value"]["title"], "content": {
-            "application/problem+json": {"schema": PROBLEM_SCHEMA, "examples": examples}}}
+            "application/json": {"examples": examples}}}
     return out
 
 
