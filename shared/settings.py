@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("gateway", "registry", "funds", "notifications")
@@ -25,6 +27,7 @@ class Settings(BaseSettings):
     notice_min_days: int = 7
     sms_url: str | None = None
     demo: bool = False
+    risk_share: Decimal = Field(Decimal("0.7"), gt=0, le=1, max_digits=5, decimal_places=4)   # 风险补偿 share
 
     # --- deployment (not part of the client contract) ---
     db_prefix: str = "jingzhun_"          # database per service: <prefix><service>

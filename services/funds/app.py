@@ -5,9 +5,11 @@ from fastapi import FastAPI
 from services.funds.allocations.router import router as allocations_router
 from services.funds.audit_api.router import router as audit_router
 from services.funds.disbursements import router as disbursements
+from services.funds.loans.router import bank_events as loan_events_router
 from services.funds.loans.router import router as loans_router
 from services.funds.notices import router as notices
 from services.funds.projects.router import router as projects_router
+from services.funds.risk_claims.router import router as risk_claims_router
 from services.funds.sources.router import router as sources_router
 from shared import audit, dead_letters
 from shared.app import create_app
@@ -17,5 +19,6 @@ from shared.settings import Settings
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="funds", title="Jingzhun funds 资金", settings=settings,
                       routers=[sources_router, allocations_router, disbursements.router, disbursements.bank_router,
-                               projects_router, loans_router, notices.officers, notices.public, notices.internal,
+                               projects_router, loan_events_router, loans_router, risk_claims_router,
+                               notices.officers, notices.public, notices.internal,
                                audit_router, audit.internal_router(), dead_letters.router("funds")])

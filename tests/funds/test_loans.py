@@ -45,7 +45,8 @@ async def test_a_loan_is_what_its_events_say_in_occurred_at_order(apps, token, b
     r = await post(apps, token, rated)                                  # late
     loan = r.json()["loan"]
     assert (loan["status"], loan["principal"], loan["outstanding"], loan["credit_line"], loan["rating"]) == (
-        "issued", "50000.00", "30000.00", "50000.00", "AA")
+        "repaying", "50000.00", "30000.00", "50000.00", "AA")
+    assert loan["status_label"] == "还款中"
     assert [e["event_id"] for e in loan["events"]] == ["e1", "e2", "e3"]
     assert (loan["issued_on"], loan["matures_on"], loan["term_months"]) == ("2020-02-01", "2023-02-01", 36)
     assert loan["household_id"] == borrower["household_id"] and "*" in loan["id_number"]

@@ -1,0 +1,128 @@
+"""贴息 (CONTRACT §7), set-based: per loan in the allocation's region, Σ over the period's days not subsidized
+before, on which the borrower's household was ``registered``, ``returned`` or ``exited`` (its status on that day,
+from the registry's status history: registering a household later pays nothing for the days before), of the day's
+outstanding principal × rate ÷ 360, rounded half-up to the fen per loan; paid from the loan_interest allocation in
+one balanced entry (nothing changes if it cannot pay). The loans' principal over time is ``loan.steps``
+(state.LoanState.steps), so the whole computation is one SQL statement over all loans."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.funds.allocations import service as allocations
+from services.funds.clients import registry
+from services.funds.glossary import SUBSIDIZED_HOUSEHOLD_STATUSES, EntryKind
+from services.funds.ledger import service as ledger
+from services.funds.loans import service as loans
+from services.funds.loans import state as st
+from services.funds.loans.models import InterestSubsidy, Loan
+from services.funds.loans.schemas import SubsidyIn, SubsidyLine, SubsidyRead
+from shared import audit, regions
+from shared.auth import Principal
+from shared.http import ServiceClient
+from shared.money import from_fen
+from shared.problems import NotFound
+
+CANDIDATES = "region_code LIKE :p AND issued_on IS NOT NULL AND issued_on <= :last"
+
+# per loan and paid range (the period's days not paid before ∩ the days its household was eligible): the days that
+# accrued and Σ fen × rate × days (÷ 360 once per loan, then rounded half-up)
+COMPUTE = f"""
+CREATE TEMP TABLE subsidy_calc ON COMMIT DROP AS
+WITH elig AS (
+  SELECT e.household_id, range_agg(daterange(e.lo, e.hi, '[)')) AS days
+  FROM unnest(CAST(:hid AS bigint[]), CAST(:lo AS date[]), CAST(:hi AS date[])) AS e(household_id, lo, hi)
+  GROUP BY e.household_id),
+cand AS (SELECT loan_no, household_id, steps FROM loan WHERE {CANDIDATES}),
+covered AS (
+  SELECT d.loan_no, range_agg(daterange(d.first_day, d.last_day, '[]')) AS days
+  FROM subsidized_days d JOIN cand c ON c.loan_no = d.loan_no GROUP BY d.loan_no),
+paid AS (
+  SELECT c.loan_no, r AS days
+  FROM cand c JOIN elig e ON e.household_id = c.household_id LEFT JOIN covered cv ON cv.loan_no = c.loan_no
+  CROSS JOIN LATERAL unnest((datemultirange(daterange(CAST(:first AS date), CAST(:last AS date), '[]'))
+                             - coalesce(cv.days, '{{}}'::datemultirange)) * e.days) AS r),
+steps AS (
+  SELECT c.loan_no, (x->>0)::date AS day, (x->>1)::bigint AS fen, (x->>2)::numeric AS rate,
+         lead((x->>0)::date) OVER (PARTITION BY c.loan_no ORDER BY t.ord) AS next_day
+  FROM cand c CROSS JOIN LATERAL jsonb_array_elements(c.steps) WITH ORDINALITY AS t(x, ord)),
+accrual AS (
+  SELECT p.loan_no, p.days AS paid, s.fen, s.rate, p.days * daterange(s.day, s.next_day, '[)') AS d
+  FROM paid p JOIN steps s ON s.loan_no = p.loan_no
+  WHERE s.fen > 0 AND s.rate > 0 AND (s.next_day IS NULL OR s.next_day > s.day))
+SELECT loan_no, paid, sum(upper(d) - lower(d))::int AS days, sum(fen * rate * (upper(d) - lower(d))) AS exact
+FROM accrual WHERE NOT isempty(d) GROUP BY loan_no, paid"""
+
+LINES = """
+SELECT loan_no, sum(days)::int AS days, round(sum(exact) / 360)::bigint AS fen
+FROM subsidy_calc GROUP BY loan_no HAVING round(sum(exact) / 360) > 0 ORDER BY loan_no"""
+
+DAYS = """
+INSERT INTO subsidized_days (loan_no, first_day, last_day, subsidy_id, amount, days)
+SELECT c.loan_no, lower(c.paid), upper(c.paid) - 1, :sid,
+       CASE WHEN row_number() OVER (PARTITION BY c.loan_no ORDER BY lower(c.paid)) = 1 THEN l.fen ELSE 0 END, c.days
+FROM subsidy_calc c JOIN (SELECT loan_no, round(sum(exact) / 360)::bigint AS fen FROM subsidy_calc
+                          GROUP BY loan_no) l ON l.loan_no = c.loan_no
+WHERE l.fen > 0"""
+
+
+async def _backfill_steps(session: AsyncSession, prefix: str, last: date) -> None:
+    """Loans written before ``loan.steps`` existed get theirs from their events."""
+    old = list((await session.execute(select(Loan).where(
+        Loan.region_code.startswith(prefix), Loan.issued_on.is_not(None), Loan.issued_on <= last,
+        text("loan.steps = '[]'::jsonb")))).scalars().all())
+    if old:
+        events = await loans.events_of(session, [x.loan_no for x in old])
+        for loan in old:
+            loans.apply_state(loan, st.replay(events[loan.loan_no]))
+        await session.flush()
+
+
+async def subsidize(*, session: AsyncSession, principal: Principal, services: ServiceClient,
+                    subsidy_in: SubsidyIn) -> SubsidyRead:
+    allocation = await allocations.get(session=session, principal=principal, allocation_id=subsidy_in.allocation_id)
+    if not principal.covers(allocation.region_code):
+        raise NotFound("No such allocation")
+    if allocation.purpose != "loan_interest":
+        raise ledger.EarmarkViolation("贴息 is paid only from a loan_interest (小额信贷贴息) allocation")
+    first, last = subsidy_in.period_start, subsidy_in.period_end
+    prefix = regions.prefix(allocation.region_code)
+    args = {"p": prefix + "%", "first": first, "last": last}
+    borrowers = (await session.execute(text(   # locked: two computations at once see each other's days
+        f"SELECT household_id FROM loan WHERE {CANDIDATES} ORDER BY loan_no FOR UPDATE"), args)).scalars().all()
+    lines: list[dict] = []
+    if borrowers:
+        await _backfill_steps(session, prefix, last)
+        history = await registry.status_history(services, borrowers)
+        hid, lo, hi = [], [], []
+        for household_id, spans in history.items():
+            for status, a, b in spans:
+                if status in SUBSIDIZED_HOUSEHOLD_STATUSES:
+                    hid.append(household_id), lo.append(a), hi.append(b)
+        await session.execute(text(COMPUTE), args | {"hid": hid, "lo": lo, "hi": hi})
+        lines = [dict(r) for r in (await session.execute(text(LINES))).mappings().all()]
+    total = sum(x["fen"] for x in lines)
+    subsidy = InterestSubsidy(period_start=first, period_end=last, allocation_id=allocation.id, total=total,
+                              lines=[{"loan_no": x["loan_no"], "days": x["days"], "amount": f"{from_fen(x['fen']):f}"}
+                                     for x in lines], created_by=principal.sub)
+    session.add(subsidy)
+    await session.flush()
+    if total:
+        acc = await ledger.accounts(session, [allocation.id])
+        subsidy.entry_id = await ledger.post(session, kind=EntryKind.spend, ref=f"interest_subsidy:{subsidy.id}",
+                                             actor=principal.sub, memo=f"贴息 {first}–{last}",
+                                             lines=[(acc[(allocation.id, "available")]["id"], -total),
+                                                    (acc[(allocation.id, "spent")]["id"], total)])
+        await session.execute(text(DAYS), {"sid": subsidy.id})
+    if borrowers:
+        await session.execute(text("DROP TABLE subsidy_calc"))
+    await session.flush()
+    await audit.record(session, actor=principal.sub, action="loan.interest_subsidy", entity="interest_subsidy",
+                       entity_id=subsidy.id, diff={**subsidy_in.model_dump(mode="json"), "total": f"{from_fen(total):f}",
+                                                   "entry_id": subsidy.entry_id, "loans": len(lines)})
+    return SubsidyRead(period_start=first, period_end=last, allocation_id=allocation.id, total=from_fen(total),
+                       lines=[SubsidyLine(loan_no=x["loan_no"], days=x["days"], amount=from_fen(x["fen"]))
+                              for x in lines])
