@@ -8,7 +8,7 @@
   and only those the status then can have come through (registered ← exited ← returned, any before removed; a
   pending household has no past status);
 - the status the household had before its first move (or has now, with no move and no year) holds from the day
-  it was created.
+  it was created (or of its first move, if that is earlier: a move recorded with its own date).
 
 Days before the first interval have no status. One set-based query for all the ids asked for."""
 
@@ -42,7 +42,7 @@ pre AS (
                          ELSE ARRAY[]::text[] END)
     AND NOT EXISTS (SELECT 1 FROM moves m WHERE m.household_id = h.id AND m.status = y.status)),
 start AS (
-  SELECT h.id AS household_id, (h.created_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+  SELECT h.id AS household_id, least((h.created_at AT TIME ZONE 'Asia/Shanghai')::date, f.day) AS day,
          coalesce(f.from_status, h.status) AS status, -100::numeric AS ord
   FROM h LEFT JOIN first_move f ON f.household_id = h.id
   WHERE NOT EXISTS (SELECT 1 FROM pre p WHERE p.household_id = h.id AND p.status = coalesce(f.from_status, h.status))),
