@@ -63,3 +63,21 @@ async def test_the_refused_list_pages_and_refuses_a_forged_cursor(apps, token, b
     assert forged.status_code == 400
     staff = await apps["funds"].get(URL, headers=auth(token()))
     assert staff.status_code == 403
+
+
+async def test_a_banks_developer_finds_every_kind_and_problem_in_the_docs(apps):  # noqa: F811
+    spec = (await apps["funds"].get("/openapi.json")).json()
+    op = spec["paths"]["/api/v1/bank/loan-events"]["post"]
+    examples = op["requestBody"]["content"]["application/json"]["examples"]
+    assert set(examples) == {"rated", "issued", "repaid", "overdue", "extended", "settled", "defaulted"}
+    assert all(x["value"]["kind"] == k for k, x in examples.items())
+    assert examples["issued"]["value"]["amount"] == "50000.00" and examples["issued"]["value"]["term_months"] == 36
+    answers = {code: r["content"] for code, r in op["responses"].items()}
+    assert answers["200"]["application/json"]["examples"]["duplicate"]["value"]["stored"] is False
+    assert answers["201"]["application/json"]["examples"]["stored"]["value"]["loan"]["status"] == "repaying"
+    problems = {code: answers[code]["application/problem+json"]["examples"] for code in ("404", "409", "422")}
+    assert problems["409"]["impossible"]["value"]["type"].endswith("/impossible-event")
+    assert "unknown-borrower" in problems["422"] and "another-banks-loan" in problems["404"]
+    assert any(p["name"].lower() == "idempotency-key" and p["required"] for p in op["parameters"])
+    listed = spec["paths"]["/api/v1/bank/loan-events/rejected"]["get"]
+    assert listed["responses"]["200"]["content"]["application/json"]["example"]["items"][0]["status"] == 409

@@ -48,7 +48,8 @@ ANSWERS = {
           "content": {"application/json": {"examples": {"stored": {"summary": "a new event",
                                                                    "value": {"stored": True, "loan": _LOAN}}}}}},
     200: {"description": "A known event_id (a retry, or the same event posted again): nothing changed",
-          "content": {"application/json": {"examples": {"duplicate": {"summary": "already stored",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LoanEventAnswer"},
+                                           "examples": {"duplicate": {"summary": "already stored",
                                                                       "value": {"stored": False, "loan": _LOAN}}}}}},
 }
 
