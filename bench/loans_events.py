@@ -97,7 +97,7 @@ def main() -> None:
         bare = bench.start("bench.loans_bare:create", env_for(settings) | {
             "BENCH_DSN": asyncpg_dsn(settings, database_name(settings, "funds"))})
         for s in bench.started:
-            s.wait()
+            s.wait(timeout=300)        # the machine may be loaded
         token = make_token(settings, role="bank", region=COUNTY, sub="client-nx", bank="NXRCU", ttl=3600)
         h = {"Authorization": f"Bearer {token}"}
         asyncio.run(open_loans(gateway.url, h, id_number, args.loans))

@@ -116,7 +116,7 @@ def main() -> None:
         gateway = bench.start("services.gateway.app:create",
                               env_for(settings, registry_url=registry.url, funds_url=funds.url))
         for s in bench.started:
-            s.wait()
+            s.wait(timeout=300)        # the machine may be loaded
         h = {"Authorization": f"Bearer {make_token(settings, role='county_admin', region=COUNTY, sub='bench')}"}
         with httpx.Client(base_url=gateway.url, headers=h, timeout=600) as c:
             src = c.post("/api/v1/fund-sources", json={"name": "贴息资金", "level": "county", "doc_no": "贺财〔2021〕1号",

@@ -63,6 +63,12 @@ async def test_the_refused_list_pages_and_refuses_a_forged_cursor(apps, token, b
     assert forged.status_code == 400
     staff = await apps["funds"].get(URL, headers=auth(token()))
     assert staff.status_code == 403
+    nan = await apps["funds"].post("/api/v1/bank/loan-events", content=(
+        '{"event_id": "x9", "loan_no": "NX-1", "id_number": "%s", "kind": "repaid", "amount": NaN,'
+        ' "occurred_at": "2020-02-01T10:00:00+08:00"}' % borrower["id_number"]),
+        headers=auth(token(**NX)) | {"Idempotency-Key": "nan", "Content-Type": "application/json"})
+    assert nan.status_code == 422
+    assert (await rejected(apps, token, limit=1))["items"][0]["body"]["amount"] == "nan"
 
 
 async def test_a_banks_developer_finds_every_kind_and_problem_in_the_docs(apps):  # noqa: F811

@@ -5,6 +5,7 @@ request's was rolled back: the posted event still changes nothing else."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -50,6 +51,8 @@ def posted(raw: bytes) -> dict[str, Any] | None:
             v = _masked_id(v)
         elif isinstance(v, str):
             v = v.replace("\x00", "")[:64]
+        elif isinstance(v, float) and not math.isfinite(v):
+            v = str(v)
         elif not isinstance(v, (int, float, bool)) and v is not None:
             v = str(type(v).__name__)
         kept[name] = v

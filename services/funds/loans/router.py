@@ -1,5 +1,6 @@
 """扶贫小额信贷 (CONTRACT §7): the banks' loan events (and their refusals), loans, 贴息 and loan statistics."""
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ OFFICERS = require(Role.county_admin, Role.township_officer, Role.village_cadre,
 BANK = require(Role.bank)
 TREASURY = require(Role.county_admin, Role.finance_officer)
 KEPT_STATUSES = frozenset({404, 409, 422})
+log = logging.getLogger("jingzhun.funds.loans")
 
 
 class KeepsRefusals(APIRoute):
@@ -44,9 +46,13 @@ class KeepsRefusals(APIRoute):
                 if problem.status in KEPT_STATUSES and principal is not None and principal.role == "bank":
                     body = rejections.posted(await request.body())
                     if body is not None:
-                        async with request.app.state.db.sessionmaker() as session:
-                            await rejections.record(session, principal=principal, body=body, problem=problem.body())
-                            await session.commit()
+                        try:
+                            async with request.app.state.db.sessionmaker() as session:
+                                await rejections.record(session, principal=principal, body=body,
+                                                        problem=problem.body())
+                                await session.commit()
+                        except Exception:       # noqa: BLE001 - the answer stays the problem it was
+                            log.exception("could not keep the refused loan event %s", body.get("event_id"))
                 raise
 
         return route

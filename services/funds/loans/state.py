@@ -1,4 +1,5 @@
-"""A loan's state from its events, and its daily outstanding principal (for 贴息). Pure functions, no I/O.
+"""A loan's state from its events, and its outstanding principal over time (``steps``, which 贴息 reads in SQL:
+subsidy.py). Pure functions, no I/O.
 
 Order. Events apply in ``occurred_at`` order; events at the same moment apply in the natural business order of
 their kinds, :data:`PRECEDENCE` (credit is granted before it is lent, money moves before the day's status is
@@ -21,10 +22,10 @@ whole is accepted whatever order its events arrive in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Protocol
 
 CHINA = timezone(timedelta(hours=8))
@@ -168,20 +169,3 @@ def maturity(s: LoanState) -> date | None:
 
 def days_overdue(s: LoanState, today: date) -> int:
     return max(0, (today - s.overdue_since).days) if s.status == "overdue" and s.overdue_since else 0
-
-
-def interest(steps: Sequence[tuple[date, int, Decimal]], days: Iterable[tuple[date, date]]) -> tuple[int, int]:
-    """(days, fen) accrued over the inclusive day ranges: Σ outstanding principal of the day × rate ÷ 360, rounded
-    half-up to the fen once for the whole. A day's principal is what stood at the end of the previous step: the
-    issue day accrues, a repayment's day does not for the part repaid."""
-    exact, count = Decimal(0), 0
-    for first, last in days:
-        for i, (start, amount, rate) in enumerate(steps):
-            end = steps[i + 1][0] - timedelta(days=1) if i + 1 < len(steps) else last
-            lo, hi = max(first, start), min(last, end)
-            if lo > hi or amount <= 0:
-                continue
-            n = (hi - lo).days + 1
-            count += n
-            exact += Decimal(amount) * rate * n / 360
-    return count, int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
