@@ -119,8 +119,8 @@ def main() -> None:
             s.wait(timeout=300)        # the machine may be loaded
         h = {"Authorization": f"Bearer {make_token(settings, role='county_admin', region=COUNTY, sub='bench')}"}
         with httpx.Client(base_url=gateway.url, headers=h, timeout=600) as c:
-            src = c.post("/api/v1/fund-sources", json={"name": "贴息资金", "level": "county", "doc_no": "贺财〔2021〕1号",
-                                                       "year": 2021})
+            src = c.post("/api/v1/fund-sources", json={
+                "name": "贴息资金", "level": "county", "doc_no": "贺财〔2021〕1号", "year": 2021})
             src.raise_for_status()
             alloc = c.post("/api/v1/allocations", json={
                 "source_id": src.json()["id"], "region_code": COUNTY, "purpose": "loan_interest",

@@ -21,8 +21,8 @@ async def moved(settings, hid: int, *moves: tuple[str, str, str]) -> None:
         for from_status, to_status, at in moves:
             await conn.execute(
                 "INSERT INTO status_change (household_id, village_code, persons, action, from_status, to_status,"
-                " year, actor, at) SELECT id, village_code, member_count, 'test', $2, $3, 2020, 'u-test', $4::timestamptz"
-                " FROM household WHERE id = $1", hid, from_status, to_status, datetime.fromisoformat(at))
+                " year, actor, at) SELECT id, village_code, member_count, 'test', $2, $3, 2020, 'u-test',"
+                " $4::timestamptz FROM household WHERE id = $1", hid, from_status, to_status, datetime.fromisoformat(at))
             await conn.execute("UPDATE household SET status = $2 WHERE id = $1", hid, to_status)
     finally:
         await conn.close()

@@ -7,7 +7,6 @@
   or null (still so); days before the first interval have no status."""
 
 from collections.abc import Iterable
-from datetime import date
 from typing import Any
 
 from shared.http import ServiceClient, UpstreamProblem
@@ -25,15 +24,14 @@ async def region(services: ServiceClient, code: str) -> dict[str, Any] | None:
 
 
 async def status_history(services: ServiceClient, household_ids: Iterable[int]
-                         ) -> dict[int, list[tuple[str, date, date | None]]]:
-    """household id → [(status, from, to)] in order, for the known ones, a chunk of ids per call."""
+                         ) -> dict[int, list[tuple[str, str, str | None]]]:
+    """household id → [(status, "YYYY-MM-DD" from, to or None)] in order, for the known ones, a chunk of ids per
+    call (the dates as sent: a county's households are many, and SQL reads them as they are)."""
     ids = sorted(set(household_ids))
-    out: dict[int, list[tuple[str, date, date | None]]] = {}
+    out: dict[int, list[tuple[str, str, str | None]]] = {}
     for i in range(0, len(ids), HISTORY_CHUNK):
         answer = await services.request("POST", "registry", "/internal/households/status-history",
                                         json={"household_ids": ids[i:i + HISTORY_CHUNK]})
         for item in answer["items"]:
-            out[int(item["household_id"])] = [
-                (x["status"], date.fromisoformat(x["from"]), date.fromisoformat(x["to"]) if x["to"] else None)
-                for x in item["intervals"]]
+            out[int(item["household_id"])] = [(x["status"], x["from"], x["to"]) for x in item["intervals"]]
     return out

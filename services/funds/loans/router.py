@@ -20,6 +20,7 @@ from shared.idempotency import IdempotencyDep, RequiredIdempotencyDep
 from shared.pagination import Page
 from shared.problems import Problem, problem_responses, validation_problem
 from shared.regions import RegionCode
+from shared.responses import FastJSONResponse
 
 READERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, Role.finance_officer, Role.auditor,
                   Role.bank)
@@ -128,7 +129,7 @@ async def get_loan(loan_no: str, session: SessionDep, principal: Principal = REA
              responses=problem_responses(401, 403, 404, 409, 422, 503),
              summary="贴息 for a period, paid from a loan_interest allocation (the same days are never paid twice)")
 async def interest_subsidies(subsidy_in: SubsidyIn, session: SessionDep, request: Request,
-                             idempotency: IdempotencyDep, principal: Principal = TREASURY) -> SubsidyRead:
+                             idempotency: IdempotencyDep, principal: Principal = TREASURY) -> Response:
     """A day accrues only if the borrower's household was ``registered``, ``returned`` or ``exited`` on that day
     (its status history in the registry), so registering a household later pays no interest for the days
     before."""
@@ -137,7 +138,7 @@ async def interest_subsidies(subsidy_in: SubsidyIn, session: SessionDep, request
     answer = await subsidy.subsidize(session=session, principal=principal, services=request.app.state.services,
                                      subsidy_in=subsidy_in)
     await idempotency.save(session, status_code=200, response=answer)
-    return answer
+    return FastJSONResponse(answer)
 
 
 @router.get("/api/v1/stats/loans", response_model=LoanStats, responses=problem_responses(401, 403, 404, 422),

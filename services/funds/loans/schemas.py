@@ -1,6 +1,6 @@
 from datetime import date, datetime, timedelta
-from typing import Any
 from decimal import Decimal
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
@@ -125,8 +125,9 @@ class LoanStats(BaseModel):
     repaid: Money
     compensated: Money = Field(description="principal the risk compensation fund paid (代偿)")
     recovery_rate: float | None = Field(description="principal repaid ÷ (repaid + compensated)")
-    loans_by_status: dict[LoanStatus, int] = Field(description="loans per status: rated 已授信, issued 正常, repaying "
-                                                   "还款中, overdue 逾期, extended 展期, settled 已结清, defaulted 已代偿")
+    loans_by_status: dict[LoanStatus, int] = Field(
+        description="loans per status: rated 已授信, issued 正常, repaying 还款中, overdue 逾期, extended 展期, "
+                    "settled 已结清, defaulted 已代偿")
 
 
 class LoanEventRejectionRead(BaseModel):

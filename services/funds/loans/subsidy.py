@@ -8,6 +8,7 @@ one balanced entry (nothing changes if it cannot pay). The loans' principal over
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,7 @@ from services.funds.ledger import service as ledger
 from services.funds.loans import service as loans
 from services.funds.loans import state as st
 from services.funds.loans.models import InterestSubsidy, Loan
-from services.funds.loans.schemas import SubsidyIn, SubsidyLine, SubsidyRead
+from services.funds.loans.schemas import SubsidyIn
 from shared import audit, regions
 from shared.auth import Principal
 from shared.http import ServiceClient
@@ -28,13 +29,14 @@ from shared.problems import NotFound
 
 CANDIDATES = "region_code LIKE :p AND issued_on IS NOT NULL AND issued_on <= :last"
 
-# per loan and paid range (the period's days not paid before ∩ the days its household was eligible): the days that
-# accrued and Σ fen × rate × days (÷ 360 once per loan, then rounded half-up)
+# One statement: per loan and paid range (the period's days not paid before ∩ the days its household was
+# eligible), the days that accrued and Σ fen × rate × days; per loan ÷ 360 once, rounded half-up; the paid ranges
+# of the loans that get something written to subsidized_days; the lines returned.
 COMPUTE = f"""
-CREATE TEMP TABLE subsidy_calc ON COMMIT DROP AS
 WITH elig AS (
   SELECT e.household_id, range_agg(daterange(e.lo, e.hi, '[)')) AS days
-  FROM unnest(CAST(:hid AS bigint[]), CAST(:lo AS date[]), CAST(:hi AS date[])) AS e(household_id, lo, hi)
+  FROM unnest(CAST(:hid AS bigint[]), CAST(:lo AS text[])::date[], CAST(:hi AS text[])::date[])
+       AS e(household_id, lo, hi)
   GROUP BY e.household_id),
 cand AS (SELECT loan_no, household_id, steps FROM loan WHERE {CANDIDATES}),
 covered AS (
@@ -52,21 +54,20 @@ steps AS (
 accrual AS (
   SELECT p.loan_no, p.days AS paid, s.fen, s.rate, p.days * daterange(s.day, s.next_day, '[)') AS d
   FROM paid p JOIN steps s ON s.loan_no = p.loan_no
-  WHERE s.fen > 0 AND s.rate > 0 AND (s.next_day IS NULL OR s.next_day > s.day))
-SELECT loan_no, paid, sum(upper(d) - lower(d))::int AS days, sum(fen * rate * (upper(d) - lower(d))) AS exact
-FROM accrual WHERE NOT isempty(d) GROUP BY loan_no, paid"""
-
-LINES = """
-SELECT loan_no, sum(days)::int AS days, round(sum(exact) / 360)::bigint AS fen
-FROM subsidy_calc GROUP BY loan_no HAVING round(sum(exact) / 360) > 0 ORDER BY loan_no"""
-
-DAYS = """
-INSERT INTO subsidized_days (loan_no, first_day, last_day, subsidy_id, amount, days)
-SELECT c.loan_no, lower(c.paid), upper(c.paid) - 1, :sid,
-       CASE WHEN row_number() OVER (PARTITION BY c.loan_no ORDER BY lower(c.paid)) = 1 THEN l.fen ELSE 0 END, c.days
-FROM subsidy_calc c JOIN (SELECT loan_no, round(sum(exact) / 360)::bigint AS fen FROM subsidy_calc
-                          GROUP BY loan_no) l ON l.loan_no = c.loan_no
-WHERE l.fen > 0"""
+  WHERE s.fen > 0 AND s.rate > 0 AND (s.next_day IS NULL OR s.next_day > s.day)),
+per_range AS (
+  SELECT loan_no, paid, sum(upper(d) - lower(d))::int AS days, sum(fen * rate * (upper(d) - lower(d))) AS exact
+  FROM accrual WHERE NOT isempty(d) GROUP BY loan_no, paid),
+per_loan AS (
+  SELECT loan_no, paid, days, round(sum(exact) OVER (PARTITION BY loan_no) / 360)::bigint AS fen,
+         sum(days) OVER (PARTITION BY loan_no)::int AS loan_days,
+         row_number() OVER (PARTITION BY loan_no ORDER BY lower(paid)) AS n
+  FROM per_range),
+kept AS (
+  INSERT INTO subsidized_days (loan_no, first_day, last_day, subsidy_id, amount, days)
+  SELECT loan_no, lower(paid), upper(paid) - 1, :sid, CASE WHEN n = 1 THEN fen ELSE 0 END, days
+  FROM per_loan WHERE fen > 0)
+SELECT loan_no, loan_days AS days, fen FROM per_loan WHERE n = 1 AND fen > 0 ORDER BY loan_no"""
 
 
 async def _backfill_steps(session: AsyncSession, prefix: str, last: date) -> None:
@@ -82,7 +83,8 @@ async def _backfill_steps(session: AsyncSession, prefix: str, last: date) -> Non
 
 
 async def subsidize(*, session: AsyncSession, principal: Principal, services: ServiceClient,
-                    subsidy_in: SubsidyIn) -> SubsidyRead:
+                    subsidy_in: SubsidyIn) -> dict[str, Any]:
+    """The answer as SubsidyRead says, as plain JSON (a county's lines are many: no model per line)."""
     allocation = await allocations.get(session=session, principal=principal, allocation_id=subsidy_in.allocation_id)
     if not principal.covers(allocation.region_code):
         raise NotFound("No such allocation")
@@ -93,7 +95,11 @@ async def subsidize(*, session: AsyncSession, principal: Principal, services: Se
     args = {"p": prefix + "%", "first": first, "last": last}
     borrowers = (await session.execute(text(   # locked: two computations at once see each other's days
         f"SELECT household_id FROM loan WHERE {CANDIDATES} ORDER BY loan_no FOR UPDATE"), args)).scalars().all()
-    lines: list[dict] = []
+    subsidy = InterestSubsidy(period_start=first, period_end=last, allocation_id=allocation.id, total=0, lines=[],
+                              created_by=principal.sub)
+    session.add(subsidy)
+    await session.flush()
+    lines: list[dict[str, Any]] = []
     if borrowers:
         await _backfill_steps(session, prefix, last)
         history = await registry.status_history(services, borrowers)
@@ -102,27 +108,21 @@ async def subsidize(*, session: AsyncSession, principal: Principal, services: Se
             for status, a, b in spans:
                 if status in SUBSIDIZED_HOUSEHOLD_STATUSES:
                     hid.append(household_id), lo.append(a), hi.append(b)
-        await session.execute(text(COMPUTE), args | {"hid": hid, "lo": lo, "hi": hi})
-        lines = [dict(r) for r in (await session.execute(text(LINES))).mappings().all()]
-    total = sum(x["fen"] for x in lines)
-    subsidy = InterestSubsidy(period_start=first, period_end=last, allocation_id=allocation.id, total=total,
-                              lines=[{"loan_no": x["loan_no"], "days": x["days"], "amount": f"{from_fen(x['fen']):f}"}
-                                     for x in lines], created_by=principal.sub)
-    session.add(subsidy)
-    await session.flush()
+        rows = (await session.execute(text(COMPUTE), args | {"hid": hid, "lo": lo, "hi": hi, "sid": subsidy.id})).all()
+        lines = [{"loan_no": r.loan_no, "days": r.days, "amount": f"{from_fen(r.fen):f}"} for r in rows]
+        subsidy.total = sum(r.fen for r in rows)
+    total = subsidy.total
+    subsidy.lines = lines
     if total:
         acc = await ledger.accounts(session, [allocation.id])
         subsidy.entry_id = await ledger.post(session, kind=EntryKind.spend, ref=f"interest_subsidy:{subsidy.id}",
                                              actor=principal.sub, memo=f"贴息 {first}–{last}",
                                              lines=[(acc[(allocation.id, "available")]["id"], -total),
                                                     (acc[(allocation.id, "spent")]["id"], total)])
-        await session.execute(text(DAYS), {"sid": subsidy.id})
-    if borrowers:
-        await session.execute(text("DROP TABLE subsidy_calc"))
     await session.flush()
     await audit.record(session, actor=principal.sub, action="loan.interest_subsidy", entity="interest_subsidy",
-                       entity_id=subsidy.id, diff={**subsidy_in.model_dump(mode="json"), "total": f"{from_fen(total):f}",
-                                                   "entry_id": subsidy.entry_id, "loans": len(lines)})
-    return SubsidyRead(period_start=first, period_end=last, allocation_id=allocation.id, total=from_fen(total),
-                       lines=[SubsidyLine(loan_no=x["loan_no"], days=x["days"], amount=from_fen(x["fen"]))
-                              for x in lines])
+                       entity_id=subsidy.id, diff={**subsidy_in.model_dump(mode="json"),
+                                                   "total": f"{from_fen(total):f}", "entry_id": subsidy.entry_id,
+                                                   "loans": len(lines)})
+    return {"period_start": first.isoformat(), "period_end": last.isoformat(), "allocation_id": allocation.id,
+            "total": f"{from_fen(total):f}", "lines": lines}

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 HISTORY = text("""
 WITH ids AS (SELECT DISTINCT unnest(CAST(:ids AS bigint[])) AS id),
-h AS (SELECT h.* FROM household h JOIN ids ON ids.id = h.id),
+h AS (SELECT h.id, h.status, h.created_at, h.registered_year, h.exit_year, h.returned_year, h.removed_year
+      FROM household h JOIN ids ON ids.id = h.id),
 moves AS (
   SELECT s.household_id, (s.at AT TIME ZONE 'Asia/Shanghai')::date AS day, s.to_status AS status, s.from_status,
          s.id::numeric AS ord
