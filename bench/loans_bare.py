@@ -21,7 +21,7 @@ def create() -> FastAPI:
         body = await request.json()
         stored = await app.state.pool.fetchval(
             "INSERT INTO bare_event (event_id, loan_no, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-            " RETURNING true", body["event_id"], body["loan_no"], await request.body())
+            " RETURNING true", body["event_id"], body["loan_no"], (await request.body()).decode())
         return {"stored": bool(stored)}
 
     @app.get("/healthz")

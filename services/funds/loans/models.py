@@ -121,7 +121,7 @@ class InterestSubsidy(Base, table=True):
 
 class SubsidizedDays(Base, table=True):
     """Days of a loan already subsidized (inclusive range): the same day is never paid twice, even when periods
-    overlap (computations lock the loans they pay, so two at once see each other's days)."""
+    overlap (one computation runs at a time, under an advisory lock, so the next sees the days the last paid)."""
 
     __tablename__ = "subsidized_days"
 

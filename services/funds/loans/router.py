@@ -92,6 +92,8 @@ async def post_loan_event(event_in: Annotated[LoanEventIn, Body(openapi_examples
     answer = LoanEventAnswer(stored=stored, loan=service.read(loan, events))
     response.status_code = 201 if stored else 200
     await idempotency.save(session, status_code=response.status_code, response=answer)
+    if stored:
+        await service.audit_event(session=session, principal=principal, event_in=event_in, loan=loan)
     return answer
 
 

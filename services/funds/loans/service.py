@@ -95,6 +95,13 @@ async def _borrower(services: ServiceClient, principal: Principal, id_number: st
     return household
 
 
+def _known(same: LoanEvent, body_hash: str, loan: Loan, events: list[LoanEvent]) -> tuple[bool, Loan, list[LoanEvent]]:
+    """A known event_id: nothing changes (the same body), or 409 (another)."""
+    if same.body_hash != body_hash:
+        raise Conflict(f"event {same.event_id} was stored with other content", slug="event-id-reused")
+    return False, loan, events
+
+
 def _steps_json(s: st.LoanState) -> list[list[Any]]:
     return [[d.isoformat(), fen, str(rate)] for d, fen, rate in s.steps]
 
@@ -111,7 +118,7 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
                      event_in: LoanEventIn, risk_share: Decimal) -> tuple[bool, Loan, list[LoanEvent]]:
     """Store the event once and recompute its loan; (stored?, loan, its events in order). An event the loan's
     history makes impossible (state.impossible) is 409 and changes nothing; a ``defaulted`` loan opens its
-    risk claim."""
+    risk claim. A stored event is audited by :func:`audit_event`, last."""
     bank = principal.bank or ""
     body = event_in.model_dump(mode="json")
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -130,25 +137,28 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
         raise NotFound(NOT_FOUND)          # another bank's loan: as if it did not exist
     events = await _events(session, loan.loan_no)
     same = next((e for e in events if e.event_id == event_in.event_id), None)
-    if same is None:
-        same = (await session.execute(select(LoanEvent).where(LoanEvent.bank_code == bank,
-                                                              LoanEvent.event_id == event_in.event_id))).scalars().first()
     if same is not None:
-        if same.body_hash != body_hash:
-            raise Conflict(f"event {event_in.event_id} was stored with other content", slug="event-id-reused")
-        return False, loan, events
+        return _known(same, body_hash, loan, events)
     if events and events[0].id_hmac != id_hmac:
         raise Conflict(f"loan {loan.loan_no} belongs to another borrower", slug="borrower-mismatch")
-    event = LoanEvent(bank_code=bank, event_id=event_in.event_id, loan_no=loan.loan_no, kind=event_in.kind.value,
-                      occurred_at=event_in.occurred_at,
-                      amount=to_fen(event_in.amount) if event_in.amount is not None else None,
-                      rate=event_in.rate, term_months=event_in.term_months,
-                      credit_line=to_fen(event_in.credit_line) if event_in.credit_line is not None else None,
-                      rating=event_in.rating, id_hmac=id_hmac, body_hash=body_hash)
+    values = {"bank_code": bank, "event_id": event_in.event_id, "loan_no": loan.loan_no, "kind": event_in.kind.value,
+              "occurred_at": event_in.occurred_at,
+              "amount": to_fen(event_in.amount) if event_in.amount is not None else None,
+              "rate": event_in.rate, "term_months": event_in.term_months,
+              "credit_line": to_fen(event_in.credit_line) if event_in.credit_line is not None else None,
+              "rating": event_in.rating, "id_hmac": id_hmac, "body_hash": body_hash}
+    event = LoanEvent(**values)
     if why := st.impossible([*events, event]).get(event.event_id):
         raise Conflict(f"{event.kind} event {event.event_id} cannot be: {why}", slug="impossible-event",
                        title="Impossible loan event")
-    session.add(event)
+    t = LoanEvent.__table__
+    row = (await session.execute(insert(t).values(**values).on_conflict_do_nothing(constraint="once_per_bank")
+                                 .returning(t.c.id, t.c.received_at))).first()
+    if row is None:         # the bank used this event_id for another of its loans
+        other = (await session.execute(select(LoanEvent).where(LoanEvent.bank_code == bank,
+                                                               LoanEvent.event_id == event_in.event_id))).scalars().one()
+        return _known(other, body_hash, loan, events)
+    event.id, event.received_at = row
     events = st.ordered([*events, event])
     s = st.replay(events)
     apply_state(loan, s)
@@ -157,9 +167,14 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
         await risk_claims.open_for(session=session, loan=loan, state=s, share=risk_share,
                                    defaulted_on=st.day_of(next(e.occurred_at for e in events if e.kind == "defaulted")))
     await rejections.accepted(session, bank_code=bank, event_id=event.event_id)
-    await audit.record(session, actor=principal.sub, action=f"loan.{event_in.kind.value}", entity="loan",
-                       entity_id=loan.loan_no, diff={**body, "id_number": loan.id_masked})
     return True, loan, events
+
+
+async def audit_event(*, session: AsyncSession, principal: Principal, event_in: LoanEventIn, loan: Loan) -> None:
+    """The stored event's audit row: the caller's last statement before commit (the chain's head stays locked
+    from here to the commit, so nothing else may come between)."""
+    await audit.record(session, actor=principal.sub, action=f"loan.{event_in.kind.value}", entity="loan",
+                       entity_id=loan.loan_no, diff={**event_in.model_dump(mode="json"), "id_number": loan.id_masked})
 
 
 async def get(*, session: AsyncSession, principal: Principal, loan_no: str) -> tuple[Loan, list[LoanEvent]]:

@@ -93,8 +93,10 @@ async def subsidize(*, session: AsyncSession, principal: Principal, services: Se
     first, last = subsidy_in.period_start, subsidy_in.period_end
     prefix = regions.prefix(allocation.region_code)
     args = {"p": prefix + "%", "first": first, "last": last}
-    borrowers = (await session.execute(text(   # locked: two computations at once see each other's days
-        f"SELECT household_id FROM loan WHERE {CANDIDATES} ORDER BY loan_no FOR UPDATE"), args)).scalars().all()
+    # one computation at a time (whatever its region): the next one's statement sees the days this one paid
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('jingzhun.interest_subsidy'))"))
+    borrowers = (await session.execute(text(f"SELECT DISTINCT household_id FROM loan WHERE {CANDIDATES}"),
+                                       args)).scalars().all()
     subsidy = InterestSubsidy(period_start=first, period_end=last, allocation_id=allocation.id, total=0, lines=[],
                               created_by=principal.sub)
     session.add(subsidy)
