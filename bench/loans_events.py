@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -80,6 +81,15 @@ async def rows(settings, sql: str):
         await conn.close()
 
 
+async def stored_sample(settings) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "funds")))
+    try:
+        return [(r["event_id"], r["loan_no"]) for r in await conn.fetch(
+            "SELECT event_id, loan_no FROM loan_event WHERE kind = 'repaid' ORDER BY random() LIMIT 200")]
+    finally:
+        await conn.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
@@ -106,16 +116,17 @@ def main() -> None:
         wrk_post(f"{bare.url}/events", env, {}, seconds=2, connections=args.connections)
         bare_load, _ = wrk_post(f"{bare.url}/events", env, {}, **run)
         load, counts = wrk_post(f"{gateway.url}/api/v1/bank/loan-events", env, h, **run)
-        stored = asyncio.run(rows(settings, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM loan_event"
-                                            " WHERE kind = 'repaid'"))
-        moved = asyncio.run(rows(settings, "SELECT sum(principal - outstanding)::bigint AS fen FROM loan"))
+        time.sleep(3)           # the requests wrk left in flight finish
+        stored = moved = asyncio.run(rows(settings, "SELECT (SELECT count(*) FROM loan_event WHERE kind = 'repaid')"
+                                                    " AS n, (SELECT sum(principal - outstanding)::bigint FROM loan)"
+                                                    " AS fen"))
+        sample = asyncio.run(stored_sample(settings))
         with httpx.Client(base_url=gateway.url, headers=h, timeout=30) as c:
             again = [c.post("/api/v1/bank/loan-events",
-                            headers={"Idempotency-Key": f"again-{n}", "Content-Type": "application/json"},
-                            content=(f'{{"event_id":"T1-{n}","loan_no":"NX-B{(n * 7 + 1) % args.loans}",'
-                                     f'"id_number":"{id_number}","kind":"repaid",'
-                                     '"occurred_at":"2021-01-01T09:00:00+08:00","amount":"1.00"}'))
-                for n in range(1, 201)]
+                            headers={"Idempotency-Key": f"again-{event_id}", "Content-Type": "application/json"},
+                            content=(f'{{"event_id":"{event_id}","loan_no":"{loan_no}","id_number":"{id_number}",'
+                                     '"kind":"repaid","occurred_at":"2021-01-01T09:00:00+08:00","amount":"1.00"}'))
+                     for event_id, loan_no in sample]
         after = asyncio.run(rows(settings, "SELECT count(*) AS n FROM loan_event WHERE kind = 'repaid'"))
         sample_ok = all(r.status_code == 200 and r.json()["stored"] is False for r in again)
         # in flight when wrk stopped: sent, stored, but no answer counted (at most one per connection)
