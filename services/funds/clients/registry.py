@@ -6,13 +6,12 @@
   ``{"items": [{"household_id", "intervals": [{"status", "from", "to"}]}]}``, ``from`` inclusive, ``to`` exclusive
   or null (still so); days before the first interval have no status."""
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
 from shared.http import ServiceClient, UpstreamProblem
 
-HISTORY_CHUNK = 25_000      # ids per call, the calls at once (the registry takes up to 100,000 per call)
+HISTORY_CHUNK = 50_000      # ids per call (the registry takes up to 100,000)
 
 
 async def region(services: ServiceClient, code: str) -> dict[str, Any] | None:
@@ -30,10 +29,9 @@ async def status_history(services: ServiceClient, household_ids: Iterable[int]
     call (the dates as sent: a county's households are many, and SQL reads them as they are)."""
     ids = sorted(set(household_ids))
     out: dict[int, list[tuple[str, str, str | None]]] = {}
-    answers = await asyncio.gather(*(
-        services.request("POST", "registry", "/internal/households/status-history",
-                         json={"household_ids": ids[i:i + HISTORY_CHUNK]}) for i in range(0, len(ids), HISTORY_CHUNK)))
-    for answer in answers:
+    for i in range(0, len(ids), HISTORY_CHUNK):
+        answer = await services.request("POST", "registry", "/internal/households/status-history",
+                                        json={"household_ids": ids[i:i + HISTORY_CHUNK]})
         for item in answer["items"]:
             out[int(item["household_id"])] = [(x["status"], x["from"], x["to"]) for x in item["intervals"]]
     return out
