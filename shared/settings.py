@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     # 滞留滞拨 alerts (CONTRACT §5): money idle more than idle_days, a project in one stage more than stage_days
     idle_days: int = Field(default=90, ge=1)
     stage_days: int = Field(default=60, ge=1)
+    risk_share: Decimal = Field(Decimal("0.7"), gt=0, le=1, max_digits=5, decimal_places=4)   # 风险补偿 share
 
     # --- deployment (not part of the client contract) ---
     db_prefix: str = "jingzhun_"          # database per service: <prefix><service>
