@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("gateway", "registry", "funds", "notifications")
@@ -41,6 +43,16 @@ class Settings(BaseSettings):
     pii_key_file: Path | None = None           # default: <data_dir>/keys/pii.key
     log_level: str = "info"
     workers: int = 1                            # uvicorn workers per service under `jingzhun up`
+    quiet_hours: str = "22:00-08:00"            # no SMS sent in this Beijing-time window ("" = none)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value)
+                      or value[:5] == value[6:]):
+            raise ValueError("JINGZHUN_QUIET_HOURS must be HH:MM-HH:MM (two different times) or empty")
+        return value
 
     def service_url(self, service: str) -> str:
         return getattr(self, f"{service}_url")

@@ -101,6 +101,7 @@ def worker_env(settings: Settings, policy: TestPolicy) -> dict[str, str]:
         "JINGZHUN_DATA_DIR": str(settings.data_dir), "JINGZHUN_DB_PREFIX": settings.db_prefix,
         "JINGZHUN_QUEUE_PREFIX": settings.queue_prefix, "JINGZHUN_SMS_URL": settings.sms_url,
         "JINGZHUN_GATEWAY_URL": f"http://127.0.0.1:{free_port()}", "JINGZHUN_LOG_LEVEL": "warning",
+        "JINGZHUN_QUIET_HOURS": settings.quiet_hours,
         "TEST_SMS_POLICY": json.dumps(asdict(policy)),
     })
     return env
