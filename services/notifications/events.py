@@ -135,4 +135,5 @@ class FundsAlerts(Payload):
     region_code: RegionCode
     as_of: date
     counts: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = {}
-    items: list[AlertItem] = Field(default=[], max_length=100)
+    # at most 20 are listed; more (a producer's mistake) are cut here rather than the day's alert dropped
+    items: Annotated[list[AlertItem], BeforeValidator(lambda v: v[:20] if isinstance(v, list) else v)] = []

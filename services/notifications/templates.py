@@ -114,15 +114,14 @@ def payment_paid(*, amount: Decimal, purpose: str, purpose_label: str | None, pa
 
 
 def loan_reminder(*, kind: str, loan_no: str, due_on: date, outstanding: Decimal, days_overdue: int) -> str:
-    """To the borrower, with no name or ID: the loan by its number's last four, the date, what is owed."""
+    """To the borrower, with no name or ID: the loan by its number's last four, the date, what is owed; one
+    SMS part (70 characters) for the usual figures."""
     loan = f"尾号 {loan_no[-4:]} 的扶贫小额信贷" if len(loan_no) > 4 else f"扶贫小额信贷 {loan_no}"
     owed = f"尚欠 {format_money(outstanding)} 元"
     if kind == "overdue":
         late = f"已逾期 {days_overdue} 天" if days_overdue > 0 else "已逾期"
-        return (f"{SIGNATURE}您户{loan}应于 {due_on.isoformat()} 还款，{late}，{owed}。"
-                f"请尽快联系贷款银行还款，有困难可向村委会反映。")
-    return (f"{SIGNATURE}您户{loan}将于 {due_on.isoformat()} 到期，{owed}。"
-            f"请按时还款，有困难可向村委会反映。")
+        return f"{SIGNATURE}您户{loan}{late}（应还款日 {due_on.isoformat()}），{owed}，请尽快还款。"
+    return f"{SIGNATURE}您户{loan}将于 {due_on.isoformat()} 到期，{owed}，请按时还款。有困难可找村委会。"
 
 
 ALERTS_LISTED = 20
