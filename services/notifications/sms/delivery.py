@@ -148,7 +148,6 @@ async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, c
             return report
         cipher = pii.cipher(settings)
         deadline = time.monotonic() + policy.budget
-        sending = [0]       # lanes with a post open now
 
         async def attempt(row) -> Outcome:
             try:
@@ -177,30 +176,41 @@ async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, c
             report.failed += len(abandoned)
             return claimed, abandoned
 
+        sending = running = 0
+
         async def lane() -> None:
-            """Claim one message, send it, record it; again until nothing is due or the budget is spent. A lane
-            with nothing to do waits while another is still sending (a provider call may hang until its
-            timeout), and takes what falls due meanwhile: a hanging call holds up its own message only."""
-            while time.monotonic() < deadline:
-                claimed, abandoned = await claim()
-                if claimed:
-                    (row,) = claimed
-                    sending[0] += 1
-                    try:
-                        outcome = await attempt(row)
-                        async with sessionmaker() as session:
-                            await _settle(session, row, outcome, policy, report, quiet, clock)
-                            await session.commit()
-                    finally:
-                        sending[0] -= 1
-                elif not abandoned:
-                    if not sending[0]:
-                        return
-                    await asyncio.sleep(IDLE_POLL)
+            """Claim one message, send it, record it; again until nothing is due or the budget is spent.
+
+            A lane that claims a message starts another (up to ``concurrency``) for whatever else is due. A lane
+            with nothing to do keeps looking while another lane is still sending (a provider call may hang until
+            its timeout) and takes what falls due meanwhile: a hanging call holds up its own message only."""
+            nonlocal sending, running
+            try:
+                while time.monotonic() < deadline:
+                    claimed, abandoned = await claim()
+                    if claimed:
+                        (row,) = claimed
+                        sending += 1
+                        if running < policy.concurrency:
+                            running += 1
+                            lanes.create_task(lane())
+                        try:
+                            outcome = await attempt(row)
+                            async with sessionmaker() as session:
+                                await _settle(session, row, outcome, policy, report, quiet, clock)
+                                await session.commit()
+                        finally:
+                            sending -= 1
+                    elif not abandoned:
+                        if not sending:
+                            return
+                        await asyncio.sleep(IDLE_POLL)
+            finally:
+                running -= 1
 
         async with asyncio.TaskGroup() as lanes:     # a lane that fails stops the others before the lock goes
-            for _ in range(policy.concurrency):
-                lanes.create_task(lane())
+            running = 1
+            lanes.create_task(lane())
     return report
 
 
