@@ -7,13 +7,15 @@ connection error is retried after the policy's next delay (``Retry-After`` lengt
 last attempt the message is ``failed``.
 
 One run at a time, whatever the number of workers: a run holds the ``SMS_DELIVERY`` advisory lock (see
-``services.notifications.locks``) and a run that finds it taken returns at once. The run keeps
-``concurrency`` lanes; each lane claims one due message (``FOR UPDATE SKIP LOCKED``), leases it for a
-single attempt (``attempts`` + 1, ``next_attempt_at`` pushed past the HTTP timeout) in a short
-transaction, posts it at once, and records the outcome in its own transaction, only if it still holds
-the lease. So no more than ``concurrency`` requests are open at the provider, nothing is claimed before it
-can be sent, and a worker that dies mid-send leaves at most ``concurrency`` messages whose outcome is
-unknown: their leases expire and they are tried again (same id and key), and only they.
+``services.notifications.locks``) and a run that finds it taken returns at once. The run keeps up to
+``concurrency`` lanes (a lane that claims a message starts the next; a lane with nothing due keeps looking while
+another is sending, so a hanging call delays only its own message); each lane claims one due message (``FOR
+UPDATE SKIP LOCKED``), leases it for a single attempt (``attempts`` + 1, ``next_attempt_at`` pushed past the
+HTTP timeout) in a short transaction, posts it at once, and records the outcome in its own transaction, only if
+it still holds the lease. So no more than ``concurrency`` requests are open at the provider, nothing is claimed
+before it can be sent, and a worker that dies mid-send leaves at most ``concurrency`` messages whose outcome is
+unknown: their leases expire and they are tried again (same id and key), and only they. In quiet hours
+(``quiet``) only urgent kinds are claimed, and a retry that would fall in them waits for their end.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, SmallInteger, String, Text,
-                        func, text)
+from sqlalchemy import (CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, SmallInteger, String,
+                        Text, func, text)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field
 
