@@ -65,8 +65,7 @@ class TestServers:
     def settings(self, **overrides) -> Settings:
         tag = f"jzt{os.getpid()}_{int(time.time() * 1000) % 100000}"
         base = dict(database_url=self.database_url, redis_url=self.redis_url, data_dir=self.tmp / "data",
-                    db_prefix=f"{tag}_", queue_prefix=tag, notice_min_days=0,
-                    quiet_hours="")     # tests that mean quiet hours set them
+                    db_prefix=f"{tag}_", queue_prefix=tag, notice_min_days=0)
         base.update(overrides)
         return Settings(**base)
 

@@ -1,8 +1,6 @@
 from datetime import datetime
 
-from pydantic import BaseModel, Field
-
-from shared.pagination import Page
+from pydantic import BaseModel
 
 
 class InboxMessageRead(BaseModel):
@@ -12,11 +10,3 @@ class InboxMessageRead(BaseModel):
     body: str
     created_at: datetime
     read_at: datetime | None
-
-
-class InboxPage(Page[InboxMessageRead]):
-    unread: int = Field(description="how many of your messages are unread (all of them, not only this page)")
-
-
-class UnreadCount(BaseModel):
-    unread: int
