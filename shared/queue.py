@@ -265,3 +265,9 @@ def worker_settings(settings: Settings, service: str, *, functions: list[Any], o
         retry_jobs=True,
         handle_signals=True,
     )
+
+
+def daily(function: Any, *, hour: int, minute: int = 0, timeout: int = 600) -> CronJob:
+    """A job once a day at ``hour:minute`` UTC (and when a worker starts, to catch up), once across all workers."""
+    return cron(function, hour={hour}, minute={minute}, second={0}, run_at_startup=True, max_tries=1,
+                timeout=timeout)

@@ -46,4 +46,9 @@ def covers(scope: str, code: str) -> bool:
     return code.startswith(prefix(scope))
 
 
+def depth(code: str) -> int:
+    """0 for a province … 4 for a village: the more specific a region, the deeper."""
+    return LEVELS.index(level_of(code))
+
+
 RegionCode = Annotated[str, AfterValidator(validate)]

@@ -7,6 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("gateway", "registry", "funds", "notifications")
@@ -30,6 +36,7 @@ class Settings(BaseSettings):
     # 滞留滞拨 alerts (CONTRACT §5): money idle more than idle_days, a project in one stage more than stage_days
     idle_days: int = Field(default=90, ge=1)
     stage_days: int = Field(default=60, ge=1)
+    risk_share: Decimal = Field(Decimal("0.7"), gt=0, le=1, max_digits=5, decimal_places=4)   # 风险补偿 share
 
     # --- deployment (not part of the client contract) ---
     db_prefix: str = "jingzhun_"          # database per service: <prefix><service>
@@ -48,6 +55,17 @@ class Settings(BaseSettings):
     workers: int = 1                            # uvicorn workers per service under `jingzhun up`
     # before 验收 a project's payments stay within this share of its budget (预付款/进度款 limit; 0 to 1)
     advance_share: Decimal = Field(Decimal("0.3"), ge=0, le=1)
+
+    quiet_hours: str = "22:00-08:00"            # no SMS sent in this Beijing-time window ("" = none)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value)
+                      or value[:5] == value[6:]):
+            raise ValueError("JINGZHUN_QUIET_HOURS must be HH:MM-HH:MM (two different times) or empty")
+        return value
 
     def service_url(self, service: str) -> str:
         return getattr(self, f"{service}_url")

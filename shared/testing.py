@@ -65,7 +65,8 @@ class TestServers:
     def settings(self, **overrides) -> Settings:
         tag = f"jzt{os.getpid()}_{int(time.time() * 1000) % 100000}"
         base = dict(database_url=self.database_url, redis_url=self.redis_url, data_dir=self.tmp / "data",
-                    db_prefix=f"{tag}_", queue_prefix=tag, notice_min_days=0)
+                    db_prefix=f"{tag}_", queue_prefix=tag, notice_min_days=0,
+                    quiet_hours="")     # tests that mean quiet hours set them
         base.update(overrides)
         return Settings(**base)
 

@@ -146,13 +146,14 @@ LOAN_EVENT_LABELS = {"rated": "评级授信", "issued": "放款", "repaid": "还
 class LoanStatus(StrEnum):
     rated = "rated"             # credit granted, nothing lent yet
     issued = "issued"           # lent, being repaid on time
+    repaying = "repaying"       # 还款中: partly repaid
     overdue = "overdue"
     extended = "extended"       # 展期: term lengthened
     settled = "settled"
     defaulted = "defaulted"     # 代偿: the risk compensation fund paid the bank
 
 
-LOAN_STATUS_LABELS = {"rated": "已授信", "issued": "正常", "overdue": "逾期", "extended": "展期", "settled": "已结清",
+LOAN_STATUS_LABELS = {"rated": "已授信", "issued": "正常", "repaying": "还款中", "overdue": "逾期", "extended": "展期", "settled": "已结清",
                       "defaulted": "已代偿"}
 SUBSIDIZED_HOUSEHOLD_STATUSES = frozenset({"registered", "returned", "exited"})
 
@@ -188,3 +189,22 @@ class BreakKind(StrEnum):
 
 BREAK_KIND_LABELS = {"paid_not_booked": "已发放未入账", "booked_not_paid": "已入账未发放", "amount_mismatch": "金额不符",
                      "reversed": "银行退回"}
+
+class RiskClaimStatus(StrEnum):
+    """风险补偿: a defaulted loan's claim on the risk compensation fund (four eyes: reviewed, then approved)."""
+
+    open = "open"               # 待审核
+    reviewed = "reviewed"       # 已审核
+    paid = "paid"               # 已补偿
+    rejected = "rejected"       # 已驳回
+
+
+RISK_CLAIM_STATUS_LABELS = {"open": "待审核", "reviewed": "已审核", "paid": "已补偿", "rejected": "已驳回"}
+
+
+class LoanReminderKind(StrEnum):
+    overdue = "overdue"         # 逾期提醒
+    due_soon = "due_soon"       # 到期提醒 (in 3 days)
+
+
+LOAN_REMINDER_LABELS = {"overdue": "逾期提醒", "due_soon": "到期提醒"}

@@ -7,6 +7,7 @@ counts as consumed, since retrying the same bytes cannot make it fit.
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -99,3 +100,40 @@ def parse(model: type[P], event: dict[str, Any]) -> P | None:
                   "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
         return None
 
+
+
+class LoanReminder(Payload):
+    """``loan.reminder`` from funds: a micro-loan is due soon or overdue; the borrower gets an SMS.
+
+    ``head_phone`` is the borrower household head's full mobile number, or null (a ``failed`` message says
+    so). ``loan_no``, ``kind`` and ``due_on`` identify the reminder: the same one twice is one SMS.
+    """
+
+    loan_no: Id
+    kind: Literal["overdue", "due_soon"]
+    household_id: int
+    region_code: RegionCode
+    bank_code: Text = ""
+    head_name: Text = ""
+    head_phone: str | None = None
+    due_on: date
+    outstanding: Money
+    days_overdue: int = Field(default=0, ge=0)
+
+
+class AlertItem(Payload):
+    kind: Id
+    entity: Id
+    entity_id: Id
+    since: Text = ""
+    detail: Text = ""
+
+
+class FundsAlerts(Payload):
+    """``funds.alerts`` from funds, daily per county: the 滞留滞拨 alerts (CONTRACT §5) as of ``as_of``."""
+
+    region_code: RegionCode
+    as_of: date
+    counts: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = {}
+    # at most 20 are listed; more (a producer's mistake) are cut here rather than the day's alert dropped
+    items: Annotated[list[AlertItem], BeforeValidator(lambda v: v[:20] if isinstance(v, list) else v)] = []

@@ -9,6 +9,7 @@ The payloads are defined, field by field, in ``services.notifications.events``.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,7 +55,7 @@ async def objection_resolved(session: AsyncSession, event: dict[str, Any], ctx: 
         return
     await sms.queue(session=session, settings=ctx["settings"], kind="objection.resolved",
                     dedupe_key=f"objection.resolved:{p.objection_id}", region_code=p.region_code,
-                    phone=p.contact_phone, event=event,
+                    phone=p.contact_phone, event=event, now=_now(ctx),
                     text=templates.objection_resolved(notice_title=p.notice_title, decision=p.decision,
                                                       reply=p.reply))
 
@@ -66,9 +67,42 @@ async def payment_paid(session: AsyncSession, event: dict[str, Any], ctx: dict[s
     key = (f"payment.paid:{p.disbursement_id}:{p.household_id}" if p.disbursement_id is not None
            else f"payment.paid:event:{event['event_id']}")
     await sms.queue(session=session, settings=ctx["settings"], kind="payment.paid", dedupe_key=key,
-                    region_code=p.region_code, phone=p.head_phone, event=event,
+                    region_code=p.region_code, phone=p.head_phone, event=event, now=_now(ctx),
                     text=templates.payment_paid(amount=p.amount, purpose=p.purpose, purpose_label=p.purpose_label,
                                                 paid_at=p.paid_at, account_tail=p.account_tail))
+
+
+async def loan_reminder(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ an SMS to the borrower (the household head): the loan by its number's last four, the due date and
+    what is outstanding; once per (loan, kind, due date)."""
+    if (p := events.parse(events.LoanReminder, event)) is None:
+        return
+    await sms.queue(session=session, settings=ctx["settings"], kind="loan.reminder",
+                    dedupe_key=f"loan.reminder:{p.loan_no}:{p.kind}:{p.due_on.isoformat()}",
+                    region_code=p.region_code, phone=p.head_phone, event=event, now=_now(ctx),
+                    text=templates.loan_reminder(kind=p.kind, loan_no=p.loan_no, due_on=p.due_on,
+                                                 outstanding=p.outstanding, days_overdue=p.days_overdue))
+
+
+async def funds_alerts(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ one inbox message per county admin covering the county, per day (``as_of``), whatever the number of
+    events saying so. Deferred and retried while the gateway is away."""
+    if (p := events.parse(events.FundsAlerts, event)) is None:
+        return
+    admins = await gateway.officers_covering(ctx["services"], p.region_code, roles=("county_admin",))
+    if not admins:
+        log.warning("funds alerts of %s for %s: no county admin covers it", p.region_code, p.as_of)
+    message = templates.funds_alerts(region_code=p.region_code, as_of=p.as_of, counts=p.counts,
+                                     items=[i.model_dump() for i in p.items])
+    for admin in admins:
+        await inbox.deliver(session=session, user_id=admin.user_id, kind="funds.alerts", title=message.title,
+                            body=message.body, event=event,
+                            dedupe_key=f"funds.alerts:{p.region_code}:{p.as_of.isoformat()}")
+
+
+def _now(ctx: dict[str, Any]) -> datetime:
+    """The worker's clock (tests fix it)."""
+    return ctx["clock"]() if "clock" in ctx else datetime.now(UTC)
 
 
 HANDLERS = {
@@ -76,4 +110,6 @@ HANDLERS = {
     "objection.created": deferrable(objection_created),
     "objection.resolved": objection_resolved,
     "payment.paid": payment_paid,
+    "loan.reminder": loan_reminder,
+    "funds.alerts": deferrable(funds_alerts),
 }

@@ -7,8 +7,9 @@ writes a full ID number, phone or account number: payments name the account by i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from shared.money import format_money
 
@@ -25,7 +26,14 @@ NOTICE_KIND_LABELS = {"registration": "贫困户识别公示", "exit": "贫困�
 DECISION_LABELS = {"upheld": "异议成立", "dismissed": "异议不成立"}
 SMS_STATUS_LABELS = {"queued": "待发送", "sent": "已发送", "failed": "发送失败"}
 MESSAGE_KIND_LABELS = {"helper.assigned": "帮扶结对", "objection.created": "公示异议",
-                       "objection.resolved": "异议处理结果", "payment.paid": "补贴到账"}
+                       "objection.resolved": "异议处理结果", "payment.paid": "补贴到账",
+                       "loan.reminder": "小额信贷还款提醒", "funds.alerts": "资金预警"}
+# funds.alerts kinds (CONTRACT §5 滞留滞拨)
+ALERT_KIND_LABELS = {"idle_allocation": "资金滞留未拨付", "stale_project": "项目环节停滞", "overdue_report": "监测报告逾期"}
+ALERT_ENTITY_LABELS = {"allocation": "资金指标", "project": "项目", "report": "监测报告", "monitoring_report": "监测报告"}
+
+SMS_SINGLE = 70        # UCS-2 code units in a one-part SMS
+SMS_PART = 67          # ... and in each part of a concatenated one (the rest is the concatenation header)
 
 REPLY_MAX = 300        # an officer's reply is quoted up to this many characters (longer SMS cost more)
 TITLE_MAX = 60
@@ -48,6 +56,27 @@ def label_of_purpose(purpose: str, label: str | None = None) -> str:
 
 def china_date(at: datetime) -> str:
     return at.astimezone(CHINA).strftime("%Y-%m-%d")
+
+
+def sms_units(text: str) -> int:
+    """Length as the provider counts it: UCS-2 code units, a character beyond the BMP (an emoji, a rare
+    CJK character of Extension B) being a surrogate pair, 2 units. Every text here carries the Chinese
+    signature, so every SMS is UCS-2-encoded (never GSM 7-bit)."""
+    return sum(2 if ord(c) > 0xFFFF else 1 for c in text)
+
+
+def sms_parts(text: str) -> int:
+    """How many SMS the provider bills for ``text``: 1 up to 70 units, else parts of 67 units each, a
+    surrogate pair never split across two parts."""
+    if sms_units(text) <= SMS_SINGLE:
+        return 1
+    parts, used = 1, 0
+    for c in text:
+        width = 2 if ord(c) > 0xFFFF else 1
+        if used + width > SMS_PART:
+            parts, used = parts + 1, 0
+        used += width
+    return parts
 
 
 # --- app inbox -----------------------------------------------------------------------------------
@@ -82,3 +111,37 @@ def payment_paid(*, amount: Decimal, purpose: str, purpose_label: str | None, pa
         label += "补贴"
     account = f"尾号 {account_tail} 的一卡通账户" if account_tail else "您户的一卡通账户"
     return f"{SIGNATURE}您户的{label} {format_money(amount)} 元已于 {china_date(paid_at)} 发放至{account}。"
+
+
+def loan_reminder(*, kind: str, loan_no: str, due_on: date, outstanding: Decimal, days_overdue: int) -> str:
+    """To the borrower, with no name or ID: the loan by its number's last four, the date, what is owed; one
+    SMS part (70 characters) for the usual figures."""
+    loan = f"尾号 {loan_no[-4:]} 的扶贫小额信贷" if len(loan_no) > 4 else f"扶贫小额信贷 {loan_no}"
+    owed = f"尚欠 {format_money(outstanding)} 元"
+    if kind == "overdue":
+        late = f"已逾期 {days_overdue} 天" if days_overdue > 0 else "已逾期"
+        return f"{SIGNATURE}您户{loan}{late}（应还款日 {due_on.isoformat()}），{owed}，请尽快还款。"
+    return f"{SIGNATURE}您户{loan}将于 {due_on.isoformat()} 到期，{owed}，请按时还款。有困难可找村委会。"
+
+
+ALERTS_LISTED = 20
+
+
+def funds_alerts(*, region_code: str, as_of: date, counts: dict[str, int], items: list[dict[str, Any]]) -> Inbox:
+    """To a county admin: the day's 滞留滞拨 alerts, counted per kind, with the first items listed."""
+    total = sum(counts.values())
+    summary = "，".join(f"{ALERT_KIND_LABELS.get(k, k)} {n} 项" for k, n in counts.items() if n) or "无"
+    lines = []
+    for n, item in enumerate(items[:ALERTS_LISTED], start=1):
+        entity = ALERT_ENTITY_LABELS.get(item["entity"], item["entity"])
+        since = f"（自 {item['since']} 起）" if item.get("since") else ""
+        detail = f"：{_cut(item['detail'], TITLE_MAX)}" if item.get("detail") else ""
+        lines.append(f"{n}. {ALERT_KIND_LABELS.get(item['kind'], item['kind'])} {entity} {item['entity_id']}"
+                     f"{since}{detail}")
+    more = total - len(lines)
+    body = f"截至 {as_of.isoformat()}，本县（{region_code}）共有资金预警 {total} 项：{summary}。"
+    if lines:
+        body += "\n" + "\n".join(lines)
+    if more > 0:
+        body += f"\n另有 {more} 项未列出，请在资金预警（滞留滞拨）中查看全部。"
+    return Inbox(title=f"资金预警 {as_of.isoformat()}：{total} 项待处理", body=body)

@@ -45,7 +45,10 @@ async def test_a_loan_is_what_its_events_say_in_occurred_at_order(apps, token, b
     r = await post(apps, token, rated)                                  # late
     loan = r.json()["loan"]
     assert (loan["status"], loan["principal"], loan["outstanding"], loan["credit_line"], loan["rating"]) == (
-        "issued", "50000.00", "30000.00", "50000.00", "AA")
+        "repaying", "50000.00", "30000.00", "50000.00", "AA")
+    assert loan["status_label"] == "还款中"
+    listed = (await apps["funds"].get("/api/v1/loans?status=repaying", headers=auth(token()))).json()["items"]
+    assert [x["loan_no"] for x in listed] == ["NX2020-0001"]
     assert [e["event_id"] for e in loan["events"]] == ["e1", "e2", "e3"]
     assert (loan["issued_on"], loan["matures_on"], loan["term_months"]) == ("2020-02-01", "2023-02-01", 36)
     assert loan["household_id"] == borrower["household_id"] and "*" in loan["id_number"]
@@ -153,6 +156,8 @@ async def test_loan_statistics(apps, token, settings, borrower):  # noqa: F811
         1, "50000.00", 2, "60000.00")
     assert (s["outstanding"], s["overdue_outstanding"], s["overdue_rate"]) == ("30000.00", "30000.00", 1.0)
     assert (s["repaid"], s["compensated"], s["recovery_rate"]) == ("15000.00", "15000.00", 0.5)
+    assert s["loans_by_status"] == {"rated": 0, "issued": 0, "repaying": 0, "overdue": 1, "extended": 0,
+                                    "settled": 0, "defaulted": 1}
     peek = await apps["funds"].get(f"/api/v1/stats/loans?region={TOWNSHIP}",
                                    headers=auth(token(role="township_officer", region="640122101000")))
     assert peek.status_code == 404

@@ -26,6 +26,12 @@ from shared.settings import Settings
 from shared.testing import free_port
 from shared.worker import dispatch
 
+@pytest.fixture(scope="session")
+def settings(settings: Settings) -> Settings:
+    """No quiet hours unless a test sets them: these tests run at any hour (test_quiet_hours fixes a clock)."""
+    return settings.model_copy(update={"quiet_hours": ""})
+
+
 FAST = RetryPolicy(delays=(0.05, 0.05), timeout=2.0, jitter=0, budget=5)
 
 

@@ -94,6 +94,45 @@ async def test_a_provider_that_hangs_gets_each_hung_message_twice_at_most(settin
     assert max(per_message[k] for k in hung) <= 2, sorted(Counter(per_message[k] for k in hung).items())
 
 
+async def test_one_hanging_call_holds_up_its_own_message_only(settings, ndb, provider, http):
+    # one post hangs past the timeout; messages that fall due meanwhile go out at once, in the same run,
+    # not after the hung call gives up (before, the run's other lanes had ended and cron ticks found the
+    # run's lock still held: everything new waited for the timeout)
+    settings = settings.model_copy(update={"sms_url": provider.url})
+    policy = replace(FAST, timeout=4.0, concurrency=4, budget=20)
+    provider.hang_first, provider.hang_seconds = 1, 10.0
+    (hung,) = await queue_payments(settings, ndb, 1)
+    ctx = worker_ctx(settings, ndb, http, policy)
+    runs = [asyncio.create_task(deliver_sms({**ctx, "job_id": "cron:deliver_sms:0"}))]
+    deadline = time.monotonic() + 5
+    while not provider.posts:
+        assert time.monotonic() < deadline, "the first message was never posted"
+        await asyncio.sleep(0.01)
+    hung_at = provider.posts[0].at
+
+    events = make_ctx(settings, ndb)
+    for n in range(2, 22):                       # 20 more, as a payment batch arriving meanwhile
+        assert await handle(events, envelope("payment.paid", paid(household_id=n)))
+    queued_at = time.monotonic()
+    others = {str(r.id) for r in await rows(ndb, "SELECT id FROM sms_message")} - {hung}
+    while {p.json["id"] for p in provider.posts} < others | {hung}:
+        assert time.monotonic() - hung_at < policy.timeout, "the other messages waited for the hung call"
+        runs.append(asyncio.create_task(deliver_sms({**ctx, "job_id": f"cron:deliver_sms:{len(runs)}"})))
+        await asyncio.sleep(0.1)                # cron ticks (they find the run going and return)
+    (first,) = await rows(ndb, "SELECT status, attempts FROM sms_message WHERE id = :id", id=hung)
+    assert first.status == "queued" and first.attempts == 1    # the hung call is still open meanwhile
+    last = max(p.at for p in provider.posts if p.json["id"] in others)
+    assert last - queued_at < 1.0, f"the last of 20 went {last - queued_at:.2f}s after it was queued"
+    deadline = time.monotonic() + policy.timeout + 10
+    while await statuses(ndb) != {"sent": 21}:                # the hung one: timed out, then retried
+        assert time.monotonic() < deadline, await statuses(ndb)
+        runs.append(asyncio.create_task(deliver_sms({**ctx, "job_id": f"cron:deliver_sms:{len(runs)}"})))
+        await asyncio.sleep(0.1)
+    reports = await asyncio.gather(*runs)
+    assert sum(r["sent"] for r in reports if r) == 21
+    assert Counter(provider.keys())[hung] == 2 and len(provider.posts) == 22
+
+
 def worker_env(settings: Settings, policy: TestPolicy) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JINGZHUN_")}
     env.update({
@@ -101,6 +140,7 @@ def worker_env(settings: Settings, policy: TestPolicy) -> dict[str, str]:
         "JINGZHUN_DATA_DIR": str(settings.data_dir), "JINGZHUN_DB_PREFIX": settings.db_prefix,
         "JINGZHUN_QUEUE_PREFIX": settings.queue_prefix, "JINGZHUN_SMS_URL": settings.sms_url,
         "JINGZHUN_GATEWAY_URL": f"http://127.0.0.1:{free_port()}", "JINGZHUN_LOG_LEVEL": "warning",
+        "JINGZHUN_QUIET_HOURS": settings.quiet_hours,
         "TEST_SMS_POLICY": json.dumps(asdict(policy)),
     })
     return env

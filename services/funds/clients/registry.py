@@ -1,9 +1,17 @@
-"""What funds asks of the registry: whether a region exists (``GET {registry}/api/v1/regions/{code}``, service
-token) → ``{code, name, level, ...}`` or 404."""
+"""What funds asks of the registry:
 
+- whether a region exists (``GET {registry}/api/v1/regions/{code}``, service token) → ``{code, name, level, ...}``
+  or 404;
+- households' status history (``POST {registry}/internal/households/status-history`` ``{household_ids}``) →
+  ``{"items": [{"household_id", "intervals": [{"status", "from", "to"}]}]}``, ``from`` inclusive, ``to`` exclusive
+  or null (still so); days before the first interval have no status."""
+
+from collections.abc import Iterable
 from typing import Any
 
 from shared.http import ServiceClient, UpstreamProblem
+
+HISTORY_CHUNK = 50_000      # ids per call (the registry takes up to 100,000)
 
 
 async def region(services: ServiceClient, code: str) -> dict[str, Any] | None:
@@ -13,3 +21,17 @@ async def region(services: ServiceClient, code: str) -> dict[str, Any] | None:
         if exc.status == 404:
             return None
         raise
+
+
+async def status_history(services: ServiceClient, household_ids: Iterable[int]
+                         ) -> dict[int, list[tuple[str, str, str | None]]]:
+    """household id → [(status, "YYYY-MM-DD" from, to or None)] in order, for the known ones, a chunk of ids per
+    call (the dates as sent: a county's households are many, and SQL reads them as they are)."""
+    ids = sorted(set(household_ids))
+    out: dict[int, list[tuple[str, str, str | None]]] = {}
+    for i in range(0, len(ids), HISTORY_CHUNK):
+        answer = await services.request("POST", "registry", "/internal/households/status-history",
+                                        json={"household_ids": ids[i:i + HISTORY_CHUNK]})
+        for item in answer["items"]:
+            out[int(item["household_id"])] = [(x["status"], x["from"], x["to"]) for x in item["intervals"]]
+    return out

@@ -36,6 +36,8 @@ class Loan(Base, table=True):
     term_months: int | None = Field(default=None, sa_column=Column(SmallInteger))
     issued_on: date | None = Field(default=None, sa_column=Column(Date))
     overdue_since: date | None = Field(default=None, sa_column=Column(Date))
+    # state.LoanState.steps as [["YYYY-MM-DD", fen, "rate"], ...]: 贴息 reads them in SQL
+    steps: list = Field(default_factory=list, sa_column=Column(JSONB, nullable=False, server_default="[]"))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
 
 
@@ -61,6 +63,46 @@ class LoanEvent(Base, table=True):
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
 
 
+class LoanEventRejection(Base, table=True):
+    """A loan event a bank posted and was refused (unknown borrower, another bank's loan, an impossible event, a
+    bad field...): the problem it was answered with, kept for the bank to see. One row per bank and ``event_id``
+    (a retry of the same refused event counts ``attempts``); ``accepted_at`` once the event was later stored."""
+
+    __tablename__ = "loan_event_rejection"
+    __table_args__ = (UniqueConstraint("bank_code", "event_id", name="rejection_once_per_bank"),
+                      Index("ix_loan_event_rejection_bank_id", "bank_code", "id"))
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    bank_code: str = Field(sa_column=Column(String(32), nullable=False))
+    event_id: str = Field(sa_column=Column(String(64), nullable=False))
+    loan_no: str | None = Field(default=None, sa_column=Column(String(64)))
+    kind: str | None = Field(default=None, sa_column=Column(String(16)))
+    status: int = Field(sa_column=Column(SmallInteger, nullable=False))          # the problem's HTTP status
+    problem_type: str = Field(sa_column=Column(String(200), nullable=False))
+    reason: str = Field(sa_column=Column(String(2000), nullable=False))
+    errors: list | None = Field(default=None, sa_column=Column(JSONB))
+    body: dict = Field(sa_column=Column(JSONB, nullable=False))      # what was posted, the ID number masked
+    attempts: int = Field(sa_column=Column(Integer, nullable=False, server_default="1"))
+    first_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    last_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    accepted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class LoanReminder(Base, table=True):
+    """A ``loan.reminder`` written to the outbox: once per loan per overdue spell (``on`` = the day it became
+    overdue) and once per due date (``on`` = the due date)."""
+
+    __tablename__ = "loan_reminder"
+    __table_args__ = (UniqueConstraint("loan_no", "kind", "on", name="loan_reminder_once"),
+                      CheckConstraint("kind IN ('overdue', 'due_soon')", name="kind"))
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    loan_no: str = Field(sa_column=Column(String(64), ForeignKey("loan.loan_no"), nullable=False))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    on: date = Field(sa_column=Column(Date, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+
+
 class InterestSubsidy(Base, table=True):
     """One 贴息 computation: the period asked for, the allocation it was paid from, the ledger entry."""
 
@@ -79,7 +121,7 @@ class InterestSubsidy(Base, table=True):
 
 class SubsidizedDays(Base, table=True):
     """Days of a loan already subsidized (inclusive range): the same day is never paid twice, even when periods
-    overlap (computations lock the loans they pay, so two at once see each other's days)."""
+    overlap (one computation runs at a time, under an advisory lock, so the next sees the days the last paid)."""
 
     __tablename__ = "subsidized_days"
 

@@ -1,5 +1,6 @@
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
@@ -124,3 +125,22 @@ class LoanStats(BaseModel):
     repaid: Money
     compensated: Money = Field(description="principal the risk compensation fund paid (代偿)")
     recovery_rate: float | None = Field(description="principal repaid ÷ (repaid + compensated)")
+    loans_by_status: dict[LoanStatus, int] = Field(
+        description="loans per status: rated 已授信, issued 正常, repaying 还款中, overdue 逾期, extended 展期, "
+                    "settled 已结清, defaulted 已代偿")
+
+
+class LoanEventRejectionRead(BaseModel):
+    id: int
+    event_id: str
+    loan_no: str | None
+    kind: str | None
+    status: int = Field(description="the HTTP status the post was answered with")
+    problem_type: str = Field(description="the problem's ``type``")
+    reason: str = Field(description="the problem's ``detail``")
+    errors: list[dict[str, Any]] | None = Field(description="per field, for an invalid field (422)")
+    body: dict[str, Any] = Field(description="the event as posted, the ID number masked")
+    attempts: int = Field(description="how many times this event_id was posted and refused")
+    first_at: datetime
+    last_at: datetime
+    accepted_at: datetime | None = Field(description="when the same event_id was later stored")

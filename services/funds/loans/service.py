@@ -1,5 +1,5 @@
-"""扶贫小额信贷: events posted by partner banks, loans as their events say, 贴息 paid from a loan_interest
-allocation, and the county's loan statistics."""
+"""扶贫小额信贷: events posted by partner banks, loans as their events say, and the county's loan statistics
+(贴息 is subsidy.py, refused events rejections.py, reminders reminders.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.funds.allocations import service as allocations
-from services.funds.glossary import (LOAN_EVENT_LABELS, LOAN_STATUS_LABELS, SUBSIDIZED_HOUSEHOLD_STATUSES, EntryKind,
-                                     LoanStatus)
-from services.funds.ledger import service as ledger
+from services.funds.glossary import LOAN_EVENT_LABELS, LOAN_STATUS_LABELS, LoanStatus
+from services.funds.loans import rejections
 from services.funds.loans import state as st
-from services.funds.loans.models import InterestSubsidy, Loan, LoanEvent, SubsidizedDays
-from services.funds.loans.schemas import (LoanEventIn, LoanEventRead, LoanRead, LoanStats, ScheduleItem, SubsidyIn,
-                                          SubsidyLine, SubsidyRead)
+from services.funds.loans.models import Loan, LoanEvent
+from services.funds.loans.schemas import LoanEventIn, LoanEventRead, LoanRead, LoanStats, ScheduleItem
+from services.funds.risk_claims import service as risk_claims
 from shared import audit, regions
 from shared.auth import Principal
 from shared.http import ServiceClient, UpstreamProblem
@@ -37,17 +35,16 @@ def _unprocessable(field: str, msg: str) -> Unprocessable:
     return Unprocessable(msg, errors=[{"loc": ["body", field], "msg": msg, "type": "value_error"}])
 
 
-async def _events_of(session: AsyncSession, loan_nos: list[str]) -> dict[str, list[LoanEvent]]:
-    """Each loan's events in the order they apply, in one query."""
+async def events_of(session: AsyncSession, loan_nos: list[str]) -> dict[str, list[LoanEvent]]:
+    """Each loan's events in the order they apply (state.ordered), in one query."""
     out: dict[str, list[LoanEvent]] = {n: [] for n in loan_nos}
-    for e in (await session.execute(select(LoanEvent).where(LoanEvent.loan_no.in_(loan_nos)).order_by(
-            LoanEvent.occurred_at, LoanEvent.id))).scalars().all():
+    for e in (await session.execute(select(LoanEvent).where(LoanEvent.loan_no.in_(loan_nos)))).scalars().all():
         out[e.loan_no].append(e)
-    return out
+    return {n: st.ordered(x) for n, x in out.items()}
 
 
 async def _events(session: AsyncSession, loan_no: str) -> list[LoanEvent]:
-    return (await _events_of(session, [loan_no]))[loan_no]
+    return (await events_of(session, [loan_no]))[loan_no]
 
 
 def _schedule(s: st.LoanState, today: date) -> list[ScheduleItem]:
@@ -98,9 +95,30 @@ async def _borrower(services: ServiceClient, principal: Principal, id_number: st
     return household
 
 
+def _known(same: LoanEvent, body_hash: str, loan: Loan, events: list[LoanEvent]) -> tuple[bool, Loan, list[LoanEvent]]:
+    """A known event_id: nothing changes (the same body), or 409 (another)."""
+    if same.body_hash != body_hash:
+        raise Conflict(f"event {same.event_id} was stored with other content", slug="event-id-reused")
+    return False, loan, events
+
+
+def _steps_json(s: st.LoanState) -> list[list[Any]]:
+    return [[d.isoformat(), fen, str(rate)] for d, fen, rate in s.steps]
+
+
+def apply_state(loan: Loan, s: st.LoanState) -> None:
+    loan.status, loan.rating, loan.credit_line = s.status, s.rating, s.credit_line
+    loan.principal, loan.outstanding, loan.rate, loan.term_months = s.principal, s.outstanding, s.rate, s.term_months
+    loan.issued_on, loan.overdue_since, loan.compensated = s.issued_on, s.overdue_since, s.compensated
+    loan.steps = _steps_json(s)
+    loan.updated_at = datetime.now(UTC)
+
+
 async def post_event(*, session: AsyncSession, principal: Principal, services: ServiceClient, cipher: PiiCipher,
-                     event_in: LoanEventIn) -> tuple[bool, Loan, list[LoanEvent]]:
-    """Store the event once and recompute its loan; (stored?, loan, its events in order)."""
+                     event_in: LoanEventIn, risk_share: Decimal) -> tuple[bool, Loan, list[LoanEvent]]:
+    """Store the event once and recompute its loan; (stored?, loan, its events in order). An event the loan's
+    history makes impossible (state.impossible) is 409 and changes nothing; a ``defaulted`` loan opens its
+    risk claim. A stored event is audited by :func:`audit_event`, last."""
     bank = principal.bank or ""
     body = event_in.model_dump(mode="json")
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -119,33 +137,44 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
         raise NotFound(NOT_FOUND)          # another bank's loan: as if it did not exist
     events = await _events(session, loan.loan_no)
     same = next((e for e in events if e.event_id == event_in.event_id), None)
-    if same is None:
-        same = (await session.execute(select(LoanEvent).where(LoanEvent.bank_code == bank,
-                                                              LoanEvent.event_id == event_in.event_id))).scalars().first()
     if same is not None:
-        if same.body_hash != body_hash:
-            raise Conflict(f"event {event_in.event_id} was stored with other content", slug="event-id-reused")
-        return False, loan, events
+        return _known(same, body_hash, loan, events)
     if events and events[0].id_hmac != id_hmac:
         raise Conflict(f"loan {loan.loan_no} belongs to another borrower", slug="borrower-mismatch")
-    event = LoanEvent(bank_code=bank, event_id=event_in.event_id, loan_no=loan.loan_no, kind=event_in.kind.value,
-                      occurred_at=event_in.occurred_at,
-                      amount=to_fen(event_in.amount) if event_in.amount is not None else None,
-                      rate=event_in.rate, term_months=event_in.term_months,
-                      credit_line=to_fen(event_in.credit_line) if event_in.credit_line is not None else None,
-                      rating=event_in.rating, id_hmac=id_hmac, body_hash=body_hash)
-    session.add(event)
-    await session.flush()
-    events = await _events(session, loan.loan_no)
+    values = {"bank_code": bank, "event_id": event_in.event_id, "loan_no": loan.loan_no, "kind": event_in.kind.value,
+              "occurred_at": event_in.occurred_at,
+              "amount": to_fen(event_in.amount) if event_in.amount is not None else None,
+              "rate": event_in.rate, "term_months": event_in.term_months,
+              "credit_line": to_fen(event_in.credit_line) if event_in.credit_line is not None else None,
+              "rating": event_in.rating, "id_hmac": id_hmac, "body_hash": body_hash}
+    event = LoanEvent(**values)
+    if why := st.impossible([*events, event]).get(event.event_id):
+        raise Conflict(f"{event.kind} event {event.event_id} cannot be: {why}", slug="impossible-event",
+                       title="Impossible loan event")
+    t = LoanEvent.__table__
+    row = (await session.execute(insert(t).values(**values).on_conflict_do_nothing(constraint="once_per_bank")
+                                 .returning(t.c.id, t.c.received_at))).first()
+    if row is None:         # the bank used this event_id for another of its loans
+        other = (await session.execute(select(LoanEvent).where(LoanEvent.bank_code == bank,
+                                                               LoanEvent.event_id == event_in.event_id))).scalars().one()
+        return _known(other, body_hash, loan, events)
+    event.id, event.received_at = row
+    events = st.ordered([*events, event])
     s = st.replay(events)
-    loan.status, loan.rating, loan.credit_line = s.status, s.rating, s.credit_line
-    loan.principal, loan.outstanding, loan.rate, loan.term_months = s.principal, s.outstanding, s.rate, s.term_months
-    loan.issued_on, loan.overdue_since, loan.compensated = s.issued_on, s.overdue_since, s.compensated
-    loan.updated_at = datetime.now(UTC)
+    apply_state(loan, s)
     await session.flush()
-    await audit.record(session, actor=principal.sub, action=f"loan.{event_in.kind.value}", entity="loan",
-                       entity_id=loan.loan_no, diff={**body, "id_number": loan.id_masked})
+    if s.status == LoanStatus.defaulted:
+        await risk_claims.open_for(session=session, loan=loan, state=s, share=risk_share,
+                                   defaulted_on=st.day_of(next(e.occurred_at for e in events if e.kind == "defaulted")))
+    await rejections.accepted(session, bank_code=bank, event_id=event.event_id)
     return True, loan, events
+
+
+async def audit_event(*, session: AsyncSession, principal: Principal, event_in: LoanEventIn, loan: Loan) -> None:
+    """The stored event's audit row: the caller's last statement before commit (the chain's head stays locked
+    from here to the commit, so nothing else may come between)."""
+    await audit.record(session, actor=principal.sub, action=f"loan.{event_in.kind.value}", entity="loan",
+                       entity_id=loan.loan_no, diff={**event_in.model_dump(mode="json"), "id_number": loan.id_masked})
 
 
 async def get(*, session: AsyncSession, principal: Principal, loan_no: str) -> tuple[Loan, list[LoanEvent]]:
@@ -177,7 +206,7 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
         q = q.where(Loan.loan_no > key["loan_no"])
     rows = list((await session.execute(q.order_by(Loan.loan_no).limit(limit + 1))).scalars().all())
     rows, next_cursor = page(rows, limit, lambda loan: {"loan_no": loan.loan_no})
-    events = await _events_of(session, [loan.loan_no for loan in rows])
+    events = await events_of(session, [loan.loan_no for loan in rows])
     return [(loan, events[loan.loan_no]) for loan in rows], next_cursor
 
 
@@ -191,8 +220,11 @@ async def stats(*, session: AsyncSession, principal: Principal, region: str | No
           count(*) FILTER (WHERE principal > 0) AS loans_issued, coalesce(sum(principal), 0) AS amount_issued,
           coalesce(sum(outstanding), 0) AS outstanding,
           coalesce(sum(outstanding) FILTER (WHERE status = 'overdue'), 0) AS overdue_outstanding,
-          coalesce(sum(compensated), 0) AS compensated
-        FROM loan WHERE region_code LIKE :p"""), {"p": regions.prefix(scope) + "%"})).mappings().one()
+          coalesce(sum(compensated), 0) AS compensated,
+          (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
+             SELECT status, count(*) AS n FROM loan WHERE region_code LIKE :p GROUP BY status) g) AS by_status
+        FROM loan WHERE region_code LIKE :p"""),
+        {"p": regions.prefix(scope) + "%"})).mappings().one()
     compensated = r["compensated"]
     repaid = r["amount_issued"] - r["outstanding"] - compensated
     return LoanStats(
@@ -201,64 +233,5 @@ async def stats(*, session: AsyncSession, principal: Principal, region: str | No
         outstanding=from_fen(r["outstanding"]), overdue_outstanding=from_fen(r["overdue_outstanding"]),
         overdue_rate=round(r["overdue_outstanding"] / r["outstanding"], 4) if r["outstanding"] else None,
         repaid=from_fen(repaid), compensated=from_fen(compensated),
+        loans_by_status={x.value: int(r["by_status"].get(x.value, 0)) for x in LoanStatus},
         recovery_rate=round(repaid / (repaid + compensated), 4) if repaid + compensated else None)
-
-
-async def subsidize(*, session: AsyncSession, principal: Principal, services: ServiceClient,
-                    subsidy_in: SubsidyIn) -> SubsidyRead:
-    """贴息 for the period: per loan in the allocation's region whose household is registered, returned or exited,
-    Σ over the period's days not subsidized before of the day's outstanding principal × rate ÷ 360, rounded half-up
-    to the fen per loan; paid from the loan_interest allocation in one entry (nothing changes if it cannot pay)."""
-    allocation = await allocations.get(session=session, principal=principal, allocation_id=subsidy_in.allocation_id)
-    if not principal.covers(allocation.region_code):
-        raise NotFound("No such allocation")
-    if allocation.purpose != "loan_interest":
-        raise ledger.EarmarkViolation("贴息 is paid only from a loan_interest (小额信贷贴息) allocation")
-    first, last = subsidy_in.period_start, subsidy_in.period_end
-    loans = list((await session.execute(select(Loan).where(
-        Loan.region_code.startswith(regions.prefix(allocation.region_code)), Loan.issued_on.is_not(None),
-        Loan.issued_on <= last).order_by(Loan.loan_no).with_for_update())).scalars().all())
-    statuses: dict[int, str] = {}
-    if loans:
-        answer = await services.request("POST", "registry", "/internal/households/eligibility", json={
-            "household_ids": sorted({loan.household_id for loan in loans}), "region_code": allocation.region_code})
-        statuses = {i["household_id"]: i.get("status") for i in answer["items"]}
-    loans = [loan for loan in loans if statuses.get(loan.household_id) in SUBSIDIZED_HOUSEHOLD_STATUSES]
-    numbers = [loan.loan_no for loan in loans]
-    events = await _events_of(session, numbers)
-    covered: dict[str, list[tuple[date, date]]] = {n: [] for n in numbers}
-    for r in (await session.execute(select(SubsidizedDays).where(SubsidizedDays.loan_no.in_(numbers)))).scalars():
-        covered[r.loan_no].append((r.first_day, r.last_day))
-    lines, days_rows = [], []
-    for loan in loans:
-        ranges = st.uncovered(first, last, covered[loan.loan_no])
-        s = st.replay(events[loan.loan_no])
-        days, fen = st.interest(s.steps, ranges)
-        if fen <= 0:
-            continue
-        lines.append({"loan_no": loan.loan_no, "days": days, "amount": fen})
-        days_rows += [(loan.loan_no, a, b, fen if i == 0 else 0, st.interest(s.steps, [(a, b)])[0])
-                      for i, (a, b) in enumerate(ranges)]
-    total = sum(x["amount"] for x in lines)
-    subsidy = InterestSubsidy(period_start=first, period_end=last, allocation_id=allocation.id, total=total,
-                              lines=[{**x, "amount": f"{from_fen(x['amount']):f}"} for x in lines],
-                              created_by=principal.sub)
-    session.add(subsidy)
-    await session.flush()
-    if total:
-        acc = await ledger.accounts(session, [allocation.id])
-        subsidy.entry_id = await ledger.post(session, kind=EntryKind.spend, ref=f"interest_subsidy:{subsidy.id}",
-                                             actor=principal.sub, memo=f"贴息 {first}–{last}",
-                                             lines=[(acc[(allocation.id, "available")]["id"], -total),
-                                                    (acc[(allocation.id, "spent")]["id"], total)])
-    for loan_no, a, b, fen, n in days_rows:
-        session.add(SubsidizedDays(loan_no=loan_no, first_day=a, last_day=b, subsidy_id=subsidy.id, amount=fen,
-                                   days=n))
-    await session.flush()
-    await audit.record(session, actor=principal.sub, action="loan.interest_subsidy", entity="interest_subsidy",
-                       entity_id=subsidy.id, diff={**subsidy_in.model_dump(mode="json"), "total": f"{from_fen(total):f}",
-                                                   "entry_id": subsidy.entry_id, "loans": len(lines)})
-    return SubsidyRead(period_start=first, period_end=last, allocation_id=allocation.id, total=from_fen(total),
-                       lines=[SubsidyLine(loan_no=x["loan_no"], days=x["days"], amount=from_fen(x["amount"]))
-                              for x in lines])
-

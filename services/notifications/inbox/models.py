@@ -14,6 +14,11 @@ class InboxMessage(Base, table=True):
     __tablename__ = "inbox_message"
     __table_args__ = (
         Index("ix_inbox_message_user", "user_id", "id"),
+        # the unread count: an index-only count of one user's unread messages
+        Index("ix_inbox_message_unread", "user_id", postgresql_where=text("read_at IS NULL")),
+        # one message per user and fact (a county's alerts of one day), whatever the event id
+        Index("uq_inbox_message_user_dedupe", "user_id", "dedupe_key", unique=True,
+              postgresql_where=text("dedupe_key IS NOT NULL")),
         # one message per event and user: a fan-out resumed after a crash never doubles a message
         Index("uq_inbox_message_event_user", "event_id", "user_id", unique=True,
               postgresql_where=text("event_id IS NOT NULL")),
@@ -25,5 +30,6 @@ class InboxMessage(Base, table=True):
     title: str = Field(sa_column=Column(Text, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
     event_id: uuid.UUID | None = Field(default=None, sa_column=Column(UUID(as_uuid=True)))
+    dedupe_key: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
     read_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

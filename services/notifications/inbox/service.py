@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,20 +17,22 @@ from shared.pagination import decode_cursor, page
 from shared.problems import NotFound
 
 
+table = InboxMessage.__table__
+
+
 def to_read(m: InboxMessage) -> InboxMessageRead:
     return InboxMessageRead(id=m.id, kind=m.kind, title=m.title, body=m.body, created_at=m.created_at,
                             read_at=m.read_at)
 
 
 async def deliver(*, session: AsyncSession, user_id: str, kind: str, title: str, body: str,
-                  event: dict[str, Any] | None = None) -> int | None:
-    """Put a message in ``user_id``'s inbox; returns its id, or None when this event already gave them one."""
-    table = InboxMessage.__table__
+                  event: dict[str, Any] | None = None, dedupe_key: str | None = None) -> int | None:
+    """Put a message in ``user_id``'s inbox; returns its id, or None when this event (or, with ``dedupe_key``,
+    this fact under any event id) already gave them one."""
     inserted = (await session.execute(
-        pg_insert(table).values(user_id=user_id, kind=kind, title=title, body=body,
+        pg_insert(table).values(user_id=user_id, kind=kind, title=title, body=body, dedupe_key=dedupe_key,
                                 event_id=uuid.UUID(str(event["event_id"])) if event else None)
-        .on_conflict_do_nothing(index_elements=["event_id", "user_id"], index_where=text("event_id IS NOT NULL"))
-        .returning(table.c.id))).scalar_one_or_none()
+        .on_conflict_do_nothing().returning(table.c.id))).scalar_one_or_none()
     if inserted is not None:
         await audit.record(session, actor=f"event:{event['source']}" if event else "system", action="inbox.deliver",
                            entity="inbox_message", entity_id=inserted,
@@ -47,6 +49,12 @@ async def list_mine(*, session: AsyncSession, principal: Principal, unread: bool
     if (key := decode_cursor(cursor, id=int)) is not None:
         q = q.where(InboxMessage.id < key["id"])
     return page(list((await session.exec(q)).all()), limit, lambda m: {"id": m.id})
+
+
+async def unread_count(*, session: AsyncSession, principal: Principal) -> int:
+    """From the partial index on unread messages (``ix_inbox_message_unread``): an index-only count."""
+    return (await session.execute(select(func.count()).select_from(table).where(
+        table.c.user_id == principal.sub, table.c.read_at.is_(None)))).scalar_one()
 
 
 async def mark_read(*, session: AsyncSession, principal: Principal, message_id: int) -> InboxMessage:

@@ -7,13 +7,15 @@ connection error is retried after the policy's next delay (``Retry-After`` lengt
 last attempt the message is ``failed``.
 
 One run at a time, whatever the number of workers: a run holds the ``SMS_DELIVERY`` advisory lock (see
-``services.notifications.locks``) and a run that finds it taken returns at once. The run keeps
-``concurrency`` lanes; each lane claims one due message (``FOR UPDATE SKIP LOCKED``), leases it for a
-single attempt (``attempts`` + 1, ``next_attempt_at`` pushed past the HTTP timeout) in a short
-transaction, posts it at once, and records the outcome in its own transaction, only if it still holds
-the lease. So no more than ``concurrency`` requests are open at the provider, nothing is claimed before it
-can be sent, and a worker that dies mid-send leaves at most ``concurrency`` messages whose outcome is
-unknown: their leases expire and they are tried again (same id and key), and only they.
+``services.notifications.locks``) and a run that finds it taken returns at once. The run keeps up to
+``concurrency`` lanes (a lane that claims a message starts the next; a lane with nothing due keeps looking while
+another is sending, so a hanging call delays only its own message); each lane claims one due message (``FOR
+UPDATE SKIP LOCKED``), leases it for a single attempt (``attempts`` + 1, ``next_attempt_at`` pushed past the
+HTTP timeout) in a short transaction, posts it at once, and records the outcome in its own transaction, only if
+it still holds the lease. So no more than ``concurrency`` requests are open at the provider, nothing is claimed
+before it can be sent, and a worker that dies mid-send leaves at most ``concurrency`` messages whose outcome is
+unknown: their leases expire and they are tried again (same id and key), and only they. In quiet hours
+(``quiet``) only urgent kinds are claimed, and a retry that would fall in them waits for their end.
 """
 
 from __future__ import annotations
@@ -22,20 +24,28 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.notifications import locks
-from services.notifications.sms import repository
+from services.notifications.sms import metrics, repository
+from services.notifications.sms.quiet import QuietHours
 from shared import audit, pii
 from shared.settings import Settings
 
 log = logging.getLogger("jingzhun.notifications.sms")
 ACTOR = "system:sms-delivery"
+IDLE_POLL = 0.05       # seconds: how often a lane with nothing to do looks again while another is sending
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -125,13 +135,15 @@ async def post(client: httpx.AsyncClient, url: str, *, message_id: str, phone: s
 
 
 async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, client: httpx.AsyncClient,
-                      policy: RetryPolicy = DEFAULT_POLICY) -> Report:
+                      policy: RetryPolicy = DEFAULT_POLICY, clock: Clock | None = None) -> Report:
     """Send every message that is due now (bounded by ``policy.budget``); nothing without an SMS URL, and
-    nothing (``skipped``) while another run holds the delivery lock."""
+    nothing (``skipped``) while another run holds the delivery lock. In quiet hours only urgent kinds go."""
     report = Report()
     url = settings.sms_url
     if not url:
         return report
+    clock = clock or _utcnow
+    quiet = QuietHours.parse(settings.quiet_hours)
     async with locks.exclusive(settings, locks.SMS_DELIVERY) as lock:
         if lock is None:
             report.skipped = True
@@ -151,43 +163,72 @@ async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, c
             except Exception as exc:   # noqa: BLE001 — recorded as this attempt's error, retried
                 return Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
 
+        async def claim():
+            now = clock()
+            async with sessionmaker() as session:
+                claimed, abandoned = await repository.claim_due(
+                    session, limit=1, lease_seconds=policy.lease, max_attempts=policy.max_attempts, now=now,
+                    only_kinds=sorted(quiet.urgent) if quiet.quiet(now) else None, lock=lock)
+                for row in abandoned:
+                    await audit.record(session, actor=ACTOR, action="sms.failed", entity="sms_message",
+                                       entity_id=row.id, diff={"attempt": row.attempts,
+                                                               "error": "no outcome recorded"})
+                await metrics.add(session, {"failed": len(abandoned)})
+                await session.commit()
+            report.failed += len(abandoned)
+            return claimed, abandoned
+
+        sending = running = 0
+
         async def lane() -> None:
-            """Claim one message, send it, record it; again until nothing is due or the budget is spent."""
-            while time.monotonic() < deadline:
-                async with sessionmaker() as session:
-                    claimed, abandoned = await repository.claim_due(
-                        session, limit=1, lease_seconds=policy.lease, max_attempts=policy.max_attempts, lock=lock)
-                    for row in abandoned:
-                        await audit.record(session, actor=ACTOR, action="sms.failed", entity="sms_message",
-                                           entity_id=row.id, diff={"attempt": row.attempts,
-                                                                   "error": "no outcome recorded"})
-                    await session.commit()
-                report.failed += len(abandoned)
-                if not claimed:
-                    if abandoned:
-                        continue
-                    return
-                (row,) = claimed
-                outcome = await attempt(row)
-                async with sessionmaker() as session:
-                    await _settle(session, row, outcome, policy, report)
-                    await session.commit()
+            """Claim one message, send it, record it; again until nothing is due or the budget is spent.
+
+            A lane that claims a message starts another (up to ``concurrency``) for whatever else is due. A lane
+            with nothing to do keeps looking while another lane is still sending (a provider call may hang until
+            its timeout) and takes what falls due meanwhile: a hanging call holds up its own message only."""
+            nonlocal sending, running
+            try:
+                while time.monotonic() < deadline:
+                    claimed, abandoned = await claim()
+                    if claimed:
+                        (row,) = claimed
+                        sending += 1
+                        if running < policy.concurrency:
+                            running += 1
+                            lanes.create_task(lane())
+                        try:
+                            outcome = await attempt(row)
+                            async with sessionmaker() as session:
+                                await _settle(session, row, outcome, policy, report, quiet, clock)
+                                await session.commit()
+                        finally:
+                            sending -= 1
+                    elif not abandoned:
+                        if not sending:
+                            return
+                        await asyncio.sleep(IDLE_POLL)
+            finally:
+                running -= 1
 
         async with asyncio.TaskGroup() as lanes:     # a lane that fails stops the others before the lock goes
-            for _ in range(policy.concurrency):
-                lanes.create_task(lane())
+            running = 1
+            lanes.create_task(lane())
     return report
 
 
-async def _settle(session, row, outcome: Outcome, policy: RetryPolicy, report: Report) -> None:
+async def _settle(session, row, outcome: Outcome, policy: RetryPolicy, report: Report, quiet: QuietHours,
+                  clock: Clock) -> None:
+    next_at = None
     if outcome.ok:
         status, retry_in, action = "sent", None, "sms.sent"
     elif outcome.permanent or row.attempts >= policy.max_attempts:
         status, retry_in, action = "failed", None, "sms.failed"
     else:
         status, retry_in, action = "queued", policy.delay_after(row.attempts, outcome.retry_after), "sms.retry"
-    if not await repository.settle(session, message_id=row.id, attempt=row.attempts, status=status,
-                                   error=outcome.error, retry_in=retry_in):
+        next_at = quiet.send_at(clock() + timedelta(seconds=retry_in), row.kind)
+    latency = await repository.settle(session, message_id=row.id, attempt=row.attempts, status=status,
+                                      error=outcome.error, next_at=next_at)
+    if latency is None:
         report.lost_lease += 1
         log.warning("SMS %s: attempt %d finished after its lease passed to another run; outcome not recorded",
                     row.id, row.attempts)
@@ -199,14 +240,16 @@ async def _settle(session, row, outcome: Outcome, policy: RetryPolicy, report: R
         diff["retry_in_seconds"] = round(retry_in, 3)
     await audit.record(session, actor=ACTOR, action=action, entity="sms_message", entity_id=row.id, diff=diff)
     if status == "sent":
+        await metrics.add(session, {"sent": 1, **metrics.latency([latency])})
         report.sent += 1
         log.info("SMS %s sent (attempt %d)", row.id, row.attempts)
     elif status == "failed":
+        await metrics.add(session, {"failed": 1})
         report.failed += 1
         report.errors.append(outcome.error or "")
         log.error("SMS %s failed for good after attempt %d: %s", row.id, row.attempts, outcome.error)
     else:
+        await metrics.add(session, {"retries": 1})
         report.retried += 1
         log.warning("SMS %s attempt %d failed (%s); retrying in %.1fs", row.id, row.attempts, outcome.error,
                     retry_in)
-

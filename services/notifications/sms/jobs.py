@@ -11,7 +11,8 @@ async def deliver_sms(ctx: dict[str, Any]) -> dict[str, int] | None:
     """One delivery run; None at once while another run (this worker's or another's) is still going: a slow
     provider must not make runs pile up, and one run keeps ``concurrency`` posts in flight at most."""
     report = await deliver_due(sessionmaker=ctx["db"].sessionmaker, settings=ctx["settings"],
-                               client=ctx["http"], policy=ctx.get("sms_policy", DEFAULT_POLICY))
+                               client=ctx["http"], policy=ctx.get("sms_policy", DEFAULT_POLICY),
+                               clock=ctx.get("clock"))
     if report.skipped:
         return None
     return {"sent": report.sent, "retried": report.retried, "failed": report.failed}

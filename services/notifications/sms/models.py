@@ -1,7 +1,8 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, Integer, LargeBinary, String, Text, func, text
+from sqlalchemy import (CheckConstraint, Column, DateTime, Float, Index, Integer, LargeBinary, SmallInteger, String,
+                        Text, func, text)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field
 
@@ -34,8 +35,19 @@ class SmsMessage(Base, table=True):
     phone_masked: str | None = Field(default=None, sa_column=Column(String(32)))
     text: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False))
+    parts: int = Field(default=1, sa_column=Column(SmallInteger, nullable=False, server_default="1"))
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     next_attempt_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class SmsCounter(Base, table=True):
+    """The SMS counters behind ``/metrics``: added to in the transaction that changes a message's state, by
+    whichever worker process does it, and read at scrape time (``sms.metrics``)."""
+
+    __tablename__ = "sms_counter"
+
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: float = Field(default=0, sa_column=Column(Float, nullable=False, server_default="0"))

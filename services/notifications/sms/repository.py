@@ -45,19 +45,22 @@ async def list_(session: AsyncSession, *, region_range: tuple[str, str] | None, 
 
 
 async def claim_due(session: AsyncSession, *, limit: int, lease_seconds: float, max_attempts: int,
+                    now: datetime, only_kinds: Sequence[str] | None = None,
                     lock: RunLock | None = None) -> tuple[Sequence[Row], Sequence[Row]]:
-    """Lock up to ``limit`` due queued messages (skipping those another run holds) and lease them for one attempt.
+    """Lock up to ``limit`` messages due at ``now`` (skipping those another run holds) and lease them for one attempt.
 
-    Returns ``(claimed, abandoned)``: claimed rows carry ``id, phone_enc, text, attempts`` (the attempt now
-    being made); abandoned ones had used their last attempt without an outcome being recorded (the worker
-    stopped mid-send) and are marked ``failed`` here. With ``lock``, nothing is claimed unless that run
-    still holds its lock (see ``locks.HELD``).
+    Returns ``(claimed, abandoned)``: claimed rows carry ``id, kind, phone_enc, text, attempts`` (the attempt
+    now being made); abandoned ones had used their last attempt without an outcome being recorded (the worker
+    stopped mid-send) and are marked ``failed`` here. ``only_kinds`` (quiet hours: the urgent kinds) limits the
+    claim to those kinds. With ``lock``, nothing is claimed unless that run still holds its lock (``locks.HELD``).
     """
-    fence, params = "", {"n": limit}
+    fence, params = "", {"n": limit, "now": now}
     if lock is not None:
         fence, params = f" AND {HELD}", params | lock.params()
+    if only_kinds is not None:
+        fence, params = fence + " AND kind = ANY(:kinds)", params | {"kinds": list(only_kinds)}
     due = (await session.execute(text(
-        "SELECT id, attempts FROM sms_message WHERE status = 'queued' AND next_attempt_at <= now()" + fence +
+        "SELECT id, attempts FROM sms_message WHERE status = 'queued' AND next_attempt_at <= :now" + fence +
         " ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED"), params)).all()
     spent = [r.id for r in due if r.attempts >= max_attempts]
     fresh = [r.id for r in due if r.attempts < max_attempts]
@@ -71,24 +74,22 @@ async def claim_due(session: AsyncSession, *, limit: int, lease_seconds: float, 
     if fresh:
         claimed = (await session.execute(text(
             "UPDATE sms_message SET attempts = attempts + 1, "
-            "next_attempt_at = now() + make_interval(secs => :lease) "
-            "WHERE id = ANY(:ids) RETURNING id, phone_enc, text, attempts"),
-            {"ids": fresh, "lease": float(lease_seconds)})).all()
+            "next_attempt_at = CAST(:now AS timestamptz) + make_interval(secs => :lease) "
+            "WHERE id = ANY(:ids) RETURNING id, kind, phone_enc, text, attempts"),
+            {"ids": fresh, "lease": float(lease_seconds), "now": now})).all()
     return claimed, abandoned
 
 
 async def settle(session: AsyncSession, *, message_id: uuid.UUID, attempt: int, status: str,
-                 error: str | None, retry_in: float | None) -> bool:
-    """Record an attempt's outcome, unless the lease was lost (another worker has made a later attempt)."""
-    values: dict[str, Any] = {"status": status, "last_error": error}
+                 error: str | None, next_at: datetime | None) -> float | None:
+    """Record an attempt's outcome, unless the lease was lost (another worker has made a later attempt): None
+    then, else the seconds from queued to now (the delivery latency, for a sent message)."""
+    values: dict[str, Any] = {"status": status, "last_error": error, "next_attempt_at": next_at}
     if status == "sent":
         values |= {"sent_at": func.now(), "next_attempt_at": None}
-    elif retry_in is not None:
-        values["next_attempt_at"] = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, float(retry_in))
-    else:
-        values["next_attempt_at"] = None
     result = await session.execute(
         table.update().where(and_(table.c.id == message_id, table.c.status == "queued",
-                                  table.c.attempts == attempt)).values(**values).returning(table.c.id))
-    return result.first() is not None
-
+                                  table.c.attempts == attempt)).values(**values)
+        .returning(func.extract("epoch", func.now() - table.c.created_at)))
+    row = result.first()
+    return None if row is None else float(row[0])

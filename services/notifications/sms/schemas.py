@@ -20,6 +20,8 @@ class SmsRead(BaseModel):
     status: SmsStatus
     status_label: str
     detail: str = Field(description="where delivery stands, in words (e.g. no SMS provider configured)")
+    parts: int = Field(description="SMS the provider bills for this text: 1 up to 70 characters (UCS-2 units), "
+                                   "else one per 67")
     attempts: int
     next_attempt_at: datetime | None
     last_error: str | None

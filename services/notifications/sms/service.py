@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import templates
-from services.notifications.sms import repository
+from services.notifications.sms import metrics, repository
 from services.notifications.sms.models import SmsMessage
+from services.notifications.sms.quiet import BEIJING, QuietHours
 from services.notifications.sms.schemas import SmsRead, SmsStatus
 from shared import audit, pii, regions
 from shared.auth import Principal
@@ -38,13 +39,21 @@ def normalize_mobile(phone: str | None) -> str | None:
     return digits if _MOBILE.fullmatch(digits) else None
 
 
+@lru_cache(maxsize=8)
+def quiet_hours(spec: str) -> QuietHours:
+    return QuietHours.parse(spec)
+
+
 async def queue(*, session: AsyncSession, settings: Settings, kind: str, dedupe_key: str, region_code: str,
-                phone: str | None, text: str, event: dict[str, Any] | None = None) -> uuid.UUID | None:
+                phone: str | None, text: str, event: dict[str, Any] | None = None,
+                now: datetime | None = None) -> uuid.UUID | None:
     """Queue an SMS in the caller's transaction; None when ``dedupe_key`` already has one (nothing written).
 
     Without a usable mobile number the message is stored ``failed`` with the reason, so officers can see
-    who was not told. The phone is kept encrypted (AES-GCM, ``shared.pii``) and masked for display.
+    who was not told. The phone is kept encrypted (AES-GCM, ``shared.pii``) and masked for display. A
+    message queued in quiet hours is due when they end; ``parts`` is what the provider will bill.
     """
+    now = now or datetime.now(UTC)
     mobile = normalize_mobile(phone)
     status, error = (SmsStatus.queued, None) if mobile else (SmsStatus.failed, NOT_MOBILE if phone else NO_PHONE)
     stored = mobile or phone or None
@@ -54,8 +63,10 @@ async def queue(*, session: AsyncSession, settings: Settings, kind: str, dedupe_
         "id": message_id, "dedupe_key": dedupe_key, "kind": kind, "region_code": region_code,
         "event_id": uuid.UUID(str(event["event_id"])) if event else None,
         "phone_enc": pii.cipher(settings).encrypt(stored, field="phone") if stored else None,
-        "phone_masked": masked, "text": text, "status": status.value, "last_error": error,
-        "next_attempt_at": func.now() if status is SmsStatus.queued else None})
+        "phone_masked": masked, "text": text, "parts": templates.sms_parts(text), "status": status.value,
+        "last_error": error,
+        "next_attempt_at": quiet_hours(settings.quiet_hours).send_at(now, kind) if status is SmsStatus.queued
+        else None})
     if inserted is None:
         log.info("SMS for %s exists already; not queued again", dedupe_key)
         return None
@@ -63,6 +74,7 @@ async def queue(*, session: AsyncSession, settings: Settings, kind: str, dedupe_
                        entity="sms_message", entity_id=message_id,
                        diff={"kind": kind, "phone": masked, "region_code": region_code, "status": status.value,
                              "error": error, "event_id": event and event["event_id"], "dedupe_key": dedupe_key})
+    await metrics.add(session, {"queued" if status is SmsStatus.queued else "failed": 1})
     if status is SmsStatus.failed:
         log.warning("SMS %s (%s) cannot be sent: %s", message_id, kind, error)
     elif not settings.sms_url:
@@ -82,6 +94,9 @@ def detail(m: SmsMessage, *, provider_configured: bool) -> str:
     if not provider_configured:
         return "未配置短信网关（JINGZHUN_SMS_URL 未设置）：短信保留在队列中，尚未发送"
     if m.attempts == 0:
+        if m.next_attempt_at is not None and m.next_attempt_at > datetime.now(UTC):
+            at = m.next_attempt_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+            return f"静默时段不发短信，将于北京时间 {at} 发送"
         return "等待发送"
     return f"第 {m.attempts} 次发送未成功（{m.last_error}），将自动重试"
 
@@ -90,7 +105,7 @@ def to_read(m: SmsMessage, *, provider_configured: bool) -> SmsRead:
     return SmsRead(id=m.id, kind=m.kind, kind_label=templates.MESSAGE_KIND_LABELS.get(m.kind, m.kind),
                    phone=m.phone_masked, text=m.text, status=SmsStatus(m.status),
                    status_label=templates.SMS_STATUS_LABELS[m.status],
-                   detail=detail(m, provider_configured=provider_configured), attempts=m.attempts,
+                   detail=detail(m, provider_configured=provider_configured), parts=m.parts, attempts=m.attempts,
                    next_attempt_at=m.next_attempt_at if m.status == SmsStatus.queued else None,
                    last_error=m.last_error, region_code=m.region_code, created_at=m.created_at, sent_at=m.sent_at)
 

@@ -1,0 +1,95 @@
+"""Loan reminders (``loan.reminder`` to notifications), written by a daily funds cron: once per loan per overdue
+spell (a spell is known by the day it became overdue) and once per due date for loans due in
+:data:`DUE_SOON_DAYS` days (按季付息、到期还本: every three months from the issue day, and the maturity).
+``loan_reminder`` remembers what was written, so a run that is repeated (or a worker restarted) writes nothing
+twice. The head's name and full mobile come from the registry in one call per 10,000 households, as a payment
+batch gets them for ``payment.paid``. Payload::
+
+    {"loan_no", "kind": "overdue"|"due_soon", "household_id", "region_code", "bank_code", "head_name",
+     "head_phone": full mobile or null, "due_on": "YYYY-MM-DD", "outstanding": "1234.00", "days_overdue": int}
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.funds.loans.state import CHINA
+from shared import audit
+from shared.http import ServiceClient
+from shared.money import from_fen
+from shared.outbox import CHANNEL
+from shared.tables import outbox
+
+DUE_SOON_DAYS = 3
+ELIGIBILITY_CHUNK = 10_000
+OPEN = "('issued', 'repaying', 'extended')"
+
+# the loans to remind today, each remembered in loan_reminder in the same statement (only the new ones return)
+DUE = f"""
+WITH wanted AS (
+  SELECT loan_no, 'overdue' AS kind, overdue_since AS "on" FROM loan
+  WHERE status = 'overdue' AND overdue_since IS NOT NULL AND outstanding > 0
+  UNION ALL
+  SELECT loan_no, 'due_soon', CAST(:target AS date) FROM loan l
+  CROSS JOIN LATERAL (SELECT ((extract(year FROM CAST(:target AS date)) - extract(year FROM l.issued_on)) * 12
+                              + extract(month FROM CAST(:target AS date)) - extract(month FROM l.issued_on))::int
+                             AS k) m
+  WHERE l.status IN {OPEN} AND l.outstanding > 0 AND l.issued_on IS NOT NULL AND l.term_months IS NOT NULL
+    AND CAST(:target AS date) <= (l.issued_on + make_interval(months => l.term_months))::date
+    AND (CAST(:target AS date) = (l.issued_on + make_interval(months => l.term_months))::date
+         OR (m.k > 0 AND m.k % 3 = 0 AND (l.issued_on + make_interval(months => m.k))::date = CAST(:target AS date))))
+INSERT INTO loan_reminder (loan_no, kind, "on") SELECT loan_no, kind, "on" FROM wanted
+ON CONFLICT ON CONSTRAINT loan_reminder_once DO NOTHING
+RETURNING loan_no, kind, "on"
+"""
+
+
+async def _heads(services: ServiceClient, loans: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    ids = sorted({x["household_id"] for x in loans})
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(ids), ELIGIBILITY_CHUNK):
+        chunk = ids[i:i + ELIGIBILITY_CHUNK]
+        county = next(x["region_code"] for x in loans if x["household_id"] == chunk[0])[:6] + "000000"
+        answer = await services.request("POST", "registry", "/internal/households/eligibility",
+                                        json={"household_ids": chunk, "region_code": county})
+        out.update({int(h["household_id"]): h for h in answer["items"]})
+    return out
+
+
+async def remind(*, session: AsyncSession, services: ServiceClient, today: date) -> int:
+    """Write today's reminders to the outbox; how many."""
+    made = (await session.execute(text(DUE), {"target": today + timedelta(days=DUE_SOON_DAYS)})).all()
+    if not made:
+        return 0
+    loans = {r["loan_no"]: dict(r) for r in (await session.execute(text(
+        "SELECT loan_no, household_id, region_code, bank_code, outstanding, overdue_since FROM loan"
+        " WHERE loan_no = ANY(:n)"), {"n": [m.loan_no for m in made]})).mappings().all()}
+    heads = await _heads(services, list(loans.values()))
+    rows = []
+    for m in made:
+        loan, head = loans[m.loan_no], heads.get(loans[m.loan_no]["household_id"], {})
+        rows.append({"event_id": uuid.uuid4(), "topic": "loan.reminder", "destinations": ["notifications"],
+                     "payload": {"loan_no": m.loan_no, "kind": m.kind, "household_id": loan["household_id"],
+                                 "region_code": loan["region_code"], "bank_code": loan["bank_code"],
+                                 "head_name": head.get("head_name"), "head_phone": head.get("phone"),
+                                 "due_on": m.on.isoformat(), "outstanding": f"{from_fen(loan['outstanding']):f}",
+                                 "days_overdue": max(0, (today - m.on).days) if m.kind == "overdue" else 0}})
+    await session.execute(outbox.insert(), rows)
+    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+    await audit.record(session, actor="svc:funds", action="loan.reminders", entity="loan_reminder",
+                       entity_id=today.isoformat(), diff={"overdue": sum(m.kind == "overdue" for m in made),
+                                                         "due_soon": sum(m.kind == "due_soon" for m in made)})
+    return len(rows)
+
+
+async def send_reminders(ctx: dict[str, Any]) -> int:
+    """The daily cron (services/funds/worker.py)."""
+    async with ctx["db"].sessionmaker() as session:
+        n = await remind(session=session, services=ctx["services"], today=datetime.now(CHINA).date())
+        await session.commit()
+    return n
