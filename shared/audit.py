@@ -1,8 +1,18 @@
-"""The hash-chained audit log: appended in the writer's transaction, verified end to end."""
+"""The hash-chained audit log: written in the writer's transaction, linked after commit, verified end to end.
+
+A write appends a row to ``audit_pending`` (no lock, so concurrent writers commit together); the sealer takes the
+chain head's row lock and moves committed rows into ``audit_log`` with their seq and hashes, in commit order. It
+runs in the writing process right after the commit, in every worker every few seconds, and before every read of the
+chain (verify, events), so a reader always sees every committed row chained. A row is unchained for the moment
+between its commit and its sealing (milliseconds under load); from then on any edit breaks the chain.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,12 +20,15 @@ from typing import Any
 import rfc8785
 from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Engine, event, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
 from shared.auth import require_service
 from shared.db import SessionDep
-from shared.tables import GENESIS, audit_head, audit_log
+from shared.tables import GENESIS, audit_head, audit_log, audit_pending
+
+log = logging.getLogger("jingzhun.audit")
 
 
 def _digest(seq: int, at: datetime, actor: str, action: str, entity: str, entity_id: str, diff: Any,
@@ -25,24 +38,134 @@ def _digest(seq: int, at: datetime, actor: str, action: str, entity: str, entity
     return hashlib.sha256(rfc8785.dumps(content)).hexdigest()
 
 
-async def record(session: AsyncSession | AsyncConnection, *, actor: str, action: str, entity: str,
-                 entity_id: Any, diff: Any = None) -> int:
-    """Append one chain row in the caller's transaction; returns its seq."""
+async def record(session: AsyncSession, *, actor: str, action: str, entity: str, entity_id: Any,
+                 diff: Any = None) -> None:
+    """Append one audit row in the caller's transaction. It takes no lock: once the transaction commits, the
+    sealer links it into the chain (in this process at once, else at the next read or sweep)."""
     diff = jsonable_encoder(diff if diff is not None else {})
+    await session.execute(audit_pending.insert().values(at=datetime.now(UTC), actor=actor, action=action,
+                                                        entity=entity, entity_id=str(entity_id), diff=diff))
+    bind = session.sync_session.get_bind()
+    session.sync_session.info[_ENGINE] = getattr(bind, "engine", bind)      # the sync Engine behind the session
+
+
+SEAL_BATCH = 5_000
+
+
+async def seal(session: AsyncSession | AsyncConnection, *, limit: int = SEAL_BATCH) -> int:
+    """Link up to ``limit`` committed pending rows into the chain, oldest first, in the caller's transaction;
+    returns how many. Sealers take turns on the head row, so the chain stays linear whoever seals."""
     head = (await session.execute(
         select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update())).one_or_none()
-    if head is None:  # first write on a fresh database
+    if head is None:  # first seal on a fresh database
         await session.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h) ON CONFLICT DO NOTHING"),
                               {"h": GENESIS})
         head = (await session.execute(
             select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update())).one()
-    seq, prev = head.seq + 1, head.hash
-    at = datetime.now(UTC)
-    h = _digest(seq, at, actor, action, entity, str(entity_id), diff, prev)
-    await session.execute(audit_log.insert().values(seq=seq, at=at, actor=actor, action=action, entity=entity,
-                                                    entity_id=str(entity_id), diff=diff, prev_hash=prev, hash=h))
-    await session.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=h))
-    return seq
+    rows = sorted((await session.execute(text(
+        "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT :n) "
+        "RETURNING id, at, actor, action, entity, entity_id, diff"), {"n": limit})).all(), key=lambda r: r.id)
+    if not rows:
+        return 0
+    seq, prev, chained = head.seq, head.hash, []
+    for r in rows:
+        seq += 1
+        h = _digest(seq, r.at, r.actor, r.action, r.entity, r.entity_id, r.diff, prev)
+        chained.append({"seq": seq, "at": r.at, "actor": r.actor, "action": r.action, "entity": r.entity,
+                        "entity_id": r.entity_id, "diff": r.diff, "prev_hash": prev, "hash": h})
+        prev = h
+    await session.execute(audit_log.insert(), chained)
+    await session.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    return len(rows)
+
+
+async def seal_all(session: AsyncSession | AsyncConnection) -> int:
+    total = 0
+    while (n := await seal(session)) == SEAL_BATCH:
+        total += n
+    return total + n
+
+
+async def sweep(engine: AsyncEngine) -> int:
+    """Seal whatever is pending, each batch in its own transaction (a worker's sweep, or after a commit)."""
+    total = 0
+    while True:
+        async with engine.begin() as conn:
+            n = await seal(conn)
+        total += n
+        if n < SEAL_BATCH:
+            return total
+
+
+SWEEP_SECONDS = 5.0
+
+
+async def sweep_forever(engine: AsyncEngine, every: float = SWEEP_SECONDS) -> None:
+    """A worker's backstop: rows whose writer died between its commit and its sealing are chained within seconds."""
+    while True:
+        try:
+            await sweep(engine)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # database away: try again next round
+            log.warning("audit sweep failed (%s)", exc)
+        await asyncio.sleep(every)
+
+
+class _Sealer:
+    """One per engine and process: runs :func:`sweep` after commits that wrote audit rows, coalescing the commits
+    that arrive meanwhile into one more round."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine, self.again, self.task = engine, False, None
+
+    def kick(self) -> None:
+        self.again = True
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.again:
+            self.again = False
+            try:
+                await sweep(self.engine)
+            except Exception as exc:  # the rows stay pending: the next commit, read or sweep seals them
+                log.warning("audit sealing failed (%s); the rows stay pending", exc)
+                return
+
+    async def settle(self) -> None:
+        while self.task is not None and not self.task.done():
+            await asyncio.shield(self.task)
+
+
+_ENGINE = "jingzhun.audit.engine"
+_sealers: weakref.WeakKeyDictionary[Any, _Sealer] = weakref.WeakKeyDictionary()
+
+
+def _sealer(engine: Engine) -> _Sealer:
+    if (sealer := _sealers.get(engine)) is None:
+        sealer = _sealers[engine] = _Sealer(AsyncEngine(engine))
+    return sealer
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(sync_session: Session) -> None:
+    if (engine := sync_session.info.pop(_ENGINE, None)) is not None:
+        try:
+            _sealer(engine).kick()
+        except RuntimeError:  # no running loop (a synchronous caller): the next read or sweep seals
+            pass
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(sync_session: Session) -> None:
+    sync_session.info.pop(_ENGINE, None)
+
+
+async def settle(engine: AsyncEngine) -> None:
+    """Wait for this process's sealing of ``engine`` to finish (before the engine is disposed)."""
+    if (sealer := _sealers.get(engine.sync_engine)) is not None:
+        await sealer.settle()
 
 
 @dataclass
@@ -57,7 +180,9 @@ class ChainReport:
 
 
 async def verify(conn: AsyncSession | AsyncConnection) -> ChainReport:
-    """Walk the chain: each row must follow the previous one and hash to what it says; the head must match."""
+    """Walk the chain (after sealing what is pending): each row must follow the previous one and hash to what it
+    says; the head must match."""
+    await seal_all(conn)
     result = await conn.stream(select(audit_log).order_by(audit_log.c.seq))
     expected_seq, prev, count, bad = 1, GENESIS, 0, None
     async for row in result:
@@ -80,7 +205,9 @@ async def verify(conn: AsyncSession | AsyncConnection) -> ChainReport:
 
 async def list_events(session: AsyncSession, *, service: str, after: int = 0, limit: int = 50,
                       entity: str | None = None, entity_id: str | None = None) -> dict[str, Any]:
-    """One page of a chain after ``after``; ``next_after`` is set when more rows follow."""
+    """One page of a chain after ``after`` (after sealing what is pending); ``next_after`` is set when more rows
+    follow."""
+    await seal_all(session)
     q = select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(limit + 1)
     if entity:
         q = q.where(audit_log.c.entity == entity)

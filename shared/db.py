@@ -111,6 +111,8 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def close(self) -> None:
+        from shared import audit       # audit's router needs this module: imported here, not at the top
+        await audit.settle(self.engine)
         if self._pool is not None:
             await self._pool.close()
         await self.engine.dispose()

@@ -69,6 +69,24 @@ def drop_core() -> None:
         op.drop_table(table)
 
 
+def create_audit_pending() -> None:
+    """Audit rows waiting to be linked into the chain (``shared.audit.seal``): writers no longer lock the head."""
+    op.create_table(
+        "audit_pending",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.Text(), nullable=False),
+        sa.Column("action", sa.Text(), nullable=False),
+        sa.Column("entity", sa.Text(), nullable=False),
+        sa.Column("entity_id", sa.Text(), nullable=False),
+        sa.Column("diff", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_pending")))
+
+
+def drop_audit_pending() -> None:
+    op.drop_table("audit_pending")
+
+
 def create_dead_letters() -> None:
     """Events a consumer kept failing on, for an officer to see and replay (``shared.dead_letters``)."""
     op.create_table(

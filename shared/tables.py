@@ -29,7 +29,20 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
-# One row (id=1): the chain's last seq and hash, locked by every append so the chain stays linear.
+# A write appends here, in its own transaction and without a lock; the sealer (shared.audit.seal) moves committed
+# rows into audit_log in commit order, linking each to the one before, so writers never wait on one another.
+audit_pending = Table(
+    "audit_pending", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("entity", Text, nullable=False),
+    Column("entity_id", Text, nullable=False),
+    Column("diff", JSONB, nullable=False),
+)
+
+# One row (id=1): the chain's last seq and hash, locked by the sealer so the chain stays linear.
 audit_head = Table(
     "audit_head", metadata,
     Column("id", SmallInteger, primary_key=True, autoincrement=False),

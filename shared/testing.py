@@ -180,3 +180,15 @@ async def running(apps: dict[str, FastAPI], settings: Settings) -> AsyncIterator
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test"))
         yield clients
+
+
+async def seal_chain(settings: Settings, service: str) -> int:
+    """Chain the audit rows still pending in ``service`` (as a reader of the chain does) before a test reads
+    ``audit_log`` with plain SQL; returns how many it chained."""
+    from shared import audit
+    from shared.db import Database
+    db = Database(settings, service)
+    try:
+        return await audit.sweep(db.engine)
+    finally:
+        await db.close()

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import dead_letters, queue
+from shared import audit, dead_letters, queue
 from shared.db import Database
 from shared.http import ServiceClient
 from shared.jwt import KeyPair, Signer
@@ -109,10 +109,12 @@ def worker_settings(service: str, *, handlers: Mapping[str, EventHandler] | None
         if relay:
             ctx["relay"] = asyncio.create_task(
                 Relay(settings=settings, service=service, sessionmaker=ctx["db"].sessionmaker).run())
+        ctx["audit_sweep"] = asyncio.create_task(audit.sweep_forever(ctx["db"].engine))
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        if task := ctx.get("relay"):
-            task.cancel()
+        for name in ("relay", "audit_sweep"):
+            if task := ctx.get(name):
+                task.cancel()
         await ctx["http"].aclose()
         await ctx["db"].close()
 

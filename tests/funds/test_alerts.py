@@ -11,7 +11,7 @@ from alembic import command
 from services.funds.alerts.jobs import daily_alerts
 from shared.db import Database, asyncpg_dsn, database_name, ensure_database
 from shared.migrations import alembic_config
-from shared.testing import auth
+from shared.testing import auth, seal_chain
 from tests.conftest import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 from tests.funds.test_disbursements import apps  # noqa: F401  (fixture)
 from tests.registry.conftest import OTHER_VILLAGE
@@ -195,6 +195,7 @@ async def test_the_daily_event_once_per_county_even_when_the_cron_runs_twice(set
         ("idle_allocation", two_counties["ours"]), ("stale_project", two_counties["stale"])]
     assert all(set(i) == {"kind", "entity", "entity_id", "since", "detail"} for i in ours["items"])
     assert events[OTHER_COUNTY]["counts"] == {"idle_allocation": 1}
+    await seal_chain(settings, "funds")
     audit = await funds_db.fetch("SELECT entity_id FROM audit_log WHERE action = 'alerts.daily' ORDER BY entity_id")
     assert [a["entity_id"] for a in audit] == [OTHER_COUNTY, COUNTY]
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from shared import audit
 from shared.db import Database, asyncpg_dsn, database_name
 from shared.outbox import envelope
-from shared.testing import auth, running
+from shared.testing import auth, running, seal_chain
 from shared.worker import dispatch
 from tests.conftest import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 from tests.funds.conftest import outbox_events
@@ -237,6 +237,7 @@ async def test_a_reversal_reopens_exactly_the_lines_money_once(apps, token, sett
     assert event["to"] == ["notifications"]
     assert (event["payload"]["line_id"], event["payload"]["amount"], event["payload"]["end_to_end_id"]) == (
         ln["a"], "1500.00", f"JZ-{d}-{ln['a']}")
+    await seal_chain(settings, "funds")
     audited = await funds_db.fetch("SELECT action, entity_id, diff FROM audit_log WHERE action LIKE '%reversed' "
                                    "OR action = 'bank_statement.receive' ORDER BY seq")
     assert [r["action"] for r in audited] == ["bank_statement.receive", "disbursement.reversed",

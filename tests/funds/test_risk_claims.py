@@ -2,7 +2,7 @@
 JINGZHUN_RISK_SHARE of the defaulted principal from a risk_compensation allocation of the borrower's region in a
 balanced ledger entry; reject; four eyes, region scoping, idempotent retries, audit."""
 
-from shared.testing import auth
+from shared.testing import auth, seal_chain
 from tests.conftest import COUNTY, TOWNSHIP
 from tests.funds.test_disbursements import apps, registered  # noqa: F401  (fixtures)
 from tests.funds.test_loans import borrower, event, head_id, post  # noqa: F401  (fixtures)
@@ -31,7 +31,7 @@ async def fund(apps, token, region: str, amount: str) -> int:  # noqa: F811
     return r.json()["id"]
 
 
-async def test_a_defaulted_loan_is_compensated_after_two_county_admins(apps, token, borrower, funds_db):  # noqa: F811
+async def test_a_defaulted_loan_is_compensated_after_two_county_admins(apps, token, borrower, funds_db, settings):  # noqa: F811
     funds = apps["funds"]
     await defaulted(apps, token, borrower, "NX-D1")
     again = await post(apps, token, event(borrower, "NX-D1-3", "defaulted", "2021-02-01T09:00:00+08:00",
@@ -66,6 +66,7 @@ async def test_a_defaulted_loan_is_compensated_after_two_county_admins(apps, tok
     s = (await funds.get(f"/api/v1/allocations/{small}", headers=auth(token()))).json()
     assert s["spent"] == "0.00"
     assert await funds_db.fetchval("SELECT count(*) FROM ledger_entry WHERE ref = $1", f"risk_claim:{claim['id']}") == 1
+    await seal_chain(settings, "funds")
     actions = [r["action"] for r in await funds_db.fetch(
         "SELECT action FROM audit_log WHERE entity = 'risk_claim' ORDER BY seq")]
     assert actions == ["risk_claim.opened", "risk_claim.reviewed", "risk_claim.paid"]

@@ -71,10 +71,10 @@ async def test_user_creation_is_in_the_audit_chain(stack):
     r = await stack.client.post(USERS, headers=admin, json=person("auditee", "village_cadre", VILLAGE))
     assert r.status_code == 201
     async with stack.app.state.db.sessionmaker() as session:
+        from shared import audit
+        report = await audit.verify(session)          # seals what is pending first
         rows = (await session.execute(select(audit_log).where(audit_log.c.action == "user.create")
                                       .order_by(audit_log.c.seq))).all()
-        from shared import audit
-        report = await audit.verify(session)
     last = rows[-1]
     assert last.entity == "user" and last.entity_id == str(r.json()["id"])
     assert last.diff["username"] == "auditee" and last.diff["phone"] == "138****2345"

@@ -9,6 +9,7 @@ from services.notifications import worker as notifications_worker
 from services.notifications.sms import delivery
 from services.notifications.sms.delivery import RetryPolicy, deliver_due
 from services.notifications.sms.jobs import deliver_sms
+from shared import audit
 from shared.testing import auth, make_token
 from tests.conftest import COUNTY
 from tests.notifications.conftest import FAST, envelope, handle, make_ctx, paid, resolved, rows
@@ -38,6 +39,7 @@ async def deliver_until_settled(ndb, settings, http, policy, message_id, timeout
 
 
 async def audit_actions(ndb, message_id):
+    await audit.sweep(ndb.engine)
     return [(r.action, r.diff) for r in await rows(
         ndb, "SELECT action, diff FROM audit_log WHERE entity = 'sms_message' AND entity_id = :id ORDER BY seq",
         id=message_id)]
