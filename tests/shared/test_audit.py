@@ -1,5 +1,6 @@
 """The audit chain: written with the change, broken by any edit behind the services' backs."""
 
+import asyncio
 import asyncpg
 import pytest
 
@@ -100,3 +101,47 @@ async def test_tampering_is_reported_with_the_first_bad_seq(settings, funds, tok
         await db.close()
     assert not report.ok
     assert report.first_bad_seq == first_bad
+
+
+async def test_concurrent_writers_never_wait_for_one_another_and_the_chain_stays_whole(settings):
+    """Fifteen writers (the pool holds twenty) hold their transactions open at once (each has written its audit row and not committed):
+    with the chain's head locked by writers this would never finish; sealed after commit, all commit, and the
+    chain holds every row exactly once, linked in commit order."""
+    db = Database(settings, "funds")
+    written = asyncio.Barrier(15)
+
+    async def writer(i: int) -> None:
+        async with db.sessionmaker() as session:
+            await audit.record(session, actor=f"u{i}", action="test.write", entity="thing", entity_id=i)
+            await asyncio.wait_for(written.wait(), 10)       # every writer is inside its transaction now
+            await session.commit()
+
+    try:
+        await asyncio.gather(*(writer(i) for i in range(15)))
+        async with db.sessionmaker() as session:
+            report = await audit.verify(session)
+            await session.commit()
+        conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "funds")))
+        try:
+            seqs = [r["seq"] for r in await conn.fetch("SELECT seq FROM audit_log ORDER BY seq")]
+            ids = sorted(int(r["entity_id"]) for r in await conn.fetch("SELECT entity_id FROM audit_log"))
+            pending = await conn.fetchval("SELECT count(*) FROM audit_pending")
+        finally:
+            await conn.close()
+    finally:
+        await db.close()
+    assert report.ok and report.count == 15
+    assert seqs == list(range(1, 16)) and ids == list(range(15)) and pending == 0
+
+
+async def test_a_rolled_back_write_leaves_nothing_to_seal(settings):
+    db = Database(settings, "funds")
+    try:
+        async with db.sessionmaker() as session:
+            await audit.record(session, actor="u1", action="test.write", entity="thing", entity_id=1)
+            await session.rollback()
+        assert await audit.sweep(db.engine) == 0
+        async with db.sessionmaker() as session:
+            assert (await audit.verify(session)).count == 0
+    finally:
+        await db.close()
