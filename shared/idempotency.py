@@ -21,6 +21,22 @@ from shared.problems import BadRequest, Conflict
 from shared.tables import idempotency_keys
 
 
+
+_SAFE_INT = 2**53 - 1
+
+
+def _json_safe(value: Any) -> Any:
+    """Canonical JSON holds integers only up to 2**53 - 1 (an id in the path may be larger): larger ones as text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > _SAFE_INT:
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
 class Idempotency:
     def __init__(self, key: str | None, request: Request) -> None:
         self.key = key
@@ -34,7 +50,7 @@ class Idempotency:
         self.owner = owner
         request_hash = hashlib.sha256(
             self.request.method.encode() + self.request.url.path.encode() +
-            rfc8785.dumps(jsonable_encoder(body))).hexdigest()
+            rfc8785.dumps(_json_safe(jsonable_encoder(body)))).hexdigest()
         claimed = (await session.execute(
             pg_insert(idempotency_keys).values(owner=owner, key=self.key, request_hash=request_hash)
             .on_conflict_do_nothing().returning(idempotency_keys.c.key))).first()

@@ -92,3 +92,12 @@ async def test_a_claim_can_be_rejected_and_is_hidden_outside_its_region(apps, to
     assert stale.status_code == 412
     rejected = (await funds.get("/api/v1/risk-claims?status=rejected", headers=auth(token()))).json()["items"]
     assert [x["id"] for x in rejected] == [claim["id"]]
+
+
+async def test_the_largest_id_with_an_idempotency_key_is_simply_not_found(apps, token):  # noqa: F811
+    """An id past JSON's exact integers still fingerprints the request (the key's record), and answers 404."""
+    funds = apps["funds"]
+    for action in ("review", "approve"):
+        r = await funds.post(f"/api/v1/risk-claims/9223372036854775807/{action}",
+                             headers={**auth(token()), "Idempotency-Key": f"big-{action}"})
+        assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json"), r.text

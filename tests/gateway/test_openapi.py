@@ -122,7 +122,7 @@ async def test_every_error_is_documented_as_the_problem_it_is_served_as(make_sta
                 if PROBLEM not in media or media - {PROBLEM, "text/html"}:
                     wrong.append(f"{name} {code}: {sorted(media)}")
                 else:
-                    assert response["content"][PROBLEM]["schema"] == {"$ref": "#/components/schemas/ProblemBody"}
+                    assert response["content"][PROBLEM]["schema"] == {"$ref": "#/components/schemas/ProblemBody"}, f"{name} {code}"
     assert not missing, missing
     assert not wrong, wrong
     for path in ("/api/v1/fund-sources", "/api/v1/projects"):
