@@ -32,7 +32,7 @@ from services.notifications.app import create as create_notifications
 from services.registry.app import create as create_registry
 from shared.settings import Settings
 from shared.testing import free_port
-from tests.conftest import OTHER_TOWNSHIP
+from tests.conftest import OTHER_TOWNSHIP, TOWNSHIP
 from tests.gateway.conftest import ServiceTransport, netloc
 from tests.gateway.dashboard_seed import OFFICER, OFFICER_PASSWORD, seed
 
@@ -43,6 +43,12 @@ ADMIN_PASSWORD = "Dashboard-admin-2024"
 THIS_YEAR = date.today().year
 CHARTS = ("chart-incidence", "chart-status", "chart-years", "chart-causes", "chart-batches", "chart-funds",
           "chart-loans")
+
+MONITORING = {"code": TOWNSHIP, "name": "洪广镇", "level": "township", "year": 2020,
+              "by_category": [{"code": "unstable", "label": "脱贫不稳定户", "households": 3},
+                              {"code": "marginal", "label": "边缘易致贫户", "households": 2},
+                              {"code": "sudden", "label": "突发严重困难户", "households": 1}],
+              "monitored_households": 6, "eliminated_in_year": 2, "overdue_reports": 1, "children": []}
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -134,7 +140,9 @@ READ_CHARTS = """ids => Object.fromEntries(ids.map(id => {
 
 
 async def open_page(browser, url: str, *, username: str, password: str, blocked: list[str], answers: dict,
-                    **context):
+                    monitoring: dict | None = None, **context):
+    """Signed in through the page's form, the charts drawn. ``monitoring``: the §11 statistics answer to give the
+    page (their endpoint is being built; until it answers, the gateway's own answer is used)."""
     ctx = await browser.new_context(**context)
     origin = url.rstrip("/")
 
@@ -147,6 +155,12 @@ async def open_page(browser, url: str, *, username: str, password: str, blocked:
 
     await ctx.route("**/*", only_ours)
     page = await ctx.new_page()
+    page.monitoring_asked = []
+    if monitoring is not None:
+        async def answer_monitoring(route):
+            page.monitoring_asked.append(route.request.url.removeprefix(origin))
+            await route.fulfill(status=200, json=monitoring)
+        await page.route(f"{origin}/api/v1/stats/monitoring/**", answer_monitoring)
     page.on("response", lambda r: answers.__setitem__(r.url.split("?")[0].removeprefix(origin), r.status))
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -248,7 +262,8 @@ async def test_the_dashboard_draws_the_seeded_county_and_a_township_sees_only_it
 
             # --- the township officer: their township only, whatever the address asks ------------------------
             ctx, page = await open_page(browser, served.url, username=OFFICER, password=OFFICER_PASSWORD,
-                                        blocked=blocked, answers=answers, viewport={"width": 1280, "height": 900})
+                                        blocked=blocked, answers=answers, viewport={"width": 1280, "height": 900},
+                                        monitoring=MONITORING)
             assert await page.locator("#title").inner_text() == "洪广镇脱贫攻坚作战图"
             charts = await page.evaluate(READ_CHARTS, list(CHARTS))
             assert charts["chart-incidence"]["categories"] == ["洪广镇"]
@@ -262,6 +277,15 @@ async def test_the_dashboard_draws_the_seeded_county_and_a_township_sees_only_it
             assert dict(zip(charts["chart-loans"]["categories"], series(charts["chart-loans"])["比率"],
                             strict=True)) == {"授信率": round(2 / 3, 4), "获贷率": round(1 / 3, 4), "逾期率": 1,
                                               "回收率": None}
+            # the §11 panel, drawn from an answer of that shape (codes with their labels, as every statistic has)
+            assert page.monitoring_asked == [f"/api/v1/stats/monitoring/{TOWNSHIP}?year=2020"]
+            assert await page.locator("#panel-monitoring").is_visible()
+            monitored = (await page.evaluate(READ_CHARTS, ["chart-monitoring"]))["chart-monitoring"]
+            assert dict(zip(monitored["categories"], series(monitored)["监测户"], strict=True)) == {
+                "脱贫不稳定户": 3, "边缘易致贫户": 2, "突发严重困难户": 1}
+            tiles = await page.locator("#monitoring-tiles .tile").all_inner_texts()
+            assert [t.split("\n") for t in tiles] == [["当前监测户", "6"], ["本年风险消除", "2"],
+                                                     ["逾期未处理申报", "1"]]
             await page.goto(f"{served.url}/dashboard?region={OTHER_TOWNSHIP}&year=2020")
             await page.wait_for_selector("body[data-state=ready]", state="attached")
             assert await page.locator("#title").inner_text() == "洪广镇脱贫攻坚作战图"
