@@ -25,11 +25,13 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from redis import asyncio as aioredis
 
 from services.funds.app import create as create_funds
 from services.gateway.app import create as create_gateway
 from services.notifications.app import create as create_notifications
 from services.registry.app import create as create_registry
+from shared.queue import redis_url
 from shared.settings import Settings
 from shared.testing import free_port
 from tests.conftest import OTHER_TOWNSHIP, TOWNSHIP
@@ -329,3 +331,28 @@ async def test_the_assets_are_served_with_their_licence_and_nothing_else(served)
         for path in ("/dashboard/assets/../app.py", "/dashboard/assets/router.py", "/dashboard/assets/dashboard.html",
                      "/dashboard/assets/%2e%2e/router.py"):
             assert (await http.get(path)).status_code == 404, path
+
+
+async def test_a_wrong_password_is_said_in_chinese_and_shows_nothing(served, settings):
+    try:
+        async with playwright_api.async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            try:
+                page = await browser.new_page()
+                await page.goto(f"{served.url}/dashboard")
+                await page.wait_for_selector("body[data-state=login]", state="attached")
+                await page.fill("#username", "admin")
+                await page.fill("#password", "not-the-password")
+                await page.click("#login-submit")
+                await page.wait_for_selector("#login-error:not([hidden])")
+                assert await page.locator("#login-error").inner_text() == "用户名或密码错误"
+                assert await page.locator("#board").is_hidden()
+                assert await page.evaluate("sessionStorage.length") == 0
+            finally:
+                await browser.close()
+    finally:
+        redis = aioredis.from_url(redis_url(settings))
+        keys = [k async for k in redis.scan_iter(match=f"{settings.queue_prefix}:login-fail:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()

@@ -284,6 +284,11 @@
     try {
       state.me = await api("/api/v1/auth/me");
     } catch (e) {
+      if (e.status !== 401) {          // signed in, but the gateway cannot say who: back to the form, saying so
+        signedOut();
+        $("login-error").textContent = "暂时无法登录，请稍后重试";
+        $("login-error").hidden = false;
+      }
       return;
     }
     const me = state.me;
