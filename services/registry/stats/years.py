@@ -49,6 +49,8 @@ async def year_series(pool: asyncpg.Pool, *, scope: Scope, code: str, first: int
         region = await conn.fetchrow(_REGION, code)
         if region is None:
             return None
+        # room to aggregate in memory, as the statistics' own queries have (the default work_mem spills to disk)
+        await conn.execute("SET LOCAL work_mem = '64MB'")
         rows = await conn.fetch(sql, lo, hi, first, last, *helper)
     years = {y: {k: {"households": 0, "persons": 0} for k in KINDS} for y in range(first, last + 1)}
     for r in rows:
