@@ -14,6 +14,7 @@ from services.funds.projects.router import router as projects_router
 from services.funds.reconciliation import router as reconciliation
 from services.funds.risk_claims.router import router as risk_claims_router
 from services.funds.sources.router import router as sources_router
+from services.funds.stats.router import router as stats_router
 from shared import audit, dead_letters
 from shared.app import create_app
 from shared.settings import Settings
@@ -25,5 +26,5 @@ def create(settings: Settings | None = None) -> FastAPI:
                                reconciliation.router, reconciliation.bank_router,
                                projects_router, loan_events_router, loans_router, risk_claims_router,
                                notices.officers, notices.public, notices.internal,
-                               alerts_router, exports_router, audit_router, audit.internal_router(),
+                               alerts_router, stats_router, exports_router, audit_router, audit.internal_router(),
                                dead_letters.router("funds")])

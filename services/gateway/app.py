@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from services.gateway import bootstrap
 from services.gateway.banks.router import router as banks_router
+from services.gateway.dashboard.router import router as dashboard_router
 from services.gateway.openapi import MergedOpenAPI
 from services.gateway.proxy import ROUTES, Proxy, ProxyPath
 from services.gateway.tokens.ratelimit import LoginLimiter
@@ -90,7 +91,7 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
                      description="One entry point: identity here, households (registry), funds and 公示 (funds), "
                                  "notifications. Sign in with **Authorize** (username and password).",
                      settings=settings, keys=keys,
-                     routers=[tokens_router, users_router, banks_router, internal_routes()],
+                     routers=[tokens_router, users_router, banks_router, internal_routes(), dashboard_router],
                      on_startup=[_http, _identity], on_shutdown=[_stop],
                      fast_paths=[Middleware(ProxyPath, proxy=proxy)])
     app.state.http_transport = transport

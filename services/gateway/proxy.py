@@ -47,6 +47,7 @@ ROUTES: dict[str, str] = {
     "/api/v1/bank": "funds",
     "/api/v1/loans": "funds",
     "/api/v1/stats/loans": "funds",
+    "/api/v1/stats/funds": "funds",
     "/api/v1/risk-claims": "funds",
     "/api/v1/notices": "funds",
     "/api/v1/objections": "funds",

@@ -41,6 +41,7 @@ def echo_app() -> Starlette:
 def test_prefix_table_picks_the_longest_prefix_on_segment_boundaries():
     assert match("/api/v1/stats/regions/640122000000") == ("/api/v1/stats/regions", "registry")
     assert match("/api/v1/stats/loans") == ("/api/v1/stats/loans", "funds")
+    assert match("/api/v1/stats/funds/640122000000") == ("/api/v1/stats/funds", "funds")
     assert match("/api/v1/me/notifications/5/read") == ("/api/v1/me/notifications", "notifications")
     assert match("/public") == ("/public", "funds") and match("/public/notices/3.html")[1] == "funds"
     assert match("/api/v1/bank/disbursements/1/results")[1] == "funds"

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.registry.deps import ReaderScope
-from services.registry.stats import service
+from services.registry.stats import service, years
 from shared import regions
 from shared.auth import PrincipalDep
-from shared.problems import NotFound, problem_responses
+from shared.problems import NotFound, Unprocessable, problem_responses
 from shared.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["statistics 统计"])
@@ -36,6 +36,35 @@ async def region_stats(code: Annotated[str, Path(max_length=12)], request: Reque
         raise NotFound("No such region")
     year = year or datetime.now(CHINA).year
     body = await service.region_stats(await request.app.state.db.pool(), scope=scope, code=code, year=year)
+    if body is None:
+        raise NotFound("No such region")
+    return FastJSONResponse(body)
+
+
+@router.get("/stats/regions/{code}/years", responses=problem_responses(401, 403, 404, 422),
+            summary="Year by year: new, exits, returns, removals 历年纳入、脱贫、返贫、清退")
+async def region_years(code: Annotated[str, Path(max_length=12)], request: Request, scope: ReaderScope,
+                       principal: PrincipalDep,
+                       first: Annotated[int, Query(alias="from", ge=2000, le=2100)] = 2014,
+                       last: Annotated[int | None, Query(alias="to", ge=2000, le=2100,
+                                                         description="default: this year")] = None
+                       ) -> JSONResponse:
+    """For the region's subtree, every year from ``from`` to ``to``: ``new`` (纳入), ``exits`` (脱贫), ``returns``
+    (返贫), ``removals`` (清退) and ``identified`` (识别), each ``{households, persons}``, counted exactly as the
+    statistics' ``in_year`` of that year (one query for the whole range). A helper's figures cover the households
+    assigned to them. 404 outside your region."""
+    try:
+        regions.validate(code)
+    except ValueError:
+        raise NotFound("No such region") from None
+    if not principal.covers(code):
+        raise NotFound("No such region")
+    last = last or datetime.now(CHINA).year
+    if first > last:
+        msg = "from must not be after to"
+        raise Unprocessable(msg, errors=[{"loc": ["query", "from"], "msg": msg, "type": "value_error"}])
+    body = await years.year_series(await request.app.state.db.pool(), scope=scope, code=code, first=first,
+                                   last=last)
     if body is None:
         raise NotFound("No such region")
     return FastJSONResponse(body)
