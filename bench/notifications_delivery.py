@@ -31,6 +31,7 @@ from arq.worker import Worker  # noqa: E402
 from bench._harness import ROOT, BenchEnv, env_for, machine, write_section  # noqa: E402
 from shared import queue  # noqa: E402
 from shared.db import asyncpg_dsn, database_name  # noqa: E402
+from shared.outbox import JOB_EVENTS  # noqa: E402
 from shared.testing import free_port  # noqa: E402
 
 ARQ_DEFAULTS = {k: inspect.signature(Worker).parameters[k].default for k in ("max_jobs", "poll_delay")}
@@ -79,7 +80,7 @@ def paid(n: int) -> dict:
 async def run(settings, sms_url: str, events: int, overrides: dict, timeout: float) -> dict:
     dsn = asyncpg_dsn(settings, database_name(settings, "notifications"))
     conn = await asyncpg.connect(dsn)
-    await conn.execute("TRUNCATE sms_message, sms_counter, audit_log, audit_head, processed_events")
+    await conn.execute("TRUNCATE sms_message, sms_counter, audit_log, audit_pending, audit_head, processed_events")
     env = env_for(settings, sms_url=sms_url) | {"JINGZHUN_QUIET_HOURS": ""}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); from bench.notifications_delivery "
@@ -89,10 +90,12 @@ async def run(settings, sms_url: str, events: int, overrides: dict, timeout: flo
         await asyncio.sleep(3)                         # the worker is up and idle
         name = queue.queue_name(settings, "notifications")
         start = time.monotonic()
+        run = JOB_EVENTS                               # as the relay sends them: runs of events per job
         for first in range(0, events, 1000):
-            await asyncio.gather(*(queue.enqueue(pool, queue=name, function=queue.EVENT_JOB, args=(e,),
-                                                 job_id=f"event:{e['event_id']}")
-                                   for e in map(paid, range(first, min(first + 1000, events)))))
+            batch = [paid(i) for i in range(first, min(first + 1000, events))]
+            await asyncio.gather(*(queue.enqueue(pool, queue=name, function=queue.EVENTS_JOB,
+                                                 args=(batch[i:i + run],), job_id=f"events:{first}:{i}")
+                                   for i in range(0, len(batch), run)))
         enqueued = time.monotonic() - start
         handled_at = None
         while True:

@@ -3,8 +3,9 @@
 A write appends a row to ``audit_pending`` (no lock, so concurrent writers commit together); the sealer takes the
 chain head's row lock and moves committed rows into ``audit_log`` with their seq and hashes, in commit order. It
 runs in the writing process right after the commit, in every worker every few seconds, and before every read of the
-chain (verify, events), so a reader always sees every committed row chained. A row is unchained for the moment
-between its commit and its sealing (milliseconds under load); from then on any edit breaks the chain.
+chain (verify, events), so a reader always sees every committed row chained. A request or an event answers
+only once its rows are chained (``sealed``), so a row is unchained only for the moment between its commit and its
+sealing (milliseconds); from then on any edit breaks the chain.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class _Sealer:
 
 
 _ENGINE = "jingzhun.audit.engine"
+_KICKED = "jingzhun.audit.kicked"
 _sealers: weakref.WeakKeyDictionary[Any, _Sealer] = weakref.WeakKeyDictionary()
 
 
@@ -151,10 +153,19 @@ def _sealer(engine: Engine) -> _Sealer:
 @event.listens_for(Session, "after_commit")
 def _after_commit(sync_session: Session) -> None:
     if (engine := sync_session.info.pop(_ENGINE, None)) is not None:
+        sealer = _sealer(engine)
         try:
-            _sealer(engine).kick()
+            sealer.kick()
         except RuntimeError:  # no running loop (a synchronous caller): the next read or sweep seals
-            pass
+            return
+        sync_session.info[_KICKED] = sealer
+
+
+async def sealed(session: AsyncSession) -> None:
+    """After a commit that wrote audit rows, wait until they are chained (a request answers only then, so whoever
+    reads the chain after the answer finds the write in it). Other writes' rows are chained in the same round."""
+    if (sealer := session.sync_session.info.pop(_KICKED, None)) is not None:
+        await sealer.settle()
 
 
 @event.listens_for(Session, "after_rollback")

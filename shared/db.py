@@ -128,6 +128,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+        from shared import audit       # imported here: audit's router needs this module
+        await audit.sealed(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
@@ -38,6 +39,7 @@ def envelope(row: Any, source: str) -> dict[str, Any]:
             "occurred_at": row.created_at.astimezone(UTC).isoformat()}
 
 
+JOB_EVENTS = 100            # events per queue job: a consumer applies them in one transaction
 RESEND_WINDOW = 120.0       # seconds: rows relayed this shortly before a Redis restart are relayed again
 
 
@@ -71,11 +73,7 @@ class Relay:
             try:
                 if self.redis is None:
                     self.redis = await queue.connect(self.settings)
-                for row in rows:
-                    for dest in row.destinations:
-                        await queue.enqueue(self.redis, queue=queue.queue_name(self.settings, dest),
-                                            function=queue.EVENT_JOB, args=(envelope(row, self.service),),
-                                            job_id=f"{row.event_id}:{dest}")
+                await self._enqueue(rows)
             except Exception as exc:
                 await session.rollback()
                 async with self.sessionmaker() as s2:
@@ -108,16 +106,34 @@ class Relay:
                 "AND sent_at < now() - make_interval(secs => :uptime) ORDER BY id"),
                 # Redis counts its uptime in whole seconds of the clock: it may have started up to a second later
                 {"window": self.resend_window, "uptime": max(0.0, uptime - 2)})).all()
-        again = 0
-        for row in rows:
-            for dest in row.destinations:
-                again += await queue.enqueue(self.redis, queue=queue.queue_name(self.settings, dest),
-                                             function=queue.EVENT_JOB, args=(envelope(row, self.service),),
-                                             job_id=f"{row.event_id}:{dest}")
+        again = await self._enqueue(rows)
         if again:
             log.warning("Redis restarted and lost %d event job(s) of %s relayed shortly before: relayed again",
                         again, self.service)
         return again
+
+    async def _enqueue(self, rows: Sequence[Any]) -> int:
+        """One job per destination and run of up to ``JOB_EVENTS`` rows (in outbox order); returns how many jobs
+        Redis did not have yet. A run of one goes as a single event job."""
+        by_dest: dict[str, list[Any]] = {}
+        for row in rows:
+            for dest in row.destinations:
+                by_dest.setdefault(dest, []).append(row)
+        new = 0
+        for dest, dest_rows in by_dest.items():
+            name = queue.queue_name(self.settings, dest)
+            for i in range(0, len(dest_rows), JOB_EVENTS):
+                run = dest_rows[i:i + JOB_EVENTS]
+                if len(run) == 1:
+                    new += await queue.enqueue(self.redis, queue=name, function=queue.EVENT_JOB,
+                                               args=(envelope(run[0], self.service),),
+                                               job_id=f"{run[0].event_id}:{dest}")
+                else:
+                    ids = hashlib.sha256(b"".join(r.event_id.bytes for r in run)).hexdigest()[:32]
+                    new += await queue.enqueue(self.redis, queue=name, function=queue.EVENTS_JOB,
+                                               args=([envelope(r, self.service) for r in run],),
+                                               job_id=f"events:{ids}:{dest}")
+        return new
 
     async def drain(self) -> int:
         total = 0

@@ -29,12 +29,13 @@ from redis import exceptions as redis_errors
 
 from shared.settings import Settings
 
-__all__ = ["EVENT_JOB", "QUEUE_DOWN", "QueueWorker", "Retry", "connect", "enqueue", "event_function", "every", "hourly",
+__all__ = ["EVENTS_JOB", "EVENT_JOB", "QUEUE_DOWN", "QueueWorker", "Retry", "connect", "enqueue", "event_function", "every", "hourly",
            "queue_name", "redis_settings", "redis_url", "run_worker", "worker_settings"]
 
 log = logging.getLogger("jingzhun.queue")
 
 EVENT_JOB = "handle_event"   # every service's worker consumes events with this function
+EVENTS_JOB = "handle_events"  # … and several at once (the relay's batches) with this one
 # arq's own limit must never drop an event: the consumer counts its tries and dead-letters (shared.worker).
 EVENT_MAX_TRIES = 1_000_000
 LEASE_SECONDS = 6.0
@@ -83,9 +84,10 @@ async def enqueue(pool: ArqRedis, *, queue: str, function: str, args: tuple[Any,
     return job is not None
 
 
-def event_function(coroutine: Any) -> Any:
-    """The worker's event consumer as an arq function: named :data:`EVENT_JOB`, retried as long as it asks."""
-    return func(coroutine, name=EVENT_JOB, max_tries=EVENT_MAX_TRIES)
+def event_function(coroutine: Any, name: str = EVENT_JOB) -> Any:
+    """The worker's event consumer as an arq function: named :data:`EVENT_JOB` (or :data:`EVENTS_JOB`), retried as
+    long as it asks."""
+    return func(coroutine, name=name, max_tries=EVENT_MAX_TRIES)
 
 
 class _Console(logging.Filter):

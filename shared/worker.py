@@ -67,11 +67,49 @@ async def dispatch(ctx: dict[str, Any], event: dict[str, Any], handlers: Mapping
             if dead_letters.REPLAY in event:
                 await dead_letters.resolved(session, event)
             await session.commit()
+            await audit.sealed(session)
             return True
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         return await _failed(ctx, event, exc, retry)
+
+
+async def dispatch_many(ctx: dict[str, Any], events: Sequence[dict[str, Any]], handlers: Mapping[str, EventHandler],
+                        retry: RetryPolicy | None = None) -> int:
+    """Apply a run of events in one transaction (one commit for them all); returns how many were applied.
+
+    If any handler raises, or the commit fails, nothing of the run is kept and each event goes through
+    :func:`dispatch` on its own, in order, with its own retries and dead letter: the run costs one commit when
+    all goes well and behaves as single events when something does not."""
+    db: Database = ctx["db"]
+    try:
+        async with db.sessionmaker() as session:
+            applied = 0
+            for event in events:
+                handler = handlers.get(event.get("topic", ""))
+                if handler is None or dead_letters.REPLAY in event:
+                    raise _Alone()
+                if await consume_once(session, event):
+                    await handler(session, event, ctx)
+                    applied += 1
+            await session.commit()
+            await audit.sealed(session)
+            return applied
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each event again, alone
+        if not isinstance(exc, _Alone):
+            log.info("a run of %d events failed together (%s: %s); applying them one by one", len(events),
+                     type(exc).__name__, exc)
+    applied = 0
+    for event in events:
+        applied += await dispatch(ctx, event, handlers, retry)
+    return applied
+
+
+class _Alone(Exception):
+    """An event of the run must go through :func:`dispatch` alone (an unknown topic, a replay)."""
 
 
 async def _failed(ctx: dict[str, Any], event: dict[str, Any], exc: Exception, retry: RetryPolicy) -> bool:
@@ -121,5 +159,9 @@ def worker_settings(service: str, *, handlers: Mapping[str, EventHandler] | None
     async def handle_event(ctx: dict[str, Any], event: dict[str, Any]) -> bool:
         return await dispatch(ctx, event, handlers, retry)
 
-    return queue.worker_settings(settings, service, functions=[queue.event_function(handle_event), *functions],
+    async def handle_events(ctx: dict[str, Any], events: list[dict[str, Any]]) -> int:
+        return await dispatch_many(ctx, events, handlers, retry)
+
+    return queue.worker_settings(settings, service, functions=[
+        queue.event_function(handle_event), queue.event_function(handle_events, queue.EVENTS_JOB), *functions],
                                  on_startup=startup, on_shutdown=shutdown, cron_jobs=list(periodic) or None)

@@ -49,8 +49,10 @@ def _record_of(request: Request, problem: Any) -> dict[str, Any] | None:
 
 async def _keep(db: Database, record: dict[str, Any]) -> None:
     try:
-        async with db.sessionmaker() as own, own.begin():
-            await audit.record(own, **record)
+        async with db.sessionmaker() as own:
+            async with own.begin():
+                await audit.record(own, **record)
+            await audit.sealed(own)
     except Exception:       # the refusal still answers 409; the lost record is logged
         log.exception("could not append a refused attempt to the audit chain: %s", record)
 
@@ -73,6 +75,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             if problem is not exc:
                 raise problem from None
             raise
+        await audit.sealed(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -3,9 +3,10 @@
 Messages change state in the workers (any number of processes) and ``/metrics`` is served by the API
 (any number of uvicorn workers): per-process counters would each show a fraction, and the API's would
 show nothing. So each state change adds to ``sms_counter`` in its own transaction (counted exactly once,
-rolled back with it), and a scrape reads the table (one indexed read of a dozen rows). The additions are
-the last statement of transactions that already hold the audit chain's head, so they add no contention
-of their own.
+rolled back with it), and a scrape sums the table (a few hundred rows at most). A counter is spread over
+``SHARDS`` rows and each transaction adds to one of them at random: a row stays locked until its
+transaction commits, so with one row per counter every event and every delivery would commit one after
+another.
 
 Exposed: ``jingzhun_sms_queued_total``, ``jingzhun_sms_sent_total``, ``jingzhun_sms_failed_total``,
 ``jingzhun_sms_retries_total`` and the histogram ``jingzhun_sms_delivery_seconds`` (queued → sent).
@@ -14,6 +15,7 @@ Exposed: ``jingzhun_sms_queued_total``, ``jingzhun_sms_sent_total``, ``jingzhun_
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Iterable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -45,18 +47,24 @@ def latency(seconds: Iterable[float]) -> dict[str, float]:
     return deltas
 
 
+SHARDS = 16
+
+
 async def add(session: AsyncSession, deltas: Mapping[str, float]) -> None:
-    """Add to the counters in the caller's transaction (rows in name order: no two writers deadlock)."""
-    rows = [{"name": k, "value": float(v)} for k, v in sorted(deltas.items()) if v]
+    """Add to the counters in the caller's transaction: one shard, its rows in name order (no two writers
+    deadlock)."""
+    shard = random.randrange(SHARDS)
+    rows = [{"name": k, "shard": shard, "value": float(v)} for k, v in sorted(deltas.items()) if v]
     if not rows:
         return
     stmt = pg_insert(table).values(rows)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["name"],
+    await session.execute(stmt.on_conflict_do_update(index_elements=["name", "shard"],
                                                      set_={"value": table.c.value + stmt.excluded.value}))
 
 
 async def read(session: AsyncSession) -> dict[str, float]:
-    return {r.name: r.value for r in (await session.execute(text("SELECT name, value FROM sms_counter"))).all()}
+    return {r.name: r.value for r in (await session.execute(text(
+        "SELECT name, sum(value) AS value FROM sms_counter GROUP BY name"))).all()}
 
 
 class SmsCollector(Collector):

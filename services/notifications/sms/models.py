@@ -45,9 +45,11 @@ class SmsMessage(Base, table=True):
 
 class SmsCounter(Base, table=True):
     """The SMS counters behind ``/metrics``: added to in the transaction that changes a message's state, by
-    whichever worker process does it, and read at scrape time (``sms.metrics``)."""
+    whichever worker process does it, and read at scrape time (``sms.metrics``). Each counter is split over
+    ``SHARDS`` rows, so concurrent transactions seldom wait for one another's row; a scrape sums them."""
 
     __tablename__ = "sms_counter"
 
     name: str = Field(sa_column=Column(String(64), primary_key=True))
+    shard: int = Field(default=0, sa_column=Column(SmallInteger, primary_key=True, server_default="0"))
     value: float = Field(default=0, sa_column=Column(Float, nullable=False, server_default="0"))
