@@ -94,7 +94,7 @@ async def run(settings, sms_url: str, events: int, overrides: dict, timeout: flo
         for first in range(0, events, 1000):
             batch = [paid(i) for i in range(first, min(first + 1000, events))]
             await asyncio.gather(*(queue.enqueue(pool, queue=name, function=queue.EVENTS_JOB,
-                                                 args=(batch[i:i + run],), job_id=f"events:{first}:{i}")
+                                                 args=(batch[i:i + run],), job_id=f"events:{uuid.uuid4()}")
                                    for i in range(0, len(batch), run)))
         enqueued = time.monotonic() - start
         handled_at = None
@@ -107,7 +107,8 @@ async def run(settings, sms_url: str, events: int, overrides: dict, timeout: flo
             if sent == events:
                 break
             if now - start > timeout:
-                raise RuntimeError(f"{sent}/{events} sent after {timeout}s ({queued} queued)")
+                raise RuntimeError(f"{sent}/{events} sent after {timeout}s ({queued} queued; "
+                                   f"{await conn.fetchval('SELECT count(*) FROM processed_events')} events consumed)")
             await asyncio.sleep(0.2)
         total = time.monotonic() - start
         return {"enqueued_s": enqueued, "handled_s": handled_at, "total_s": total, "rate": events / total}

@@ -4,9 +4,9 @@ Messages change state in the workers (any number of processes) and ``/metrics`` 
 (any number of uvicorn workers): per-process counters would each show a fraction, and the API's would
 show nothing. So each state change adds to ``sms_counter`` in its own transaction (counted exactly once,
 rolled back with it), and a scrape sums the table (a few hundred rows at most). A counter is spread over
-``SHARDS`` rows and each transaction adds to one of them at random: a row stays locked until its
-transaction commits, so with one row per counter every event and every delivery would commit one after
-another.
+``SHARDS`` rows and each transaction adds once, at its commit, to one of them at random: a row stays locked
+until its transaction commits, so with one row per counter, written early, every event and every delivery
+would commit one after another.
 
 Exposed: ``jingzhun_sms_queued_total``, ``jingzhun_sms_sent_total``, ``jingzhun_sms_failed_total``,
 ``jingzhun_sms_retries_total`` and the histogram ``jingzhun_sms_delivery_seconds`` (queued → sent).
@@ -20,8 +20,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,18 +49,33 @@ def latency(seconds: Iterable[float]) -> dict[str, float]:
 
 
 SHARDS = 16
+_DELTAS = "jingzhun.sms.counter_deltas"
 
 
 async def add(session: AsyncSession, deltas: Mapping[str, float]) -> None:
-    """Add to the counters in the caller's transaction: one shard, its rows in name order (no two writers
-    deadlock)."""
-    shard = random.randrange(SHARDS)
-    rows = [{"name": k, "shard": shard, "value": float(v)} for k, v in sorted(deltas.items()) if v]
-    if not rows:
+    """Add to the counters in the caller's transaction. The additions are summed and written once, just before
+    the commit, to one shard picked at random, its rows in name order: a transaction holds a counter row only
+    for its commit, and no two writers deadlock."""
+    pending = session.sync_session.info.setdefault(_DELTAS, {})
+    for k, v in deltas.items():
+        if v:
+            pending[k] = pending.get(k, 0) + float(v)
+
+
+@event.listens_for(Session, "before_commit")
+def _write(sync_session: Session) -> None:
+    pending = sync_session.info.pop(_DELTAS, None)
+    if not pending:
         return
-    stmt = pg_insert(table).values(rows)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["name", "shard"],
-                                                     set_={"value": table.c.value + stmt.excluded.value}))
+    shard = random.randrange(SHARDS)
+    stmt = pg_insert(table).values([{"name": k, "shard": shard, "value": v} for k, v in sorted(pending.items())])
+    sync_session.execute(stmt.on_conflict_do_update(index_elements=["name", "shard"],
+                                                    set_={"value": table.c.value + stmt.excluded.value}))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(sync_session: Session) -> None:
+    sync_session.info.pop(_DELTAS, None)
 
 
 async def read(session: AsyncSession) -> dict[str, float]:
