@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -61,6 +61,9 @@ def _causes(causes: list[Cause]) -> list[Cause]:
 
 class HouseholdCreate(BaseModel):
     village_code: RegionCode
+    status: Literal["pending", "ordinary"] = Field(
+        "pending", description="pending 识别中 (建档立卡, through 公示), or ordinary 一般农户 (recorded for 防返贫监测 only; "
+                               "never counted in poverty_incidence)")
     address: Address
     phone: Phone | None = None
     attribute: Attribute
