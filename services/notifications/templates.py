@@ -22,7 +22,7 @@ PURPOSE_LABELS = {"industry": "产业发展", "infrastructure": "基础设施", 
                   "risk_compensation": "风险补偿金", "employment": "就业扶贫", "training": "技能培训",
                   "social_security": "兜底保障"}
 NOTICE_KIND_LABELS = {"registration": "贫困户识别公示", "exit": "贫困户退出公示", "project": "扶贫项目公示",
-                      "disbursement": "扶贫资金发放公示"}
+                      "disbursement": "扶贫资金发放公示", "monitoring": "防返贫监测对象公示"}
 DECISION_LABELS = {"upheld": "异议成立", "dismissed": "异议不成立"}
 SMS_STATUS_LABELS = {"queued": "待发送", "sent": "已发送", "failed": "发送失败"}
 MESSAGE_KIND_LABELS = {"helper.assigned": "帮扶结对", "objection.created": "公示异议",

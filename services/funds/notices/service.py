@@ -7,6 +7,9 @@ outbox, in the same transaction: topic ``notice.closed`` to ``[requester]`` with
      "outcome": "closed" | "withdrawn", "reason": str | null,
      "items": [{"ref", "struck": bool}]}
 
+and, for a ``monitoring`` notice, ``"objections": [{"id", "content", "reply", "item_refs", "resolved_at"}]``: the
+upheld ones, without the objector's name or phone.
+
 Items are rows of ``notice_item`` (a batch of 100,000 households is one notice), read page by page.
 
 An item is struck when an upheld objection named it; a withdrawn notice strikes every item (the
@@ -332,10 +335,13 @@ async def _struck_refs(session: AsyncSession, notice: Notice, resolve_in: Object
 async def closed_payload(session: AsyncSession, notice: Notice, *, outcome: str, reason: str | None = None
                          ) -> dict[str, Any]:
     struck = set(notice.struck_refs or [])
-    return {"notice_id": notice.id, "kind": notice.kind, "requester_ref": notice.requester_ref,
+    payload = {"notice_id": notice.id, "kind": notice.kind, "requester_ref": notice.requester_ref,
             "region_code": notice.region_code, "content_hash": notice.content_hash, "outcome": outcome,
             "reason": reason, "items": [{"ref": ref, "struck": ref in struck}
                                         for ref in await repository.refs(session, notice.id)]}
+    if notice.kind == "monitoring":     # the case keeps the objections that sent it back in its history
+        payload["objections"] = await repository.upheld_objections(session, notice.id)
+    return payload
 
 
 async def close(*, session: AsyncSession, principal: Principal, notice_id: int) -> Notice:

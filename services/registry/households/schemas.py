@@ -15,6 +15,7 @@ from services.registry.glossary import (
     Labor,
     Relation,
 )
+from services.registry.monitoring.cases.schemas import HouseholdCase
 from shared.http_types import JSON_INT_MAX, Name, Phone, Year, text
 from shared.idnumber import IdNumber
 from shared.regions import RegionCode
@@ -212,6 +213,8 @@ class HouseholdRead(BaseModel):
     members: list[MemberRead]
     incomes: list[IncomeRead]
     assurances: list[AssuranceRead]
+    monitoring_case: HouseholdCase | None = Field(description="the household's open 防返贫监测 case (any status "
+                                                              "but eliminated or rejected), or null")
 
 
 class HouseholdSummary(BaseModel):
