@@ -6,7 +6,7 @@ import pytest
 from shared.testing import auth
 from tests.conftest import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 from tests.registry.conftest import OTHER_VILLAGE
-from tests.registry.monitoring import (CASE, cadre, close_notice, county, new_household, officer, record_year,
+from tests.registry.monitoring import (cadre, close_notice, county, new_household, officer, record_year,
                                        report, sql, step)
 
 ALLOWED = [("unstable", "exited"), ("marginal", "ordinary"), ("sudden", "exited"), ("sudden", "ordinary"),
