@@ -244,3 +244,25 @@ async def test_elimination_publicized_then_approved_and_a_new_case_may_open(stac
     view = (await stack.registry.get(f"/api/v1/households/{hid}", headers=county(token))).json()
     assert view["monitoring_case"] is None
     assert (await report(stack.registry, token, hid)).status_code == 201
+
+
+async def test_approval_and_elimination_are_announced_to_notifications(stack, token, settings, today):
+    case, hid = await approved_case(stack, token, settings)
+    await sql(settings, "UPDATE household SET helper_user_id = '17' WHERE id = :h", h=hid)
+    r = await propose(stack, token, case["id"])
+    assert await close_notice(settings, notice_id=r.json()["notice_id"], case=r.json(), phase="elimination")
+    assert (await step(stack.registry, county(token), case["id"], "approve")).json()["status"] == "eliminated"
+    events = await sql(settings, "SELECT topic, destinations, payload FROM outbox WHERE topic LIKE 'monitoring.%' "
+                                 "ORDER BY id")
+    assert [(e.topic, e.destinations) for e in events] == [("monitoring.case_approved", ["notifications"]),
+                                                           ("monitoring.case_eliminated", ["notifications"])]
+    approved, eliminated = events[0].payload, events[1].payload
+    assert approved["case_id"] == case["id"] and approved["head_phone"] == "13951234567"
+    assert approved["helper_user_id"] is None and eliminated["helper_user_id"] == "17"
+    assert "head_phone" not in eliminated
+    audit = await sql(settings, "SELECT action FROM audit_log WHERE entity = 'monitoring_case' AND entity_id = :c "
+                                "ORDER BY seq", c=str(case["id"]))
+    assert [a.action for a in audit] == [
+        "monitoring_case.report", "monitoring_case.verify", "monitoring_case.publicize",
+        "monitoring_case.notice_closed", "monitoring_case.approve", "monitoring_case.propose_elimination",
+        "monitoring_case.notice_closed", "monitoring_case.approve"]
