@@ -30,7 +30,7 @@ import asyncpg
 
 from services.registry.households.scope import Scope, bounds
 from services.registry.monitoring.cases.glossary import CASE_STATUS_LABELS, CATEGORY_LABELS, RISK_LABELS
-from services.registry.stats.service import _REGIONS, CHILD_DIGITS, _fetch
+from services.registry.stats.service import _REGIONS, CHILD_DIGITS
 from shared import regions
 
 MONITORED = "c.approved_at IS NOT NULL AND c.status NOT IN ('eliminated', 'rejected')"
@@ -53,14 +53,25 @@ SELECT left(c.village_code, $3) AS child, grouping(left(c.village_code, $3)) AS 
   count(*) FILTER (WHERE {MONITORED}) AS monitored,
   count(*) FILTER (WHERE c.status = 'eliminated'
                    AND extract(year FROM c.closed_at AT TIME ZONE 'Asia/Shanghai') = $4) AS eliminated,
-  count(*) FILTER (WHERE {MONITORED} AND NOT EXISTS (
-    SELECT 1 FROM measure m WHERE m.household_id = c.household_id AND m.created_at >= c.approved_at))
-    AS without_measure,
+  count(*) FILTER (WHERE {MONITORED} AND (lm.last_at IS NULL OR lm.last_at < c.approved_at)) AS without_measure,
   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.approved_at - c.reported_at) / 86400)
     FILTER (WHERE extract(year FROM c.approved_at AT TIME ZONE 'Asia/Shanghai') = $4) AS median_days
 FROM monitoring_case c
+LEFT JOIN (   -- the last measure of each household ever approved here: "a measure since approval" is last_at ≥ it
+  SELECT m.household_id, max(m.created_at) AS last_at FROM measure m
+  WHERE m.household_id IN (SELECT household_id FROM monitoring_case
+                           WHERE village_code BETWEEN $1 AND $2 AND approved_at IS NOT NULL)
+  GROUP BY 1) lm ON lm.household_id = c.household_id
 WHERE c.village_code BETWEEN $1 AND $2 {{helper}}
 GROUP BY GROUPING SETS ((left(c.village_code, $3)), ())"""
+
+
+async def _fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+    """One read-only query without parallel workers (the three run side by side) or JIT (compiling costs more
+    than these scans of a county's cases take)."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
+        return await conn.fetch(query, *args)
 
 
 class _Acc:
