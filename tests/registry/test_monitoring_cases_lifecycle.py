@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.funds.notices import service as notice_service
+from services.registry.glossary import ASSURANCES
 from services.registry.monitoring.cases import rules
 from shared.testing import auth, running
 from tests.conftest import COUNTY
@@ -183,7 +184,7 @@ async def test_income_equal_to_the_threshold_is_refused_one_fen_above_allowed(st
 async def test_a_missing_income_or_threshold_is_listed(stack, token, settings, today):
     case, hid = await approved_case(stack, token, settings)
     r = await step(stack.registry, county(token), case["id"], "propose_elimination", year=2025)
-    assert unmet(r) == ["income_missing", *rules.ASSURANCE_ORDER]
+    assert unmet(r) == ["income_missing", *ASSURANCES]
     await record_year(stack.registry, token, hid, year=2025)
     r = await step(stack.registry, county(token), case["id"], "propose_elimination", year=2025)
     assert unmet(r) == ["threshold_missing"]

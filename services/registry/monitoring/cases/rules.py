@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.assistance import repository as assistance
 from services.registry.assistance.service import all_assured
-from services.registry.glossary import ASSURANCES, STATUS_LABELS, Status
+from services.registry.glossary import STATUS_LABELS, Status
 from services.registry.monitoring.cases import repository
 from services.registry.monitoring.cases.glossary import ELIMINATION_UNMET_LABELS, CaseStatus, Category, Phase
 from services.registry.monitoring.thresholds import service as thresholds
@@ -21,7 +21,6 @@ from shared.auth import Role
 
 CHINA = ZoneInfo("Asia/Shanghai")
 MONTHS_BEFORE_ELIMINATION = 6
-ASSURANCE_ORDER = ASSURANCES
 NO_LABOR = frozenset({"lost", "none"})
 
 # category → the household statuses it may be reported for
