@@ -45,6 +45,13 @@ log = logging.getLogger("jingzhun.funds.notices")
 
 CLOSED_TOPIC = "notice.closed"
 ITEMS_PAGE = 500        # items per page of a notice, by default
+# kinds whose 公示 may be shorter than JINGZHUN_NOTICE_MIN_DAYS: a monitoring step's runs at least 5 days, unless
+# the setting is lower still (CONTRACT §11); this is also its default length
+KIND_MIN_DAYS = {"monitoring": 5}
+
+
+def min_days_for(kind: str, min_days: int) -> int:
+    return min(KIND_MIN_DAYS.get(kind, min_days), min_days)
 
 
 def now() -> datetime:
@@ -148,6 +155,7 @@ async def open_published(*, session: AsyncSession, kind: str, region_code: str, 
                          amount_total: Decimal | None, actor: str, min_days: int) -> tuple[Notice, bool]:
     """:func:`open_notice` for items already in their public form (:func:`publish_item`'s): funds' own batches
     of up to 100,000 households, masked from what the batch keeps."""
+    min_days = min_days_for(kind, min_days)
     days = min_days if days is None else days
     if days < min_days:
         msg = f"a notice runs at least {min_days} days"
