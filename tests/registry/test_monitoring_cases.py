@@ -193,3 +193,20 @@ async def test_the_history_is_never_deleted(stack, token, settings):
         await sql(settings, "DELETE FROM monitoring_case_step WHERE case_id = :c", c=case["id"])
     with pytest.raises(Exception, match="never changed or deleted"):
         await sql(settings, "UPDATE monitoring_case_step SET notes = 'x' WHERE case_id = :c", c=case["id"])
+
+
+async def test_a_helper_sees_the_cases_of_their_own_households_only(stack, token, settings):
+    mine = await new_household(stack.registry, token, settings=settings)
+    other = await new_household(stack.registry, token, settings=settings)
+    await sql(settings, "UPDATE household SET helper_user_id = '17' WHERE id = :h", h=mine["id"])
+    mine_case = (await report(stack.registry, token, mine["id"])).json()
+    other_case = (await report(stack.registry, token, other["id"])).json()
+    helper = auth(token("helper", region=VILLAGE, sub="17"))
+    listed = (await stack.registry.get("/api/v1/monitoring/cases", headers=helper)).json()
+    assert [c["id"] for c in listed["items"]] == [mine_case["id"]]
+    assert (await stack.registry.get(f"/api/v1/monitoring/cases/{other_case['id']}", headers=helper)).status_code == 404
+    assert (await step(stack.registry, helper, mine_case["id"], "verify")).status_code == 403
+    r = await stack.registry.get(f"/api/v1/monitoring/cases/{mine_case['id']}", headers=helper)
+    assert r.status_code == 200 and r.json()["history"][0]["action"] == "report"
+    bank = auth(token("bank", region=VILLAGE, sub="b"))
+    assert (await stack.registry.get("/api/v1/monitoring/cases", headers=bank)).status_code == 403
