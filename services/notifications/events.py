@@ -137,3 +137,23 @@ class FundsAlerts(Payload):
     counts: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = {}
     # at most 20 are listed; more (a producer's mistake) are cut here rather than the day's alert dropped
     items: Annotated[list[AlertItem], BeforeValidator(lambda v: v[:20] if isinstance(v, list) else v)] = []
+
+
+class MonitoringCase(Payload):
+    """``monitoring.case_approved`` / ``monitoring.case_eliminated`` from the registry: a 防返贫监测 case of a
+    household was approved (the household is a 监测对象) or its risk eliminated (风险消除).
+
+    ``helper_user_id`` is the household's 帮扶责任人 (null: nobody to tell in the inbox); ``head_phone`` (approval
+    only) the household's full mobile number for the head's SMS, or null (a ``failed`` message says so).
+    """
+
+    case_id: int
+    case_no: Text = ""
+    household_id: int
+    household_no: Text = ""
+    head_name: Text = ""
+    village_name: Text = ""
+    region_code: RegionCode
+    helper_user_id: Annotated[str | None, BeforeValidator(
+        lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v)] = None
+    head_phone: str | None = None

@@ -100,6 +100,33 @@ async def funds_alerts(session: AsyncSession, event: dict[str, Any], ctx: dict[s
                             dedupe_key=f"funds.alerts:{p.region_code}:{p.as_of.isoformat()}")
 
 
+async def monitoring_case_approved(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ an inbox message to the household's helper, and an SMS to the household head in plain words (no risk
+    details); once per case whatever the number of events saying so."""
+    if (p := events.parse(events.MonitoringCase, event)) is None:
+        return
+    if p.helper_user_id:
+        message = templates.monitoring_approved(village_name=p.village_name, head_name=p.head_name,
+                                                household_no=p.household_no, case_no=p.case_no)
+        await inbox.deliver(session=session, user_id=p.helper_user_id, kind="monitoring.case_approved",
+                            title=message.title, body=message.body, event=event,
+                            dedupe_key=f"monitoring.case_approved:{p.case_id}")
+    await sms.queue(session=session, settings=ctx["settings"], kind="monitoring.case_approved",
+                    dedupe_key=f"monitoring.case_approved:{p.case_id}", region_code=p.region_code,
+                    phone=p.head_phone, event=event, now=_now(ctx), text=templates.monitoring_approved_sms())
+
+
+async def monitoring_case_eliminated(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ an inbox message to the household's helper (no SMS: nothing changes for the household that day)."""
+    if (p := events.parse(events.MonitoringCase, event)) is None or not p.helper_user_id:
+        return
+    message = templates.monitoring_eliminated(village_name=p.village_name, head_name=p.head_name,
+                                              household_no=p.household_no, case_no=p.case_no)
+    await inbox.deliver(session=session, user_id=p.helper_user_id, kind="monitoring.case_eliminated",
+                        title=message.title, body=message.body, event=event,
+                        dedupe_key=f"monitoring.case_eliminated:{p.case_id}")
+
+
 def _now(ctx: dict[str, Any]) -> datetime:
     """The worker's clock (tests fix it)."""
     return ctx["clock"]() if "clock" in ctx else datetime.now(UTC)
@@ -112,4 +139,6 @@ HANDLERS = {
     "payment.paid": payment_paid,
     "loan.reminder": loan_reminder,
     "funds.alerts": deferrable(funds_alerts),
+    "monitoring.case_approved": monitoring_case_approved,
+    "monitoring.case_eliminated": monitoring_case_eliminated,
 }

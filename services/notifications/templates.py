@@ -22,12 +22,13 @@ PURPOSE_LABELS = {"industry": "产业发展", "infrastructure": "基础设施", 
                   "risk_compensation": "风险补偿金", "employment": "就业扶贫", "training": "技能培训",
                   "social_security": "兜底保障"}
 NOTICE_KIND_LABELS = {"registration": "贫困户识别公示", "exit": "贫困户退出公示", "project": "扶贫项目公示",
-                      "disbursement": "扶贫资金发放公示"}
+                      "disbursement": "扶贫资金发放公示", "monitoring": "防返贫监测对象公示"}
 DECISION_LABELS = {"upheld": "异议成立", "dismissed": "异议不成立"}
 SMS_STATUS_LABELS = {"queued": "待发送", "sent": "已发送", "failed": "发送失败"}
 MESSAGE_KIND_LABELS = {"helper.assigned": "帮扶结对", "objection.created": "公示异议",
                        "objection.resolved": "异议处理结果", "payment.paid": "补贴到账",
-                       "loan.reminder": "小额信贷还款提醒", "funds.alerts": "资金预警"}
+                       "loan.reminder": "小额信贷还款提醒", "funds.alerts": "资金预警",
+                       "monitoring.case_approved": "纳入防返贫监测", "monitoring.case_eliminated": "防返贫监测风险消除"}
 # funds.alerts kinds (CONTRACT §5 滞留滞拨)
 ALERT_KIND_LABELS = {"idle_allocation": "资金滞留未拨付", "stale_project": "项目环节停滞", "overdue_report": "监测报告逾期"}
 ALERT_ENTITY_LABELS = {"allocation": "资金指标", "project": "项目", "report": "监测报告", "monitoring_report": "监测报告"}
@@ -93,6 +94,18 @@ def objection_created(*, notice_title: str, kind: str, notice_id: int, objection
                       f"（异议编号 {objection_id}），请及时核实处理并答复。")
 
 
+def monitoring_approved(*, village_name: str, head_name: str, household_no: str, case_no: str) -> Inbox:
+    return Inbox(title="帮扶户纳入防返贫监测",
+                 body=f"您帮扶的{village_name}{head_name}户（户编号 {household_no}）已经县级审批纳入防返贫监测"
+                      f"（监测编号 {case_no}），请及时入户，制定并落实帮扶措施。")
+
+
+def monitoring_eliminated(*, village_name: str, head_name: str, household_no: str, case_no: str) -> Inbox:
+    return Inbox(title="帮扶户风险已消除",
+                 body=f"您帮扶的{village_name}{head_name}户（户编号 {household_no}）防返贫监测风险已消除"
+                      f"（监测编号 {case_no}），请继续关注该户情况，发现返贫风险及时报告。")
+
+
 # --- SMS -----------------------------------------------------------------------------------------
 
 def objection_resolved(*, notice_title: str, decision: str, reply: str) -> str:
@@ -101,6 +114,11 @@ def objection_resolved(*, notice_title: str, decision: str, reply: str) -> str:
             f"结果：{DECISION_LABELS.get(decision, decision)}。")
     reply = _cut(reply or "", REPLY_MAX)
     return text + (f"答复：{reply}" if reply else "")
+
+
+def monitoring_approved_sms() -> str:
+    """To the household head, in plain words and with no risk details (the SMS may be read by anyone)."""
+    return f"{SIGNATURE}您家已纳入防返贫监测帮扶，帮扶责任人会与您联系。"
 
 
 def payment_paid(*, amount: Decimal, purpose: str, purpose_label: str | None, paid_at: datetime,

@@ -100,9 +100,11 @@ class Status(StrEnum):
     exited = "exited"
     returned = "returned"
     removed = "removed"
+    ordinary = "ordinary"      # 一般农户: not 建档立卡, recorded for 防返贫监测 only (CONTRACT §11)
 
 
-STATUS_LABELS = {"pending": "识别中", "registered": "在册", "exited": "已脱贫", "returned": "返贫", "removed": "清退"}
+STATUS_LABELS = {"pending": "识别中", "registered": "在册", "exited": "已脱贫", "returned": "返贫", "removed": "清退",
+                 "ordinary": "一般农户"}
 
 
 class Action(StrEnum):

@@ -465,3 +465,29 @@ async def test_every_step_is_in_the_audit_chain(funds, open_notice, token, clock
     assert "13812345678" not in str(events)
     verify = (await funds.get("/api/v1/audit/verify", headers=admin)).json()
     assert verify["chains"]["funds"]["ok"] and verify["chains"]["funds"]["count"] == 6
+
+
+async def test_a_monitoring_notice_runs_at_least_five_days_unless_the_setting_is_lower(settings, service_headers):
+    def length(opened: dict) -> int:
+        return (datetime.fromisoformat(opened["ends_at"]) - datetime.fromisoformat(opened["starts_at"])).days
+
+    strict = settings.model_copy(update={"notice_min_days": 7})
+    async with app_client(create(strict)) as client:
+        body = notice_body(kind="monitoring", requester_ref="registry/monitoring_case/1/inclusion/v1")
+        del body["days"]
+        r = await client.post("/internal/notices", json=body, headers=service_headers)
+        assert r.status_code == 201 and length(r.json()) == 5          # the default is the kind's minimum
+        r = await client.post("/internal/notices", json=notice_body(kind="monitoring", days=4, requester_ref="m2"),
+                              headers=service_headers)
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "days"]
+        r = await client.post("/internal/notices", json=notice_body(kind="monitoring", days=6, requester_ref="m3"),
+                              headers=service_headers)
+        assert r.status_code == 201 and length(r.json()) == 6 and r.json()["kind"] == "monitoring"
+        r = await client.post("/internal/notices", json=notice_body(days=5, requester_ref="r1"),
+                              headers=service_headers)
+        assert r.status_code == 422                                      # other kinds: the setting's 7 days
+    lenient = settings.model_copy(update={"notice_min_days": 3})
+    async with app_client(create(lenient)) as client:
+        r = await client.post("/internal/notices", json=notice_body(kind="monitoring", days=3, requester_ref="m4"),
+                              headers=service_headers)
+        assert r.status_code == 201 and length(r.json()) == 3

@@ -14,9 +14,12 @@ URL = "/api/v1/exports/households.xlsx"
 HEADER = [c.label for c in COLUMNS] + ["状态"]
 
 
-def sheets(content: bytes) -> dict[str, list[tuple]]:
+def sheets(content: bytes, *, monitored: bool = False) -> dict[str, list[tuple]]:
+    """The village sheets (and, with ``monitored``, the last one: 监测对象, tested in test_monitoring_export.py)."""
     wb = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
-    return {ws.title: [r for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
+    assert wb.worksheets[-1].title == "监测对象"
+    kept = wb.worksheets if monitored else wb.worksheets[:-1]
+    return {ws.title: [r for r in ws.iter_rows(values_only=True)] for ws in kept}
 
 
 async def three_households(create) -> list[dict]:

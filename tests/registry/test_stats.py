@@ -87,7 +87,8 @@ async def test_county_figures_per_status_attribute_cause_batch_and_year(stack, t
     assert (s["code"], s["name"], s["level"], s["year"]) == (COUNTY, "贺兰县", "county", 2020)
     status = by_code(s["by_status"])
     assert {c: (v["households"], v["persons"]) for c, v in status.items()} == {
-        "pending": (1, 4), "registered": (1, 1), "exited": (1, 2), "returned": (1, 3), "removed": (1, 2)}
+        "pending": (1, 4), "registered": (1, 1), "exited": (1, 2), "returned": (1, 3), "removed": (1, 2),
+        "ordinary": (0, 0)}
     assert status["returned"]["label"] == "返贫" and status["exited"]["label"] == "已脱贫"
     assert (s["households"], s["persons"]) == (5, 12)
     assert (s["register_households"], s["register_persons"], s["poor_households"], s["poor_persons"]) == (3, 6, 2, 4)

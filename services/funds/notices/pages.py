@@ -15,7 +15,7 @@ from services.funds.notices.schemas import NoticePublic, NoticeSummary
 
 BEIJING = timezone(timedelta(hours=8), "CST")
 FIXED_COLUMNS = ("name", "id_number", "phone", "amount")
-HIDDEN = frozenset({"ref"})
+HIDDEN = frozenset({"ref", "category", "risk_types"})     # codes shown through their *_label columns
 
 # No script may run and nothing may be loaded from elsewhere; the form posts back to us only.
 HEADERS = {

@@ -108,3 +108,11 @@ async def struck_by_upheld(session: AsyncSession, notice_id: int) -> list[str]:
             SELECT jsonb_array_elements_text(o.item_refs) FROM notice_objection o
             WHERE o.notice_id = :n AND o.status = 'upheld' AND o.item_refs IS NOT NULL)
         ORDER BY i.seq"""), {"n": notice_id})).scalars().all())
+
+
+async def upheld_objections(session: AsyncSession, notice_id: int) -> list[dict[str, Any]]:
+    """A notice's upheld objections, oldest first, without who raised them."""
+    rows = (await session.execute(text(
+        "SELECT id, content, reply, item_refs, resolved_at FROM notice_objection "
+        "WHERE notice_id = :n AND status = 'upheld' ORDER BY id"), {"n": notice_id})).mappings().all()
+    return [{**r, "resolved_at": r["resolved_at"].isoformat() if r["resolved_at"] else None} for r in rows]

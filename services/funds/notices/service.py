@@ -7,6 +7,9 @@ outbox, in the same transaction: topic ``notice.closed`` to ``[requester]`` with
      "outcome": "closed" | "withdrawn", "reason": str | null,
      "items": [{"ref", "struck": bool}]}
 
+and, for a ``monitoring`` notice, ``"objections": [{"id", "content", "reply", "item_refs", "resolved_at"}]``: the
+upheld ones, without the objector's name or phone.
+
 Items are rows of ``notice_item`` (a batch of 100,000 households is one notice), read page by page.
 
 An item is struck when an upheld objection named it; a withdrawn notice strikes every item (the
@@ -42,6 +45,13 @@ log = logging.getLogger("jingzhun.funds.notices")
 
 CLOSED_TOPIC = "notice.closed"
 ITEMS_PAGE = 500        # items per page of a notice, by default
+# kinds whose 公示 may be shorter than JINGZHUN_NOTICE_MIN_DAYS: a monitoring step's runs at least 5 days, unless
+# the setting is lower still (CONTRACT §11); this is also its default length
+KIND_MIN_DAYS = {"monitoring": 5}
+
+
+def min_days_for(kind: str, min_days: int) -> int:
+    return min(KIND_MIN_DAYS.get(kind, min_days), min_days)
 
 
 def now() -> datetime:
@@ -145,6 +155,7 @@ async def open_published(*, session: AsyncSession, kind: str, region_code: str, 
                          amount_total: Decimal | None, actor: str, min_days: int) -> tuple[Notice, bool]:
     """:func:`open_notice` for items already in their public form (:func:`publish_item`'s): funds' own batches
     of up to 100,000 households, masked from what the batch keeps."""
+    min_days = min_days_for(kind, min_days)
     days = min_days if days is None else days
     if days < min_days:
         msg = f"a notice runs at least {min_days} days"
@@ -332,10 +343,13 @@ async def _struck_refs(session: AsyncSession, notice: Notice, resolve_in: Object
 async def closed_payload(session: AsyncSession, notice: Notice, *, outcome: str, reason: str | None = None
                          ) -> dict[str, Any]:
     struck = set(notice.struck_refs or [])
-    return {"notice_id": notice.id, "kind": notice.kind, "requester_ref": notice.requester_ref,
+    payload = {"notice_id": notice.id, "kind": notice.kind, "requester_ref": notice.requester_ref,
             "region_code": notice.region_code, "content_hash": notice.content_hash, "outcome": outcome,
             "reason": reason, "items": [{"ref": ref, "struck": ref in struck}
                                         for ref in await repository.refs(session, notice.id)]}
+    if notice.kind == "monitoring":     # the case keeps the objections that sent it back in its history
+        payload["objections"] = await repository.upheld_objections(session, notice.id)
+    return payload
 
 
 async def close(*, session: AsyncSession, principal: Principal, notice_id: int) -> Notice:

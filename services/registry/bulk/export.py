@@ -4,7 +4,8 @@ as their Chinese labels) plus 状态, the way a county office prints its 村有�
 Each sheet starts with a title row (village, date, how personal data is shown) above the header; the import
 finds the header below it, so an exported workbook can be imported again. ID numbers and phones are in full only
 for callers who may see them (county, township and village cadres of the region); everyone else gets the
-stored masked copies, and nothing is decrypted for them. Rows come from a cursor a few thousand at a time and
+stored masked copies, and nothing is decrypted for them. A last sheet, 监测对象, lists the region's monitored
+households (防返贫监测: an approved case not yet eliminated or rejected) with their case. Rows come from a cursor a few thousand at a time and
 openpyxl ``write_only`` writes them out as they come, so memory stays flat however large the region.
 """
 
@@ -26,6 +27,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from services.registry import glossary as g
 from services.registry.bulk.columns import COLUMNS
 from services.registry.households.scope import Scope
+from services.registry.monitoring.cases.glossary import CASE_STATUS_LABELS, CATEGORY_LABELS, RISK_LABELS
 from shared.pii import PiiCipher
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -44,6 +46,18 @@ WHERE h.village_code BETWEEN $1 AND $2 AND ($3::text IS NULL OR h.helper_user_id
 ORDER BY h.village_code, h.household_no, m.relation <> 'head', m.id"""
 
 
+MONITORED_SHEET = "监测对象"
+# none of these headings is an import column (§9), so the importer passes this sheet by and an exported
+# workbook imports again as nothing new
+MONITORED_HEADER = ["监测编号", "户号", "户主姓名", "村", "监测类型", "风险类型", "监测状态", "纳入监测日期"]
+MONITORED_SQL = """
+SELECT c.case_no, h.household_no, h.head_name, coalesce(r.name, c.village_code) AS village_name, c.category,
+  c.risk_types, c.status, (c.approved_at AT TIME ZONE 'Asia/Shanghai')::date AS approved_on
+FROM monitoring_case c JOIN household h ON h.id = c.household_id LEFT JOIN region r ON r.code = c.village_code
+WHERE c.village_code BETWEEN $1 AND $2 AND ($3::text IS NULL OR h.helper_user_id = $3::text)
+  AND c.approved_at IS NOT NULL AND c.status NOT IN ('eliminated', 'rejected')
+ORDER BY c.village_code, h.household_no"""
+
 FETCH_ROWS = 5_000         # rows held at once: a county's 350,000 members never sit in memory together
 
 
@@ -52,6 +66,7 @@ async def workbook(conn: asyncpg.Connection, scope: Scope, *, cipher: PiiCipher,
     """:func:`build` over the region's rows as a cursor yields them (``conn`` must be in a transaction): the
     workbook is written in a thread while the event loop fetches the next rows."""
     loop = asyncio.get_running_loop()
+    monitored = await conn.fetch(MONITORED_SQL, scope.lo, scope.hi, scope.helper)     # a few thousand at most
     cursor = await conn.cursor(ROWS_SQL, scope.lo, scope.hi, scope.helper)
 
     def rows() -> Iterator[asyncpg.Record]:       # in the thread: each chunk asked of the loop before the last is used
@@ -60,7 +75,8 @@ async def workbook(conn: asyncpg.Connection, scope: Scope, *, cipher: PiiCipher,
             ahead = asyncio.run_coroutine_threadsafe(cursor.fetch(FETCH_ROWS), loop)
             yield from chunk
 
-    return await asyncio.to_thread(build, rows(), cipher=cipher, full=full, region_name=region_name)
+    return await asyncio.to_thread(build, rows(), cipher=cipher, full=full, region_name=region_name,
+                                   monitored=monitored)
 
 
 def sheet_title(name: str, code: str, used: set[str]) -> str:
@@ -88,8 +104,8 @@ def _text_cell(ws, value: Any) -> Any:
     return value
 
 
-def build(rows: Iterable[Mapping[str, Any]], *, cipher: PiiCipher, full: bool, region_name: str
-          ) -> tuple[bytes, list[int]]:
+def build(rows: Iterable[Mapping[str, Any]], *, cipher: PiiCipher, full: bool, region_name: str,
+          monitored: Iterable[Mapping[str, Any]] = ()) -> tuple[bytes, list[int]]:
     """The workbook's bytes and the ids of the households in it."""
     wb = Workbook(write_only=True)
     used: set[str] = set()
@@ -124,6 +140,19 @@ def build(rows: Iterable[Mapping[str, Any]], *, cipher: PiiCipher, full: bool, r
         ws = wb.create_sheet(sheet_title(region_name, "-", used))
         ws.append([_text_cell(ws, f"{region_name}建档立卡户花名册（村有册） 导出日期 {today}：无数据")])
         ws.append(HEADER)
+    _monitored_sheet(wb, used, monitored, region_name=region_name, today=today)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue(), household_ids
+
+
+def _monitored_sheet(wb: Workbook, used: set[str], rows: Iterable[Mapping[str, Any]], *, region_name: str,
+                     today: str) -> None:
+    ws = wb.create_sheet(sheet_title(MONITORED_SHEET, "monitoring", used))
+    ws.append([_text_cell(ws, f"{region_name}防返贫监测对象名册 导出日期 {today}")])
+    ws.append(MONITORED_HEADER)
+    for r in rows:
+        ws.append([_text_cell(ws, v) for v in (
+            r["case_no"], r["household_no"], r["head_name"], r["village_name"], CATEGORY_LABELS[r["category"]],
+            "、".join(RISK_LABELS.get(x, x) for x in r["risk_types"]), CASE_STATUS_LABELS[r["status"]],
+            r["approved_on"].isoformat())])

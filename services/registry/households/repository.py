@@ -66,7 +66,10 @@ SELECT h.*,
       ORDER BY m.relation <> 'head', m.id), '[]')
    FROM member m WHERE m.household_id = h.id) AS members,
   (SELECT coalesce(json_agg(i ORDER BY i.year), '[]') FROM income i WHERE i.household_id = h.id) AS incomes,
-  (SELECT coalesce(json_agg(a ORDER BY a.year), '[]') FROM assurance a WHERE a.household_id = h.id) AS assurances
+  (SELECT coalesce(json_agg(a ORDER BY a.year), '[]') FROM assurance a WHERE a.household_id = h.id) AS assurances,
+  (SELECT json_build_object('id', c.id, 'case_no', c.case_no, 'status', c.status, 'category', c.category)
+   FROM monitoring_case c WHERE c.household_id = h.id AND c.status NOT IN ('eliminated', 'rejected'))
+   AS monitoring_case
 FROM h
 """
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -15,6 +15,7 @@ from services.registry.glossary import (
     Labor,
     Relation,
 )
+from services.registry.monitoring.cases.schemas import HouseholdCase
 from shared.http_types import JSON_INT_MAX, Name, Phone, Year, text
 from shared.idnumber import IdNumber
 from shared.regions import RegionCode
@@ -61,6 +62,9 @@ def _causes(causes: list[Cause]) -> list[Cause]:
 
 class HouseholdCreate(BaseModel):
     village_code: RegionCode
+    status: Literal["pending", "ordinary"] = Field(
+        "pending", description="pending 识别中 (建档立卡, through 公示), or ordinary 一般农户 (recorded for 防返贫监测 only; "
+                               "never counted in poverty_incidence)")
     address: Address
     phone: Phone | None = None
     attribute: Attribute
@@ -209,6 +213,8 @@ class HouseholdRead(BaseModel):
     members: list[MemberRead]
     incomes: list[IncomeRead]
     assurances: list[AssuranceRead]
+    monitoring_case: HouseholdCase | None = Field(description="the household's open 防返贫监测 case (any status "
+                                                              "but eliminated or rejected), or null")
 
 
 class HouseholdSummary(BaseModel):

@@ -107,7 +107,7 @@ async def check_village(session: AsyncSession, *, scope: Scope, code: str) -> Ma
 
 
 async def create(*, session: AsyncSession, scope: Scope, cipher: PiiCipher, household_in: HouseholdCreate) -> int:
-    """Store a new household as ``pending``; returns its id."""
+    """Store a new household as ``pending`` (or ``ordinary``, for monitoring only); returns its id."""
     await check_village(session, scope=scope, code=household_in.village_code)
     rows = [member_values(cipher, m, 0) for m in household_in.members]
     digests = [r["id_hmac"] for r in rows]
@@ -121,7 +121,7 @@ async def create(*, session: AsyncSession, scope: Scope, cipher: PiiCipher, hous
         "main_cause": household_in.main_cause.value,
         "other_causes": [c.value for c in household_in.other_causes if c != household_in.main_cause],
         "identified_year": household_in.identified_year, **account_values(cipher, household_in.payout_account),
-        "status": Status.pending.value, "head_name": head.name, "member_count": len(rows),
+        "status": household_in.status, "head_name": head.name, "member_count": len(rows),
         "created_by": scope.actor})
     for r in rows:
         r["household_id"] = household_id

@@ -127,6 +127,7 @@ def household_body(row: Mapping[str, Any], *, cipher: PiiCipher, full: bool, tod
                     for m in _json(row["members"])],
         "incomes": [income_body(i) for i in _json(row["incomes"])],
         "assurances": [assurance_body(a) for a in _json(row["assurances"])],
+        "monitoring_case": _json(row["monitoring_case"]),
     }
 
 

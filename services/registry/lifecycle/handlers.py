@@ -7,7 +7,8 @@
 
 Unstruck households take the proposed status (registered / exited, with the proposal's year); struck ones stay
 where they were with ``pending_action`` cleared. Other kinds, and households not waiting for this notice, are
-ignored; the worker's dispatch already applies each event id once.
+ignored; the worker's dispatch already applies each event id once. A notice asked for by a monitoring case
+(``requester_ref`` ``registry/monitoring_case/<id>/...``) goes to the case instead (monitoring/cases/service.py).
 """
 
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.lifecycle import service
+from services.registry.monitoring.cases import service as cases
 
 
 async def notice_closed(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
@@ -22,6 +24,9 @@ async def notice_closed(session: AsyncSession, event: dict[str, Any], ctx: dict[
     try:
         notice_id = int(payload["notice_id"])
     except (KeyError, TypeError, ValueError):
+        return
+    if str(payload.get("requester_ref", "")).startswith(cases.REF_PREFIX):
+        await cases.apply_notice(session, payload=payload, actor=f"svc:{event.get('source', 'funds')}")
         return
     items = payload.get("items") or []
     if not isinstance(items, list):

@@ -52,8 +52,8 @@ SELECT left(village_code, $3) AS child, status, attribute, main_cause, sum(house
   sum(identified_persons)::bigint AS identified_persons, sum(with_helper)::bigint AS with_helper
 FROM (
   SELECT village_code, status, attribute, main_cause, count(*) AS households, sum(member_count) AS persons,
-    count(*) FILTER (WHERE identified_year = $4 AND status <> 'removed') AS identified_households,
-    coalesce(sum(member_count) FILTER (WHERE identified_year = $4 AND status <> 'removed'), 0)
+    count(*) FILTER (WHERE identified_year = $4 AND status NOT IN ('removed', 'ordinary')) AS identified_households,
+    coalesce(sum(member_count) FILTER (WHERE identified_year = $4 AND status NOT IN ('removed', 'ordinary')), 0)
       AS identified_persons,
     count(*) FILTER (WHERE helper_user_id IS NOT NULL) AS with_helper
   FROM household
