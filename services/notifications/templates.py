@@ -27,7 +27,8 @@ DECISION_LABELS = {"upheld": "异议成立", "dismissed": "异议不成立"}
 SMS_STATUS_LABELS = {"queued": "待发送", "sent": "已发送", "failed": "发送失败"}
 MESSAGE_KIND_LABELS = {"helper.assigned": "帮扶结对", "objection.created": "公示异议",
                        "objection.resolved": "异议处理结果", "payment.paid": "补贴到账",
-                       "loan.reminder": "小额信贷还款提醒", "funds.alerts": "资金预警"}
+                       "loan.reminder": "小额信贷还款提醒", "funds.alerts": "资金预警",
+                       "monitoring_report.created": "防返贫监测申报"}
 # funds.alerts kinds (CONTRACT §5 滞留滞拨)
 ALERT_KIND_LABELS = {"idle_allocation": "资金滞留未拨付", "stale_project": "项目环节停滞", "overdue_report": "监测报告逾期"}
 ALERT_ENTITY_LABELS = {"allocation": "资金指标", "project": "项目", "report": "监测报告", "monitoring_report": "监测报告"}
@@ -91,6 +92,14 @@ def objection_created(*, notice_title: str, kind: str, notice_id: int, objection
     return Inbox(title="公示收到新异议",
                  body=f"“{_cut(notice_title, TITLE_MAX)}”（{kind_label}，公示编号 {notice_id}）收到一条新的异议"
                       f"（异议编号 {objection_id}），请及时核实处理并答复。")
+
+
+def monitoring_report_created(*, village_name: str, reporter_name: str, report_id: int) -> Inbox:
+    """To the township's officers: a villager's 一码申报 (no ID number, no phone: they are in the report)."""
+    who = f"{_cut(village_name, 20)}村民{_cut(reporter_name, 20)}" if village_name else _cut(reporter_name, 20)
+    return Inbox(title="新的防返贫监测申报",
+                 body=f"{who}通过一码申报提交了防返贫监测申请（申报编号 {report_id}），请在 2 日内入户核实，"
+                      f"受理立案或说明理由不予受理。")
 
 
 # --- SMS -----------------------------------------------------------------------------------------
