@@ -116,7 +116,7 @@ sums AS (
   FROM screening_row s JOIN base b ON b.household_id = s.household_id AND b.year = s.year
   GROUP BY s.household_id, s.year
 ),
-thresholds AS (
+thresholds AS MATERIALIZED (   -- one look-up per village and year, not per household
   SELECT v.village_code, v.year, t.amount_fen
   FROM (SELECT DISTINCT village_code, year FROM base) v LEFT JOIN LATERAL ({threshold}) t ON true
 ),
