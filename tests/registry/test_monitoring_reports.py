@@ -17,6 +17,7 @@ from shared.db import Database
 from shared.testing import auth
 from tests.conftest import OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 from tests.registry.conftest import OTHER_VILLAGE, household, member, new_id
+from tests.registry.test_import import count
 
 _addresses = itertools.count(1)
 
@@ -47,7 +48,8 @@ def at(monkeypatch):
 VOLATILE = {"date", "x-request-id", "server-timing"}
 
 
-async def test_a_known_and_an_unknown_id_number_get_the_same_answer_and_nothing_is_echoed(registry, token, create):
+async def test_a_known_and_an_unknown_id_number_get_the_same_answer_and_nothing_is_echoed(registry, token, create,
+                                                                                            settings):
     known = new_id()
     h = await create(household(members=[member("head", id_number=known, name="马建国")]))
     unknown = new_id()
@@ -67,6 +69,9 @@ async def test_a_known_and_an_unknown_id_number_get_the_same_answer_and_nothing_
     items = {i["id_number"]: i for i in r.json()["items"]}
     assert items[known]["household_id"] == h["id"] and items[unknown]["household_id"] is None
     assert {i["status"] for i in items.values()} == {"open"} and items[known]["phone"] == "13951234567"
+    # the full ID numbers shown are recorded in the personal-data access log (for the registry person's household)
+    logged = await count(settings, "SELECT household_ids FROM pii_access_log WHERE endpoint LIKE '%monitoring/reports'")
+    assert logged == [h["id"]]
 
 
 async def test_stored_encrypted_and_the_event_carries_no_id_number(registry, regions, settings):

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
-from services.registry.deps import CipherDep
+from services.registry.deps import CipherDep, EndpointDep
+from services.registry.households import repository as households
 from services.registry.households.scope import CADRES, Scope, scope_of
 from services.registry.monitoring.reports import pages, repository, service
 from services.registry.monitoring.reports.schemas import DismissIn, ReportAck, ReportIn, ReportRead, ReportStatus
@@ -150,23 +151,32 @@ async def _form_problem(session: SessionDep, problem: Problem, values: dict[str,
 
 @router.get("", response_model=Page[ReportRead], responses=problem_responses(400, 401, 403, 422),
             summary="Self-reports in your region 一码申报列表")
-async def list_reports(session: SessionDep, scope: ReaderScope, cipher: CipherDep,
+async def list_reports(session: SessionDep, scope: ReaderScope, cipher: CipherDep, endpoint: EndpointDep,
                        region: Annotated[RegionCode | None, Query(description="default: your region")] = None,
                        status: ReportStatus | None = None, limit: Limit = 50,
                        cursor: Annotated[str | None, Query(max_length=512)] = None) -> Page[ReportRead]:
     """Newest first; each says whether it is ``overdue`` (open for more than 2 days). ID numbers and phones are
-    in full for county, township and village cadres, masked for everyone else."""
+    in full for county, township and village cadres (recorded in the personal-data access log for the reports of
+    registry people), masked for everyone else."""
     items, next_cursor = await service.listed(session=session, scope=scope, cipher=cipher, region=region,
                                               status=status, limit=limit, cursor=cursor)
+    await _log(session, scope, endpoint, items)
     return Page(items=items, next_cursor=next_cursor)
+
+
+async def _log(session: SessionDep, scope: Scope, endpoint: str, items: list[ReportRead]) -> None:
+    if scope.full_pii:
+        ids = sorted({i.household_id for i in items if i.household_id is not None})
+        await households.log_access(session, scope=scope, endpoint=endpoint, household_ids=ids)
 
 
 @router.get("/{report_id}", response_model=ReportRead, responses=problem_responses(401, 403, 404, 422),
             summary="One self-report 一码申报详情")
 async def get_report(report_id: IdPath, session: SessionDep, scope: ReaderScope, cipher: CipherDep,
-                     response: Response) -> ReportRead:
+                     endpoint: EndpointDep, response: Response) -> ReportRead:
     report = service.to_read(await service.get(session=session, scope=scope, report_id=report_id), cipher=cipher,
                              full=scope.full_pii)
+    await _log(session, scope, endpoint, [report])
     set_etag(response, report.version)
     return report
 
