@@ -6,16 +6,17 @@ import json
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
 from services.registry.deps import CipherDep, EndpointDep
 from services.registry.households import repository as households
-from services.registry.households.scope import CADRES, Scope, scope_of
+from services.registry.households.scope import Scope
+from services.registry.monitoring.deps import MonitoringOfficerScope as OfficerScope
+from services.registry.monitoring.deps import MonitoringReaderScope as ReaderScope
 from services.registry.monitoring.reports import pages, repository, service
 from services.registry.monitoring.reports.schemas import DismissIn, ReportAck, ReportIn, ReportRead, ReportStatus
-from shared.auth import PrincipalDep, Role
 from shared.db import SessionDep
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
@@ -32,21 +33,7 @@ PER_ADDRESS = RateLimit(5, 600)        # 5 reports in 10 minutes from one addres
 PER_VILLAGE = RateLimit(200, 3600)     # 200 accepted reports an hour for one village
 MAX_BODY = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
-# who reads reports: the cadres in full, finance officers and auditors with ID numbers and phones masked
-READERS = CADRES | {Role.finance_officer, Role.auditor}
-OFFICERS = frozenset({Role.county_admin, Role.township_officer})
 
-
-async def _readers(principal: PrincipalDep) -> Scope:
-    return scope_of(principal, allowed=READERS)
-
-
-async def _officers(principal: PrincipalDep) -> Scope:
-    return scope_of(principal, allowed=OFFICERS)
-
-
-ReaderScope = Annotated[Scope, Depends(_readers)]
-OfficerScope = Annotated[Scope, Depends(_officers)]
 
 _BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": ReportIn.model_json_schema()},

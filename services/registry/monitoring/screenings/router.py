@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.registry.bulk.router import read_upload
-from services.registry.households.scope import CADRES, OFFICERS, Scope, scope_of
+from services.registry.monitoring.deps import MonitoringOfficerScope as OfficerScope
+from services.registry.monitoring.deps import MonitoringReaderScope as ReaderScope
 from services.registry.monitoring.screenings import service
 from services.registry.monitoring.screenings.schemas import (
     RuleCode,
@@ -17,7 +18,7 @@ from services.registry.monitoring.screenings.schemas import (
     WarningRead,
     WarningStatus,
 )
-from shared.auth import PrincipalDep, Role
+from shared.auth import PrincipalDep
 from shared.db import SessionDep
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
@@ -28,19 +29,7 @@ from shared.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring 防返贫监测"])
 
-READERS = CADRES | {Role.finance_officer, Role.auditor}
 
-
-async def _readers(principal: PrincipalDep) -> Scope:
-    return scope_of(principal, allowed=READERS)
-
-
-async def _officers(principal: PrincipalDep) -> Scope:
-    return scope_of(principal, allowed=OFFICERS)
-
-
-ReaderScope = Annotated[Scope, Depends(_readers)]
-OfficerScope = Annotated[Scope, Depends(_officers)]
 
 _SCREENING_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
