@@ -210,3 +210,4 @@ async def test_mark_case_opened_accepts_an_open_report_once(registry, token, reg
         await db.close()
     r = await registry.get(f"/api/v1/monitoring/reports/{item['id']}", headers=officer)
     assert r.json()["status"] == "accepted" and r.json()["case_id"] == 77 and r.json()["overdue"] is False
+
