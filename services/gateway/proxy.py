@@ -199,7 +199,7 @@ class Proxy:
             elif key == b"transfer-encoding":
                 chunked = True
 
-        if prefix != "/public":
+        if prefix != "/public" and not prefix.startswith("/public/"):    # the public board, 一码申报: no login
             problem = await self.tokens.authenticate(scope, authorization)
             if problem is not None:
                 return await problem_response(problem)(scope, receive, send)

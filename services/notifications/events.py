@@ -54,6 +54,16 @@ class ObjectionCreated(Payload):
     region_code: RegionCode
 
 
+class MonitoringReportCreated(Payload):
+    """``monitoring_report.created`` from the registry: a villager's 一码申报 (never their ID number or phone)."""
+
+    report_id: int
+    village_code: RegionCode
+    region_code: RegionCode
+    reporter_name: Text = ""
+    village_name: Text = ""
+
+
 class ObjectionResolved(Payload):
     """``objection.resolved`` from funds: an officer decided an objection; the objector gets an SMS."""
 

@@ -49,6 +49,21 @@ async def objection_created(session: AsyncSession, event: dict[str, Any], ctx: d
                             title=message.title, body=message.body, event=event)
 
 
+async def monitoring_report_created(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ an inbox message to every township officer whose township covers the report's village (asked of the
+    gateway). Deferred and retried while the gateway is away."""
+    if (p := events.parse(events.MonitoringReportCreated, event)) is None:
+        return
+    officers = await gateway.officers_covering(ctx["services"], p.village_code, roles=("township_officer",))
+    if not officers:
+        log.warning("monitoring report %s: no township officer covers village %s", p.report_id, p.village_code)
+    message = templates.monitoring_report_created(village_name=p.village_name, reporter_name=p.reporter_name,
+                                                  report_id=p.report_id)
+    for officer in officers:
+        await inbox.deliver(session=session, user_id=officer.user_id, kind="monitoring_report.created",
+                            title=message.title, body=message.body, event=event)
+
+
 async def objection_resolved(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
     """→ an SMS to the objector's phone with the decision and the officer's reply."""
     if (p := events.parse(events.ObjectionResolved, event)) is None:
@@ -136,6 +151,7 @@ HANDLERS = {
     "helper.assigned": helper_assigned,
     "objection.created": deferrable(objection_created),
     "objection.resolved": objection_resolved,
+    "monitoring_report.created": deferrable(monitoring_report_created),
     "payment.paid": payment_paid,
     "loan.reminder": loan_reminder,
     "funds.alerts": deferrable(funds_alerts),

@@ -28,7 +28,8 @@ SMS_STATUS_LABELS = {"queued": "待发送", "sent": "已发送", "failed": "发�
 MESSAGE_KIND_LABELS = {"helper.assigned": "帮扶结对", "objection.created": "公示异议",
                        "objection.resolved": "异议处理结果", "payment.paid": "补贴到账",
                        "loan.reminder": "小额信贷还款提醒", "funds.alerts": "资金预警",
-                       "monitoring.case_approved": "纳入防返贫监测", "monitoring.case_eliminated": "防返贫监测风险消除"}
+                       "monitoring.case_approved": "纳入防返贫监测", "monitoring.case_eliminated": "防返贫监测风险消除",
+                       "monitoring_report.created": "防返贫监测申报"}
 # funds.alerts kinds (CONTRACT §5 滞留滞拨)
 ALERT_KIND_LABELS = {"idle_allocation": "资金滞留未拨付", "stale_project": "项目环节停滞", "overdue_report": "监测报告逾期"}
 ALERT_ENTITY_LABELS = {"allocation": "资金指标", "project": "项目", "report": "监测报告", "monitoring_report": "监测报告"}
@@ -104,6 +105,12 @@ def monitoring_eliminated(*, village_name: str, head_name: str, household_no: st
     return Inbox(title="帮扶户风险已消除",
                  body=f"您帮扶的{village_name}{head_name}户（户编号 {household_no}）防返贫监测风险已消除"
                       f"（监测编号 {case_no}），请继续关注该户情况，发现返贫风险及时报告。")
+def monitoring_report_created(*, village_name: str, reporter_name: str, report_id: int) -> Inbox:
+    """To the township's officers: a villager's 一码申报 (no ID number, no phone: they are in the report)."""
+    who = f"{_cut(village_name, 20)}村民{_cut(reporter_name, 20)}" if village_name else _cut(reporter_name, 20)
+    return Inbox(title="新的防返贫监测申报",
+                 body=f"{who}通过一码申报提交了防返贫监测申请（申报编号 {report_id}），请在 2 日内入户核实，"
+                      f"受理立案或说明理由不予受理。")
 
 
 # --- SMS -----------------------------------------------------------------------------------------

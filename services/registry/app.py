@@ -14,6 +14,9 @@ from services.registry.households.router import router as households_router
 from services.registry.lifecycle.internal import router as lifecycle_internal_router
 from services.registry.lifecycle.router import router as lifecycle_router
 from services.registry.monitoring.cases.router import router as cases_router
+from services.registry.monitoring.reports.router import public as reports_public_router
+from services.registry.monitoring.reports.router import router as reports_router
+from services.registry.monitoring.screenings.router import router as screenings_router
 from services.registry.monitoring.stats.router import router as monitoring_stats_router
 from services.registry.monitoring.thresholds.router import router as thresholds_router
 from services.registry.poverty_lines.router import router as poverty_lines_router
@@ -27,7 +30,8 @@ from shared.settings import Settings
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="registry", title="Jingzhun registry 建档立卡", settings=settings,
                       routers=[regions_router, poverty_lines_router, households_router, lifecycle_router,
-                               assistance_router, stats_router, bulk_router, thresholds_router, cases_router, monitoring_stats_router,
+                               assistance_router, stats_router, bulk_router, thresholds_router, cases_router,
+                               monitoring_stats_router, reports_router, reports_public_router, screenings_router,
                                households_internal_router,
                                lifecycle_internal_router, audit.internal_router(), dead_letters.router("registry")],
                       on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool],

@@ -1,126 +1,25 @@
-"""Objection rate limits: fixed windows counted in Redis, or in this process while Redis is away.
-
-Two buckets: per client address (every attempt counts, malformed ones too) and per notice (accepted
-objections only). Over the limit is a 429 problem with ``Retry-After`` (seconds to the window's end).
-"""
+"""Objection rate limits (shared.ratelimit's fixed windows): per client address (every attempt counts,
+malformed ones too) and per notice (accepted objections only)."""
 
 from __future__ import annotations
 
-import ipaddress
-import logging
-import time
-from dataclasses import dataclass
+from shared.ratelimit import Limit, WindowLimiter, client_address
 
-from starlette.requests import Request
-
-from shared.problems import TooManyRequests
-
-log = logging.getLogger("jingzhun.funds.notices.ratelimit")
-
-REDIS_RETRY_AFTER = 5.0      # after a Redis failure, count locally for this long before trying Redis again
-_LOCAL_MAX_KEYS = 100_000
-
-
-@dataclass(frozen=True)
-class Limit:
-    count: int
-    window: int    # seconds
-
+__all__ = ["PER_ADDRESS", "PER_NOTICE", "ObjectionLimiter", "client_address"]
 
 PER_ADDRESS = Limit(5, 60)        # 5 objections a minute from one address
 PER_NOTICE = Limit(100, 3600)     # 100 objections an hour on one notice
 
 
-def _trusted_hop(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Proxies we run (the gateway, an ingress) sit on loopback or private networks."""
-    return not ip.is_global
-
-
-def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(value.strip().strip("[]"))
-    except ValueError:
-        return None
-
-
-def _bucket_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    """IPv6 clients are counted per /64 (one subscriber's prefix), IPv4 per address."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
-    return str(ip)
-
-
-def client_address(request: Request) -> str:
-    """The address to count an objection against.
-
-    A request that reaches us from a proxy on a private network (the gateway) carries the client in
-    ``X-Forwarded-For``; each proxy appends the address it saw, so we take the right-most hop that is
-    not one of our own proxies. Entries further left were written by the client and are ignored, so a
-    spammer cannot pick a fresh address per post. A request from a public address directly is counted
-    against that address, whatever header it sends.
-    """
-    peer = _parse(request.client.host) if request.client else None
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and (peer is None or _trusted_hop(peer)):
-        hops = [ip for ip in (_parse(h) for h in forwarded.split(",")[-32:]) if ip is not None]
-        for ip in reversed(hops):
-            if not _trusted_hop(ip):
-                return _bucket_of(ip)
-        if hops:
-            return _bucket_of(hops[-1])
-    if peer is not None:
-        return _bucket_of(peer)
-    return (request.client.host if request.client else "unknown")[:64]
-
-
-class ObjectionLimiter:
+class ObjectionLimiter(WindowLimiter):
     def __init__(self, *, prefix: str, per_address: Limit = PER_ADDRESS, per_notice: Limit = PER_NOTICE) -> None:
-        self.prefix = f"{prefix}:objections"
+        super().__init__(prefix=f"{prefix}:objections")
         self.per_address, self.per_notice = per_address, per_notice
-        self._local: dict[str, int] = {}
-        self._redis_down_until = 0.0
 
     async def address_attempt(self, redis, address: str) -> None:
-        await self._hit(redis, f"addr:{address}", self.per_address,
-                        "Too many objections from your address; try again later")
+        await self.hit(redis, f"addr:{address}", self.per_address,
+                       "Too many objections from your address; try again later")
 
     async def notice_objection(self, redis, notice_id: int) -> None:
-        await self._hit(redis, f"notice:{notice_id}", self.per_notice,
-                        "This notice has received too many objections in the last hour; try again later")
-
-    async def _hit(self, redis, name: str, limit: Limit, message: str) -> None:
-        now = time.time()
-        window_index = int(now // limit.window)
-        retry_after = max(int((window_index + 1) * limit.window - now), 1)
-        key = f"{self.prefix}:{name}:{limit.window}:{window_index}"
-        count = await self._count(redis, key, limit.window)
-        if count > limit.count:
-            raise TooManyRequests(f"{message} (in {retry_after} s)", headers={"Retry-After": str(retry_after)},
-                                  retry_after=retry_after)
-
-    async def _count(self, redis, key: str, window: int) -> int:
-        if redis is not None and time.monotonic() >= self._redis_down_until:
-            try:
-                async with redis.pipeline(transaction=True) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, window + 1)
-                    count, _ = await pipe.execute()
-                return int(count)
-            except Exception as exc:
-                self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
-                log.warning("objection rate limit store unavailable (%s); counting in process", type(exc).__name__)
-        return self._count_locally(key)
-
-    def _count_locally(self, key: str) -> int:
-        if len(self._local) >= _LOCAL_MAX_KEYS:   # keys name their window: drop the ones that are over
-            current = {k: v for k, v in self._local.items() if self._live(k)}
-            self._local = current if len(current) < _LOCAL_MAX_KEYS else {}
-        self._local[key] = self._local.get(key, 0) + 1
-        return self._local[key]
-
-    @staticmethod
-    def _live(key: str) -> bool:
-        *_, window, index = key.rsplit(":", 2)
-        return int(index) >= int(time.time() // int(window))
+        await self.hit(redis, f"notice:{notice_id}", self.per_notice,
+                       "This notice has received too many objections in the last hour; try again later")

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -48,15 +48,17 @@ IMPORTS_AT_ONCE = 2       # per worker process: an import keeps both cores busy,
 KEPT = "households loaded before it are kept: import the same file again to complete it (nothing is created twice)"
 
 
-async def create(session: AsyncSession, *, scope: Scope, region_code: str, filename: str, content: bytes) -> uuid.UUID:
-    """Store the job (with the file) and its event, in the request's transaction."""
+async def create(session: AsyncSession, *, scope: Scope, region_code: str, filename: str, content: bytes,
+                 kind: str = "households", topic: str = TOPIC) -> uuid.UUID:
+    """Store the job (with the file) and its event, in the request's transaction. Other kinds of file job
+    (部门筛查 screenings) name their own ``kind`` and ``topic``, whose handler calls :func:`run` with its runner."""
     job_id = uuid.uuid4()
     await session.execute(text(
         "INSERT INTO import_job (id, kind, status, region_code, created_by, role, filename, size, content) "
-        "VALUES (:id, 'households', 'queued', :region, :actor, :role, :filename, :size, :content)"),
-        {"id": job_id, "region": region_code, "actor": scope.actor, "role": scope.role, "filename": filename,
-         "size": len(content), "content": content})
-    await outbox.emit(session, topic=TOPIC, payload={"job_id": str(job_id)}, to=["registry"])
+        "VALUES (:id, :kind, 'queued', :region, :actor, :role, :filename, :size, :content)"),
+        {"id": job_id, "kind": kind, "region": region_code, "actor": scope.actor, "role": scope.role,
+         "filename": filename, "size": len(content), "content": content})
+    await outbox.emit(session, topic=topic, payload={"job_id": str(job_id)}, to=["registry"])
     return job_id
 
 
@@ -129,7 +131,7 @@ class Ticker:
                 pass
 
 
-async def _fail(pool: asyncpg.Pool, job_id: uuid.UUID, message: str) -> None:
+async def fail(pool: asyncpg.Pool, job_id: uuid.UUID, message: str) -> None:
     await pool.execute("UPDATE import_job SET status = 'failed', message = $2, finished_at = now(), content = NULL "
                        "WHERE id = $1", job_id, message)
 
@@ -158,22 +160,28 @@ def _import_slot() -> asyncio.Semaphore:
     return _slots[loop]
 
 
-async def run(*, db: Database, settings: Settings, job_id: uuid.UUID) -> str | None:
+Runner = Callable[..., Awaitable[str]]
+
+
+async def run(*, db: Database, settings: Settings, job_id: uuid.UUID, runner: Runner | None = None) -> str | None:
     """Run one job to its end (the worker's job function); returns its final status, None if not to run.
 
     The event that asked for the job holds a connection of the worker's pool meanwhile, so the import takes its
     own (:data:`CONNECTIONS` of them): however many uploads arrive at once, no import waits on connections held
-    by imports waiting in turn. At most :data:`IMPORTS_AT_ONCE` run at a time; the others stay ``queued``."""
+    by imports waiting in turn. At most :data:`IMPORTS_AT_ONCE` run at a time; the others stay ``queued``.
+    ``runner`` (default: the household import) is called as ``runner(pool=, imports=, settings=, job=, content=,
+    ticker=)`` and returns the final status, having written it."""
     async with _import_slot():
         imports = Database(settings, "registry", pool_size=CONNECTIONS)
         try:
-            return await _claim_and_run(pool=await db.pool(), imports=imports, settings=settings, job_id=job_id)
+            return await _claim_and_run(pool=await db.pool(), imports=imports, settings=settings, job_id=job_id,
+                                        runner=runner or _run)
         finally:
             await imports.close()
 
 
-async def _claim_and_run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job_id: uuid.UUID
-                         ) -> str | None:
+async def _claim_and_run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job_id: uuid.UUID,
+                         runner: Runner) -> str | None:
     job = await pool.fetchrow(
         "UPDATE import_job SET status = 'running', started_at = coalesce(started_at, now()), "
         "attempts = attempts + 1 WHERE id = $1 AND status IN ('queued', 'running') "
@@ -181,14 +189,14 @@ async def _claim_and_run(*, pool: asyncpg.Pool, imports: Database, settings: Set
     if job is None:
         return None
     if job["attempts"] > MAX_ATTEMPTS:
-        await _fail(pool, job_id, "the import stopped unexpectedly several times; " + KEPT)
+        await fail(pool, job_id, "the import stopped unexpectedly several times; " + KEPT)
         return "failed"
     content = bytes(job["content"] or b"")
     ticker = Ticker(pool, job_id)
     ticking = asyncio.create_task(ticker.run())
     try:
-        return await _run(pool=pool, imports=imports, settings=settings, job=job, content=content,
-                          ticker=ticker)
+        return await runner(pool=pool, imports=imports, settings=settings, job=job, content=content,
+                            ticker=ticker)
     finally:
         ticking.cancel()
 
@@ -202,11 +210,11 @@ async def _run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job
         with gc_paused():
             raw = await asyncio.to_thread(read, content, job["filename"], on_rows=ticker.reading)
     except FileRejected as exc:
-        await _fail(pool, job_id, str(exc))
+        await fail(pool, job_id, str(exc))
         return "failed"
     except Exception:  # noqa: BLE001 - a file must never crash the worker
         log.exception("import %s: reading the file failed", job_id)
-        await _fail(pool, job_id, "the file could not be read; nothing was imported")
+        await fail(pool, job_id, "the file could not be read; nothing was imported")
         return "failed"
     for attempt in range(WRITE_ATTEMPTS):
         async with imports.sessionmaker() as session:
@@ -223,14 +231,14 @@ async def _run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job
                 log.info("import %s: concurrent registration, retrying (%d)", job_id, attempt + 1)
             except FileRejected as exc:
                 await session.rollback()
-                await _fail(pool, job_id, str(exc))
+                await fail(pool, job_id, str(exc))
                 return "failed"
             except Exception:  # noqa: BLE001
                 await session.rollback()
                 log.exception("import %s failed", job_id)
-                await _fail(pool, job_id, "an internal error stopped the import; " + KEPT)
+                await fail(pool, job_id, "an internal error stopped the import; " + KEPT)
                 return "failed"
-    await _fail(pool, job_id, "the import kept colliding with registrations made at the same time; " + KEPT)
+    await fail(pool, job_id, "the import kept colliding with registrations made at the same time; " + KEPT)
     return "failed"
 
 

@@ -21,11 +21,12 @@ import csv
 import io
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.registry.bulk.columns import COLUMNS, header_key, missing_required
+from services.registry.bulk import columns as _columns
+from services.registry.bulk.columns import COLUMNS
 
 MAX_DATA_ROWS = 500_000
 MAX_EMPTY_RUN = 1_000
@@ -37,6 +38,19 @@ XLSX_MAX_RATIO = 200                       # per member above 1 MB; real sheets 
 XLSX_MAX_MEMBERS = 2_000
 XLSX_MAX_SHARED_STRINGS = 96 * 1024 * 1024
 EXPECTED = "、".join(c.label for c in COLUMNS)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a table's header row must name: ``key`` maps a header cell to a field (or None), ``missing`` lists the
+    labels of the required fields absent from a set of keys, ``expected`` is the column list shown in errors."""
+
+    key: Callable[[Any], str | None]
+    missing: Callable[[set[str]], list[str]]
+    expected: str
+
+
+HOUSEHOLDS = Header(key=_columns.header_key, missing=_columns.missing_required, expected=EXPECTED)
 
 
 class FileRejected(Exception):
@@ -61,15 +75,16 @@ def kind_of(filename: str, content: bytes) -> str:
     raise FileRejected("only .xlsx and .csv files can be imported")
 
 
-def tables(content: bytes, filename: str, *, deadline: float | None = None) -> Iterator[Table]:
+def tables(content: bytes, filename: str, *, deadline: float | None = None, header: Header = HOUSEHOLDS
+           ) -> Iterator[Table]:
     """The importable tables of a file (one per sheet that has the header); raises FileRejected."""
     deadline = deadline or time.monotonic() + MAX_SECONDS
     if not content:
         raise FileRejected("the file is empty")
     if kind_of(filename, content) == "xlsx":
-        yield from _xlsx_tables(content, deadline)
+        yield from _xlsx_tables(content, deadline, header)
     else:
-        yield from _csv_tables(content, deadline)
+        yield from _csv_tables(content, deadline, header)
 
 
 # --- common --------------------------------------------------------------------------------------------------
@@ -80,7 +95,8 @@ def _empty(cells: tuple) -> bool:
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
 
 
-def find_header(rows: Iterator[tuple[int, tuple]], where: str) -> tuple[dict[str, int], bool] | None:
+def find_header(rows: Iterator[tuple[int, tuple]], where: str, header: Header = HOUSEHOLDS
+                ) -> tuple[dict[str, int], bool] | None:
     """Scan the first non-empty rows for the header. None: no §9 column at all (not a data sheet)."""
     seen_any = False
     scanned = 0
@@ -91,12 +107,12 @@ def find_header(rows: Iterator[tuple[int, tuple]], where: str) -> tuple[dict[str
         scanned += 1
         columns: dict[str, int] = {}
         for i, cell in enumerate(cells[:MAX_COLUMNS]):
-            key = header_key(cell)
+            key = header.key(cell)
             if key is not None and key not in columns:
                 columns[key] = i
         if columns:
             seen_any = True
-            missing = missing_required(set(columns))
+            missing = header.missing(set(columns))
             if not missing:
                 return columns, True
             if best is None or len(missing) < len(best):
@@ -105,7 +121,7 @@ def find_header(rows: Iterator[tuple[int, tuple]], where: str) -> tuple[dict[str
             break
     if not seen_any:
         return None
-    raise FileRejected(f"wrong columns{where}: missing {'、'.join(best or [])}. The columns are: {EXPECTED}")
+    raise FileRejected(f"wrong columns{where}: missing {'、'.join(best or [])}. The columns are: {header.expected}")
 
 
 def _data_rows(rows: Iterator[tuple[int, tuple]], deadline: float, counter: list[int]) -> Iterator[tuple[int, tuple]]:
@@ -147,7 +163,7 @@ def delimiter_of(text: str) -> str:
     return "\t" if "\t" in first and "," not in first and "，" not in first else ","
 
 
-def _csv_tables(content: bytes, deadline: float) -> Iterator[Table]:
+def _csv_tables(content: bytes, deadline: float, spec: Header) -> Iterator[Table]:
     text = decode_csv(content)
     delimiter = delimiter_of(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -181,9 +197,10 @@ def _csv_tables(content: bytes, deadline: float) -> Iterator[Table]:
         except csv.Error as exc:
             raise FileRejected(f"malformed CSV near line {reader.line_num}: {exc}") from None
 
-    header = find_header(rows(), "")      # the reader goes on from the row after the header
+    header = find_header(rows(), "", spec)      # the reader goes on from the row after the header
     if header is None:
-        raise FileRejected(f"wrong columns: no header row with the import columns. The columns are: {EXPECTED}")
+        raise FileRejected(f"wrong columns: no header row with the import columns. The columns are: "
+                           f"{spec.expected}")
     yield Table(sheet=None, columns=header[0], rows=data_rows())
 
 
@@ -218,7 +235,7 @@ def check_zip(content: bytes) -> None:
             raise FileRejected("not a valid .xlsx file (no worksheets)")
 
 
-def _xlsx_tables(content: bytes, deadline: float) -> Iterator[Table]:
+def _xlsx_tables(content: bytes, deadline: float, spec: Header) -> Iterator[Table]:
     import openpyxl
     check_zip(content)
     try:
@@ -239,7 +256,7 @@ def _xlsx_tables(content: bytes, deadline: float) -> Iterator[Table]:
             except Exception:  # noqa: BLE001
                 pass
             source = _sheet_rows(sheet)
-            header = find_header(source, f" in sheet {sheet.title!r}")
+            header = find_header(source, f" in sheet {sheet.title!r}", spec)
             if header is None:
                 continue
             found = True
@@ -248,7 +265,7 @@ def _xlsx_tables(content: bytes, deadline: float) -> Iterator[Table]:
         workbook.close()
     if not found:
         raise FileRejected(f"wrong columns: no sheet has a header row with the import columns. The columns are: "
-                           f"{EXPECTED}")
+                           f"{spec.expected}")
 
 
 def _sheet_rows(sheet: Any) -> Iterator[tuple[int, tuple]]:

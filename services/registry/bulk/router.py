@@ -32,7 +32,7 @@ def _bad_file(msg: str) -> Unprocessable:
     return Unprocessable(msg, errors=[{"loc": ["body", "file"], "msg": msg}])
 
 
-async def _read_upload(request: Request) -> tuple[str, bytes]:
+async def read_upload(request: Request) -> tuple[str, bytes]:
     """The uploaded file, reading at most MAX_UPLOAD bytes of it (413 beyond, before it is all received)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_UPLOAD + _MULTIPART_SLACK:
@@ -83,7 +83,7 @@ async def import_households(request: Request, session: SessionDep, scope: CadreS
     same file again creates nothing new. New households are ``pending`` (识别中)."""
     if principal.is_service:
         raise Forbidden("imports are made by people, in their own region")
-    filename, content = await _read_upload(request)
+    filename, content = await read_upload(request)
     job_id = await jobs.create(session, scope=scope, region_code=principal.region, filename=filename,
                                content=content)
     return FastJSONResponse({"job_id": str(job_id), "status": "queued"}, status_code=202,

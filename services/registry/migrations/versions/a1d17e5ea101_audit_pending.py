@@ -1,13 +1,13 @@
 """audit rows wait unlocked in audit_pending until the sealer chains them
 
 Revision ID: a1d17e5ea101
-Revises: be64d3bde9bf
+Revises: 7a3f9c2e5d10
 Create Date: 2026-12-07 02:00:00
 """
 from shared import schema_history
 
 revision = 'a1d17e5ea101'
-down_revision = 'be64d3bde9bf'
+down_revision = '7a3f9c2e5d10'
 branch_labels = None
 depends_on = None
 
