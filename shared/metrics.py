@@ -38,6 +38,11 @@ def _age(oldest: datetime | None, now: datetime) -> float:
     return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
 
 
+async def _row(app: Any, statement: str) -> Any:
+    async with app.state.db.engine.connect() as conn:         # the app's own pool: no connection of its own
+        return (await conn.exec_driver_sql(statement)).one()
+
+
 def _gauge(name: str, doc: str, service: str, value: float) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=["service"])
     family.add_metric([service], value)
@@ -46,7 +51,7 @@ def _gauge(name: str, doc: str, service: str, value: float) -> GaugeMetricFamily
 
 def outbox_source(service: str):
     async def outbox_backlog(app: Any) -> list[Metric]:
-        count, oldest, now = await (await app.state.db.pool()).fetchrow(_OUTBOX)
+        count, oldest, now = await _row(app, _OUTBOX)
         return [_gauge("jingzhun_outbox_unsent", f"outbox events not yet relayed (counted up to {COUNT_CAP})",
                        service, count),
                 _gauge("jingzhun_outbox_oldest_unsent_seconds", "age of the oldest unrelayed outbox event (0: none)",
@@ -56,7 +61,7 @@ def outbox_source(service: str):
 
 def audit_source(service: str):
     async def audit_chain(app: Any) -> list[Metric]:
-        count, oldest, now = await (await app.state.db.pool()).fetchrow(_AUDIT)
+        count, oldest, now = await _row(app, _AUDIT)
         return [_gauge("jingzhun_audit_pending", f"audit rows waiting to be chained (counted up to {COUNT_CAP})",
                        service, count),
                 _gauge("jingzhun_audit_oldest_pending_seconds", "age of the oldest unchained audit row (0: none)",
