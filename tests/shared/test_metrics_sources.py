@@ -108,12 +108,20 @@ async def again(ctx) -> None:
     raise queue.Retry(defer=3600)
 
 
+ticks: list[int] = []
+
+
+async def tick(ctx) -> None:
+    ticks.append(1)
+
+
 async def failing_handler(session, event, ctx) -> None:
     raise RuntimeError("a consumer that fails")
 
 
 async def test_jobs_run_in_a_worker_are_counted_by_function_and_outcome(settings):
-    kwargs = queue.worker_settings(settings, "funds", functions=[fine, broken, again])
+    kwargs = queue.worker_settings(settings, "funds", functions=[fine, broken, again],
+                                   cron_jobs=[queue.every(tick, seconds=1)])
     pool = await queue.connect(settings)
     try:
         async with app_client(create_funds(settings)) as client:
@@ -130,7 +138,8 @@ async def test_jobs_run_in_a_worker_are_counted_by_function_and_outcome(settings
 
                 async def counted():
                     got = await scrape(client)
-                    return sum(delta(got, "run", f) for f in ("fine", "broken", "again")) == 4
+                    return (sum(delta(got, "run", f) for f in ("fine", "broken", "again")) == 4
+                            and delta(got, "run", "cron:tick") >= 2)
                 assert await wait_until(counted, timeout=15)
             got = await scrape(client)
     finally:
@@ -139,6 +148,7 @@ async def test_jobs_run_in_a_worker_are_counted_by_function_and_outcome(settings
     assert (delta(got, "run", "fine"), delta(got, "failed", "fine"), delta(got, "retried", "fine")) == (2, 0, 0)
     assert (delta(got, "run", "broken"), delta(got, "failed", "broken")) == (1, 1)
     assert (delta(got, "run", "again"), delta(got, "retried", "again"), delta(got, "failed", "again")) == (1, 1, 0)
+    assert 2 <= delta(got, "run", "cron:tick") <= len(ticks) and delta(got, "failed", "cron:tick") == 0
 
 
 async def test_an_event_kept_as_a_dead_letter_counts_as_a_failed_job(settings):
