@@ -61,7 +61,9 @@ async def test_an_unsent_outbox_row_is_the_backlog_until_the_relay_sends_it(sett
 
 async def test_audit_rows_waiting_to_be_chained_are_counted_until_sealed(settings):
     async with app_client(create_gateway(settings)) as client:     # every service has its chain, the gateway too
-        assert (await scrape(client))["jingzhun_audit_pending"] == 0
+        async def chained() -> bool:       # the first administrator's row, sealed after its commit
+            return (await scrape(client))["jingzhun_audit_pending"] == 0
+        assert await wait_until(chained, timeout=10)
         for _ in range(2):
             await sql(settings, "gateway", "INSERT INTO audit_pending (at, actor, action, entity, entity_id, diff) "
                       "VALUES (now() - interval '30 seconds', 'u-test', 'probe', 'probe', '1', '{}')")
