@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 
+from shared import metrics as scraped
 from shared.auth import RevokedSet
 from shared.db import Database
 from shared.http import ServiceClient
@@ -26,9 +27,11 @@ Hook = Callable[[FastAPI], Awaitable[None]]
 def create_app(*, service: str, title: str, routers: Sequence[APIRouter], description: str = "",
                settings: Settings | None = None, on_startup: Sequence[Hook] = (),
                on_shutdown: Sequence[Hook] = (), readiness: Sequence[Hook] = (),
-               keys: KeyPair | None = None, fast_paths: Sequence[Middleware] = ()) -> FastAPI:
+               keys: KeyPair | None = None, fast_paths: Sequence[Middleware] = (),
+               counters: Mapping[str, str] | None = None) -> FastAPI:
     """``fast_paths``: pure-ASGI handlers for hot paths, run inside the request-id and metrics middleware and
-    before FastAPI's exception handling and routing; each answers its own requests or passes them on."""
+    before FastAPI's exception handling and routing; each answers its own requests or passes them on.
+    ``counters``: the service's own counters its workers keep for ``/metrics`` (name → help, ``shared.metrics``)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -66,6 +69,8 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
     app.state.signer = Signer(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     metrics = Metrics(service)
     app.state.metrics = metrics
+    # the gateway has no outbox and no worker; every service has its audit chain
+    scraped.install(metrics, service, outbox=service != "gateway", worker=service != "gateway", counters=counters)
     install_problem_handlers(app)
     for fast in reversed(fast_paths):          # add_middleware puts each outside the previous one
         app.add_middleware(fast.cls, *fast.args, **fast.kwargs)
@@ -101,7 +106,7 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint():
-        return metrics.response()
+        return await metrics.response(app)
 
     for router in routers:
         app.include_router(router)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,6 +20,10 @@ from shared.problems import BadRequest, PayloadTooLarge, database_away, problem_
 
 MAX_BODY = 25 * 1024 * 1024
 log = logging.getLogger("jingzhun.http")
+# A source of figures read at scrape time (outbox backlog, queue depth, counters kept by the workers...): given the
+# app, returns its metric families; one that fails or is slow is left out of that scrape, the rest are served.
+Source = Callable[[Any], Awaitable[Iterable[Metric]]]
+SOURCE_TIMEOUT = 2.0
 
 
 class RequestIdFilter(logging.Filter):
@@ -40,6 +49,9 @@ class Metrics:
         self.latency = Histogram("jingzhun_http_request_seconds", "HTTP request latency", ["service", "route"],
                                  registry=self.registry)
         self.service = service
+        self.sources: dict[str, Source] = {}
+        self._scraped = _Scraped()
+        self.registry.register(self._scraped)
         self._children: dict[tuple[str, str, int], tuple] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -53,8 +65,41 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def response(self) -> Response:
+    def add_source(self, name: str, source: Source) -> None:
+        self.sources[name] = source
+
+    async def response(self, app: Any = None) -> Response:
+        """The HTTP figures and those the sources read now (all at once: a scrape waits for the slowest)."""
+        names = list(self.sources)
+        results = await asyncio.gather(*(self._read(name, app) for name in names))
+        up = GaugeMetricFamily("jingzhun_metrics_source_up", "1 when the source answered this scrape, else 0",
+                               labels=["service", "source"])
+        families: list[Metric] = [up]
+        for name, result in zip(names, results, strict=True):
+            up.add_metric([self.service, name], 0.0 if result is None else 1.0)
+            families.extend(result or ())
+        self._scraped.families = families         # no await between this and the rendering: scrapes cannot mix
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def _read(self, name: str, app: Any) -> list[Metric] | None:
+        try:
+            return list(await asyncio.wait_for(self.sources[name](app), SOURCE_TIMEOUT))
+        except Exception as exc:  # noqa: BLE001 - the other figures are still served
+            log.warning("/metrics: %s unavailable (%s: %s)", name, type(exc).__name__, exc)
+            return None
+
+
+class _Scraped(Collector):
+    """Yields the families the sources read for the scrape being rendered."""
+
+    def __init__(self) -> None:
+        self.families: list[Metric] = []
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 class RequestContextMiddleware:

@@ -15,22 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import signal
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob, cron
-from arq.worker import Retry, Worker, func
+from arq.worker import Function, Retry, Worker, func
 from redis import exceptions as redis_errors
 
 from shared.settings import Settings
 
-__all__ = ["EVENTS_JOB", "EVENT_JOB", "QUEUE_DOWN", "QueueWorker", "Retry", "connect", "enqueue", "event_function", "every", "hourly",
-           "queue_name", "redis_settings", "redis_url", "run_worker", "worker_settings"]
+__all__ = ["EVENTS_JOB", "EVENT_JOB", "QUEUE_DOWN", "QueueWorker", "Retry", "add_counts", "connect", "counters_key",
+           "enqueue", "event_function", "every", "hourly", "mark_failed", "queue_name", "redis_settings", "redis_url",
+           "run_worker", "worker_settings"]
 
 log = logging.getLogger("jingzhun.queue")
 
@@ -88,6 +92,65 @@ def event_function(coroutine: Any, name: str = EVENT_JOB) -> Any:
     """The worker's event consumer as an arq function: named :data:`EVENT_JOB` (or :data:`EVENTS_JOB`), retried as
     long as it asks."""
     return func(coroutine, name=name, max_tries=EVENT_MAX_TRIES)
+
+
+# --- Counters for /metrics (shared.metrics reads them): kept in Redis, one hash per service, because jobs run in
+# worker processes and /metrics is served by the HTTP ones. Best effort: a counter never fails or delays a job.
+COUNTING_TIMEOUT = 1.0
+_FAILED = "jingzhun_job_failed"
+
+
+def counters_key(settings: Settings, service: str) -> str:
+    return f"{settings.queue_prefix}:counters:{service}"
+
+
+async def add_counts(redis: Any, key: str, deltas: Mapping[str, float]) -> None:
+    """Add ``deltas`` to the counters in ``key`` (HINCRBYFLOAT, one round trip); gives up quietly when Redis is away."""
+    if not (deltas := {k: v for k, v in deltas.items() if v}):
+        return
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for field, value in deltas.items():
+                pipe.hincrbyfloat(key, field, float(value))
+            await asyncio.wait_for(pipe.execute(), COUNTING_TIMEOUT)
+    except (*QUEUE_DOWN, redis_errors.RedisError) as exc:
+        log.debug("counters %s not updated (%s: %s)", key, type(exc).__name__, exc)
+
+
+def mark_failed(ctx: dict[str, Any]) -> None:
+    """For a job that handles its own failure and returns (an event kept as a dead letter): count it as failed."""
+    ctx[_FAILED] = True
+
+
+def _counted(coroutine: Any, name: str, key: str) -> Any:
+    """``coroutine`` counting its runs in ``key``: ``job_run:<name>`` each time, and ``job_failed:<name>`` (raised,
+    timed out or :func:`mark_failed`) or ``job_retried:<name>`` (asked to run again)."""
+
+    @functools.wraps(coroutine)
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        outcome = "failed"
+        try:
+            result = await coroutine(ctx, *args, **kwargs)
+            outcome = "failed" if ctx.get(_FAILED) else "ok"
+            return result
+        except Retry:
+            outcome = "retried"
+            raise
+        finally:
+            if (redis := ctx.get("redis")) is not None:
+                deltas = {f"job_run:{name}": 1}
+                if outcome != "ok":
+                    deltas[f"job_{outcome}:{name}"] = 1
+                await add_counts(redis, key, deltas)
+
+    return run
+
+
+def _counting(job: Any, key: str) -> Any:
+    if isinstance(job, CronJob):
+        return dataclasses.replace(job, coroutine=_counted(job.coroutine, job.name, key))
+    job = job if isinstance(job, Function) else func(job)
+    return dataclasses.replace(job, coroutine=_counted(job.coroutine, job.name, key))
 
 
 class _Console(logging.Filter):
@@ -251,14 +314,16 @@ def hourly(function: Any, *, minute: int = 0, timeout: int = 300) -> CronJob:
 
 def worker_settings(settings: Settings, service: str, *, functions: list[Any], on_startup=None,
                     on_shutdown=None, cron_jobs=None) -> dict[str, Any]:
-    """Keyword arguments for :class:`QueueWorker`: tuned for throughput (max_jobs=100, poll_delay=0.05)."""
+    """Keyword arguments for :class:`QueueWorker`: tuned for throughput (max_jobs=100, poll_delay=0.05). Every
+    function and cron job counts its runs and failures for ``/metrics`` (:func:`counters_key`)."""
+    key = counters_key(settings, service)
     return dict(
-        functions=functions,
+        functions=[_counting(f, key) for f in functions],
         queue_name=queue_name(settings, service),
         redis_settings=redis_settings(redis_url(settings)),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
-        cron_jobs=cron_jobs,
+        cron_jobs=[_counting(c, key) for c in cron_jobs] if cron_jobs else cron_jobs,
         max_jobs=100,
         poll_delay=0.05,
         job_timeout=600,

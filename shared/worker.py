@@ -126,6 +126,7 @@ async def _failed(ctx: dict[str, Any], event: dict[str, Any], exc: Exception, re
         log.error("%s: the dead letter could not be written either (%s: %s); retrying in %.0f s", where,
                   type(again).__name__, again, retry.longest)
         raise queue.Retry(defer=retry.longest) from again
+    queue.mark_failed(ctx)            # /metrics: the job ended, and it failed
     return False
 
 

@@ -334,6 +334,24 @@ def test_k8s_deployments_have_probes_resources_and_replicas():
                 assert ready["port"] in ports and live["port"] in ports, name
 
 
+def test_k8s_scrape_annotations_point_at_the_metrics_each_pod_serves():
+    """Prometheus scrapes ``/metrics`` on the HTTP port of every service pod (outbox, queue, jobs, SMS and imports
+    included: workers count into Redis and the database, so worker pods serve nothing and are not annotated)."""
+    annotated = 0
+    for deployment in k8s("Deployment"):
+        name = deployment["metadata"]["name"]
+        notes = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        ports = [p["containerPort"] for p in container.get("ports", [])]
+        if not ports:
+            assert "prometheus.io/scrape" not in notes, f"{name} serves no HTTP: nothing to scrape"
+            continue
+        annotated += 1
+        assert notes.get("prometheus.io/scrape") == "true" and notes.get("prometheus.io/path") == "/metrics", name
+        assert int(notes["prometheus.io/port"]) in ports, name
+    assert annotated == len(HTTP_SERVICES)
+
+
 def test_k8s_runs_every_process():
     commands = {d["metadata"]["name"]: command_text(d["spec"]["template"]["spec"]["containers"][0]["command"])
                 for d in k8s("Deployment")}

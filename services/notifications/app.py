@@ -1,7 +1,6 @@
 """Notifications service: the app inbox and SMS, fed by events from the other services."""
 
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
 from services.notifications.inbox.router import router as inbox_router
 from services.notifications.sms import metrics
@@ -12,9 +11,7 @@ from shared.settings import Settings
 
 
 def create(settings: Settings | None = None) -> FastAPI:
-    collector = metrics.SmsCollector()
     app = create_app(service="notifications", title="Jingzhun notifications 通知", settings=settings,
-                     routers=[inbox_router, sms_router, audit.internal_router(), dead_letters.router("notifications")],
-                     fast_paths=[Middleware(metrics.MetricsPath, collector=collector)])
-    app.state.metrics.registry.register(collector)
+                     routers=[inbox_router, sms_router, audit.internal_router(), dead_letters.router("notifications")])
+    app.state.metrics.add_source("sms", metrics.source)
     return app

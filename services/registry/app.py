@@ -4,6 +4,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from services.registry.assistance.router import router as assistance_router
+from services.registry.bulk.jobs import COUNTERS as IMPORT_COUNTERS
 from services.registry.bulk.router import router as bulk_router
 from services.registry.households import read_pool
 from services.registry.households.router import (
@@ -35,4 +36,4 @@ def create(settings: Settings | None = None) -> FastAPI:
                                households_internal_router,
                                lifecycle_internal_router, audit.internal_router(), dead_letters.router("registry")],
                       on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool],
-                      fast_paths=[Middleware(HouseholdReadPath)])
+                      fast_paths=[Middleware(HouseholdReadPath)], counters=IMPORT_COUNTERS)

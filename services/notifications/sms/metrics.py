@@ -3,9 +3,9 @@
 Messages change state in the workers (any number of processes) and ``/metrics`` is served by the API
 (any number of uvicorn workers): per-process counters would each show a fraction, and the API's would
 show nothing. So each state change adds to ``sms_counter`` in its own transaction (counted exactly once,
-rolled back with it), and a scrape sums the table (a few hundred rows at most). A counter is spread over
-``SHARDS`` rows and each transaction adds once, at its commit, to one of them at random: a row stays locked
-until its transaction commits, so with one row per counter, written early, every event and every delivery
+rolled back with it), and a scrape sums the table (:func:`source`: a few hundred rows at most). A counter is
+spread over ``SHARDS`` rows and each transaction adds once, at its commit, to one of them at random: a row stays
+locked until its transaction commits, so with one row per counter, written early, every event and every delivery
 would commit one after another.
 
 Exposed: ``jingzhun_sms_queued_total``, ``jingzhun_sms_sent_total``, ``jingzhun_sms_failed_total``,
@@ -14,21 +14,18 @@ Exposed: ``jingzhun_sms_queued_total``, ``jingzhun_sms_sent_total``, ``jingzhun_
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.notifications.sms.models import SmsCounter
 
-log = logging.getLogger("jingzhun.notifications.metrics")
 table = SmsCounter.__table__
 BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600)   # seconds; quiet hours last 10 h
 COUNTERS = {"queued": "SMS stored to be sent", "sent": "SMS accepted by the provider",
@@ -83,41 +80,16 @@ async def read(session: AsyncSession) -> dict[str, float]:
         "SELECT name, sum(value) AS value FROM sms_counter GROUP BY name"))).all()}
 
 
-class SmsCollector(Collector):
-    """Yields the figures of the last :meth:`refresh` (done by :class:`MetricsPath` just before each scrape)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, float] | None = None
-
-    def refresh(self, values: dict[str, float] | None) -> None:
-        self.values = values
-
-    def collect(self) -> Iterator:
-        if (v := self.values) is None:      # the database did not answer: no figures rather than false zeros
-            return
-        for name, doc in COUNTERS.items():
-            yield CounterMetricFamily(f"jingzhun_sms_{name}", doc, value=v.get(name, 0.0))
-        buckets = [(str(float(le)), v.get(f"latency_le_{le}", 0.0)) for le in BUCKETS]
-        buckets.append(("+Inf", v.get("latency_count", 0.0)))
-        yield HistogramMetricFamily("jingzhun_sms_delivery_seconds", "from queued to accepted by the provider",
-                                    buckets=buckets, sum_value=v.get("latency_sum", 0.0))
-
-    def describe(self) -> Iterator:
-        return iter(())
+async def source(app: Any) -> list[Metric]:
+    """The counters as metric families, read at each scrape (a ``shared.observability`` source)."""
+    async with app.state.db.sessionmaker() as session:
+        return list(families(await read(session)))
 
 
-class MetricsPath:
-    """Before ``GET /metrics`` is answered, reads the SMS counters from the database into the collector."""
-
-    def __init__(self, app: ASGIApp, collector: SmsCollector) -> None:
-        self.app, self.collector = app, collector
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
-            try:
-                async with scope["app"].state.db.sessionmaker() as session:
-                    self.collector.refresh(await read(session))
-            except Exception as exc:   # noqa: BLE001 — the HTTP metrics are still served
-                log.warning("SMS counters unavailable for /metrics: %s: %s", type(exc).__name__, exc)
-                self.collector.refresh(None)
-        await self.app(scope, receive, send)
+def families(v: Mapping[str, float]) -> Iterator[Metric]:
+    for name, doc in COUNTERS.items():
+        yield CounterMetricFamily(f"jingzhun_sms_{name}", doc, value=v.get(name, 0.0))
+    buckets = [(str(float(le)), v.get(f"latency_le_{le}", 0.0)) for le in BUCKETS]
+    buckets.append(("+Inf", v.get("latency_count", 0.0)))
+    yield HistogramMetricFamily("jingzhun_sms_delivery_seconds", "from queued to accepted by the provider",
+                                buckets=buckets, sum_value=v.get("latency_sum", 0.0))

@@ -11,6 +11,7 @@ and the job runs again (at most :data:`MAX_ATTEMPTS` times), matching those and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -34,7 +35,7 @@ from services.registry.bulk.importer import (
     read,
 )
 from services.registry.households.scope import Scope, bounds
-from shared import outbox, pii
+from shared import outbox, pii, queue
 from shared.db import Database
 from shared.settings import Settings
 
@@ -45,6 +46,9 @@ MAX_ATTEMPTS = 3
 WRITE_ATTEMPTS = 3
 PROGRESS_SECONDS = 0.5
 IMPORTS_AT_ONCE = 2       # per worker process: an import keeps both cores busy, more at once would only share them
+# the worker's counters behind /metrics (rows/s = rate of rows / rate of seconds)
+COUNTERS = {"import_rows": "household import rows processed", "import_seconds": "seconds spent running imports"}
+Count = Callable[[Mapping[str, float]], Awaitable[None]]
 KEPT = "households loaded before it are kept: import the same file again to complete it (nothing is created twice)"
 
 
@@ -97,13 +101,15 @@ def sorted_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class Ticker:
-    """Writes (total, done) of a running job at most every PROGRESS_SECONDS, on its own autocommit statements."""
+    """Writes (total, done) of a running job at most every PROGRESS_SECONDS, on its own autocommit statements, and
+    adds the rows done and seconds spent to the worker's counters (``count``) as it goes."""
 
-    def __init__(self, pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
-        self.pool, self.job_id = pool, job_id
+    def __init__(self, pool: asyncpg.Pool, job_id: uuid.UUID, count: Count | None = None) -> None:
+        self.pool, self.job_id, self.count = pool, job_id, count
         self.total = self.done = 0
         self._written = (-1, -1)
         self._last = 0.0
+        self._counted, self._counted_at = 0, time.monotonic()
 
     async def __call__(self, total: int, done: int) -> None:
         self.total, self.done = total, done
@@ -122,6 +128,15 @@ class Ticker:
         await self.pool.execute("UPDATE import_job SET total = $2, done = $3 WHERE id = $1 AND status = 'running'",
                                 self.job_id, self.total, self.done)
 
+    async def tally(self) -> None:
+        """Rows done and seconds spent since the last tally, to the counters (best effort, never raises)."""
+        if self.count is None:
+            return
+        now = time.monotonic()
+        rows, seconds = max(0, self.done - self._counted), now - self._counted_at
+        self._counted, self._counted_at = max(self._counted, self.done), now
+        await self.count({"import_rows": rows, "import_seconds": seconds})
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(PROGRESS_SECONDS)
@@ -129,6 +144,7 @@ class Ticker:
                 await self.flush()
             except Exception:  # noqa: BLE001 - progress is best effort
                 pass
+            await self.tally()
 
 
 async def fail(pool: asyncpg.Pool, job_id: uuid.UUID, message: str) -> None:
@@ -163,7 +179,8 @@ def _import_slot() -> asyncio.Semaphore:
 Runner = Callable[..., Awaitable[str]]
 
 
-async def run(*, db: Database, settings: Settings, job_id: uuid.UUID, runner: Runner | None = None) -> str | None:
+async def run(*, db: Database, settings: Settings, job_id: uuid.UUID, runner: Runner | None = None,
+              count: Count | None = None) -> str | None:
     """Run one job to its end (the worker's job function); returns its final status, None if not to run.
 
     The event that asked for the job holds a connection of the worker's pool meanwhile, so the import takes its
@@ -175,13 +192,13 @@ async def run(*, db: Database, settings: Settings, job_id: uuid.UUID, runner: Ru
         imports = Database(settings, "registry", pool_size=CONNECTIONS)
         try:
             return await _claim_and_run(pool=await db.pool(), imports=imports, settings=settings, job_id=job_id,
-                                        runner=runner or _run)
+                                        runner=runner or _run, count=count)
         finally:
             await imports.close()
 
 
 async def _claim_and_run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job_id: uuid.UUID,
-                         runner: Runner) -> str | None:
+                         runner: Runner, count: Count | None = None) -> str | None:
     job = await pool.fetchrow(
         "UPDATE import_job SET status = 'running', started_at = coalesce(started_at, now()), "
         "attempts = attempts + 1 WHERE id = $1 AND status IN ('queued', 'running') "
@@ -192,13 +209,14 @@ async def _claim_and_run(*, pool: asyncpg.Pool, imports: Database, settings: Set
         await fail(pool, job_id, "the import stopped unexpectedly several times; " + KEPT)
         return "failed"
     content = bytes(job["content"] or b"")
-    ticker = Ticker(pool, job_id)
+    ticker = Ticker(pool, job_id, count)
     ticking = asyncio.create_task(ticker.run())
     try:
         return await runner(pool=pool, imports=imports, settings=settings, job=job, content=content,
                             ticker=ticker)
     finally:
         ticking.cancel()
+        await ticker.tally()
 
 
 async def _run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job: Mapping[str, Any], content: bytes,
@@ -224,6 +242,7 @@ async def _run(*, pool: asyncpg.Pool, imports: Database, settings: Settings, job
                                                raw=raw)
                 await _finish(session, job_id, outcome)
                 await session.commit()
+                ticker.done = outcome.total
                 return "done"
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError, IntegrityError):
                 # a batch kept colliding with registrations made meanwhile: start again (loaded batches match)
@@ -248,7 +267,10 @@ async def on_import_requested(session: AsyncSession, event: dict[str, Any], ctx:
         job_id = uuid.UUID(str((event.get("payload") or {})["job_id"]))
     except (KeyError, TypeError, ValueError):
         return
-    await run(db=ctx["db"], settings=ctx["settings"], job_id=job_id)
+    redis = ctx.get("redis")
+    count = (None if redis is None else
+             functools.partial(queue.add_counts, redis, queue.counters_key(ctx["settings"], "registry")))
+    await run(db=ctx["db"], settings=ctx["settings"], job_id=job_id, count=count)
 
 
 HANDLERS = {TOPIC: on_import_requested}
