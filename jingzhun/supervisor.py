@@ -106,6 +106,7 @@ class Supervisor:
         self.gateway_url = _url(_connect_host(settings.host), settings.port)
         self.public_url = _url(settings.host or "127.0.0.1", settings.port)
         self.generated_admin_password: str | None = None
+        self.child_settings = settings          # with the embedded servers' URLs once they run
 
     # --- signals
     def _on_signal(self, signum, frame) -> None:
@@ -145,7 +146,7 @@ class Supervisor:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
         if not _port_free(self.settings.host, self.settings.port):
             raise CliError(f"{self.settings.host}:{self.settings.port} is already in use; set JINGZHUN_PORT")
-        settings = self._start_servers(env)
+        settings = self.child_settings = self._start_servers(env)
         self._check_stop()
         load_or_create_private_key(settings.key_file)
         try:
@@ -332,8 +333,10 @@ class Supervisor:
             return
         password = self.settings.admin_password or self.generated_admin_password
         try:
+            started = time.monotonic()
             summary = demo.seed(self.gateway_url, username=self.settings.admin_username, password=password,
-                                log=say, should_stop=lambda: self.stop_signal is not None)
+                                settings=self.child_settings, log=say,
+                                should_stop=lambda: self.stop_signal is not None)
         except demo.SeedError as exc:
             say(f"demo data not seeded: {exc}")
             return
@@ -341,4 +344,5 @@ class Supervisor:
             return
         marker.write_text(json.dumps(summary, ensure_ascii=False) + "\n")
         (self.data_dir / DEMO_PASSWORD_FILE).unlink(missing_ok=True)
-        say("demo county seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+        say("demo county seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items())
+            + f" ({time.monotonic() - started:.0f} s)")

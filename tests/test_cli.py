@@ -290,6 +290,9 @@ class FakeGateway:
             return httpx.Response(200, json={"items": self.allocations, "next_cursor": None})
         if path == "/api/v1/auth/users":
             return httpx.Response(200, json={"items": list(self.users.values()), "next_cursor": None})
+        if path == "/api/v1/poverty-lines":
+            lines = [{"year": int(p.rsplit("/", 1)[1])} for p in self.writes if p.startswith("/api/v1/poverty-lines/")]
+            return httpx.Response(200, json={"items": lines, "next_cursor": None})
         return httpx.Response(404)
 
 
@@ -300,7 +303,8 @@ def test_demo_seed_is_idempotent():
                       transport=transport)
     households = len(list(demo.demo_households()))
     assert first == {"regions": len(demo.REGIONS), "users": len(demo.USERS), "fund_sources": len(demo.FUND_SOURCES),
-                     "allocations": len(demo.ALLOCATIONS), "households": households}
+                     "allocations": len(demo.ALLOCATIONS), "poverty_lines": len(demo.POVERTY_LINES),
+                     "households": households}
     assert {(a["source_id"], a["purpose"]) for a in gateway.allocations} == {
         (s["id"], p) for s, (p, _) in zip(gateway.sources, demo.ALLOCATIONS)}
     assert 300 <= households <= 400
@@ -310,10 +314,82 @@ def test_demo_seed_is_idempotent():
     assert list(gateway.regions)[:5] == [demo.COUNTY.code, *[t.code for t in demo.TOWNSHIPS]]   # parents first
     again = demo.seed("http://gw", username="admin", password="secret-password", log=lambda m: None,
                       transport=transport)
-    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "allocations": 0, "households": 0}
+    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "allocations": 0, "poverty_lines": 0,
+                     "households": 0}
     assert len(gateway.writes) == writes                         # nothing written twice
     with pytest.raises(demo.SeedError, match="cannot log in"):
         demo.seed("http://gw", username="admin", password="wrong", transport=transport)
+
+
+
+
+def test_demo_households_have_a_past_that_makes_every_year_count():
+    fates = [demo.fate(n, body) for n, body in enumerate(demo.demo_households())]
+    exits = {year: sum(f.exited == year for f in fates) for year in range(2016, 2021)}
+    assert all(exits.values()), exits
+    assert sum(f.returned is not None for f in fates) >= 3 and sum(f.removed is not None for f in fates) >= 3
+    assert 0.05 < sum(f.poor_in_2020 for f in fates) / len(fates) < 0.3
+    assert 3 <= sum(f.registered is None for f in fates) <= 10          # 公示 open now
+    assert all(f.exited is None or f.registered < f.exited for f in fates)
+
+
+async def test_demo_county_lives_in_statistics_board_and_audit(settings):
+    """The whole seed against the four services in-process: HTTP steps through the gateway, then the history."""
+    from contextlib import AsyncExitStack
+
+    from tests.conftest import _service_app
+    from tests.gateway.conftest import ServiceTransport, netloc
+    from services.gateway.app import create as create_gateway
+    settings = settings.model_copy(update={"admin_password": "demo-admin-password"})
+    apps = {name: _service_app(name, settings) for name in ("registry", "funds", "notifications")}
+    wired = ServiceTransport({netloc(settings.service_url(n)): a for n, a in apps.items()})
+    gateway = create_gateway(settings, transport=wired)
+    wired.transports[netloc(settings.service_url("gateway"))] = httpx.ASGITransport(app=gateway)
+    async with AsyncExitStack() as stack:
+        for app in [*apps.values(), gateway]:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            if app is not gateway:
+                await app.state.http.aclose()
+                app.state.http = app.state.services.client = httpx.AsyncClient(transport=wired, trust_env=False)
+                stack.push_async_callback(app.state.http.aclose)
+        transport = httpx.ASGITransport(app=gateway)
+        gw = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://test"))
+        started = time.monotonic()
+        first = await demo.seed_async("http://test", username=settings.admin_username,
+                                      password="demo-admin-password", settings=settings, log=lambda m: None,
+                                      transport=transport)
+        seconds = time.monotonic() - started
+        households = len(list(demo.demo_households()))
+        assert first["households"] == households and first["histories"] == households
+        again = await demo.seed_async("http://test", username=settings.admin_username,
+                                      password="demo-admin-password", settings=settings, log=lambda m: None,
+                                      transport=transport)
+        assert set(again.values()) == {0}, again                    # a second seed adds nothing
+        r = await gw.post("/api/v1/auth/token", data={"grant_type": "password", "username": "county2",
+                                                       "password": demo.DEMO_PASSWORD})
+        admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        county = demo.COUNTY.code
+        stats = (await gw.get(f"/api/v1/stats/regions/{county}", params={"year": 2020}, headers=admin)).json()
+        status = {row["code"]: row["households"] for row in stats["by_status"]}
+        assert status["registered"] > 0 and status["exited"] > status["registered"] and status["returned"] > 0
+        assert status["removed"] > 0 and status["pending"] > 0
+        assert 0.0005 < stats["poverty_incidence"] < 0.01        # a few hundred poor of 128,600 rural people
+        assert stats["in_year"]["exits"]["households"] > 0 and stats["in_year"]["new"]["households"] > 0
+        years = (await gw.get(f"/api/v1/stats/regions/{county}/years", params={"from": 2014, "to": 2020},
+                              headers=admin)).json()
+        by_year = {row["year"]: row for row in years["years"]}
+        assert all(by_year[y]["exits"]["households"] > 0 for y in range(2016, 2021)), by_year
+        assert all(by_year[y]["new"]["households"] > 0 for y in (2014, 2015, 2016, 2019, 2020))
+        assert by_year[2019]["returns"]["households"] > 0 and by_year[2017]["removals"]["households"] > 0
+        board = (await gw.get("/public/notices", params={"status": "open"})).json()["items"]
+        assert 3 <= len(board) <= 10 and all(n["ends_at"] > "2026" for n in board)
+        assert "识别纳入公示" in (await gw.get("/public")).text
+        closed = (await gw.get("/api/v1/notices", params={"status": "closed", "limit": 500}, headers=admin)).json()
+        assert len(closed["items"]) == 500                       # hundreds of 公示 closed in the past
+        assert all(n["ends_at"] < "2021" for n in closed["items"])
+        chains = (await gw.get("/api/v1/audit/verify", headers=admin)).json()["chains"]
+        assert all(chain["ok"] for chain in chains.values()), chains
+        assert seconds < 60, seconds
 
 
 # --- create-user
