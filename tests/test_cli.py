@@ -392,6 +392,117 @@ async def test_demo_county_lives_in_statistics_board_and_audit(settings):
         assert seconds < 60, seconds
 
 
+# --- console
+
+
+def test_logs_are_json_lines_off_a_terminal_and_text_on_one():
+    import io
+    import json
+    import logging
+
+    from shared.observability import configure_logging
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        piped, terminal = io.StringIO(), Terminal()
+        configure_logging("registry", "info", stream=piped)
+        logging.getLogger("jingzhun.registry").warning("公示 %s closed", 42)
+        logging.getLogger("jingzhun.registry").debug("not at info")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("jingzhun.registry").exception("failed")
+        lines = [json.loads(line) for line in piped.getvalue().splitlines() if not line.startswith(" ")]
+        assert lines[0]["msg"] == "公示 42 closed" and lines[0]["level"] == "warning"
+        assert lines[0]["service"] == "registry" and lines[0]["ts"].endswith("+00:00")
+        assert len(lines) == 2 and "ValueError: boom" in lines[1]["exc"]
+        configure_logging("registry", "info", stream=terminal)
+        logging.getLogger("jingzhun.registry").warning("公示 %s closed", 43)
+        assert "registry WARNING [-] jingzhun.registry: 公示 43 closed" in terminal.getvalue()
+        configure_logging("registry", "info", stream=terminal, log_format="json")
+        logging.getLogger("jingzhun.registry").warning("forced")
+        assert json.loads(terminal.getvalue().splitlines()[-1])["msg"] == "forced"
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_uvicorn_logs_go_through_the_same_json_lines(tmp_path):
+    import json
+
+    from shared.observability import logging_config
+    config = tmp_path / "logging.json"
+    config.write_text(json.dumps(logging_config("gateway", "info", json_lines=True)))
+    script = ("import json, logging, logging.config, sys; "
+              "logging.config.dictConfig(json.load(open(sys.argv[1]))); "
+              "logging.getLogger('uvicorn.access').info('%s - \"%s %s HTTP/%s\" %d', '127.0.0.1', 'GET', '/x', "
+              "'1.1', 200); logging.getLogger('uvicorn.error').warning('oops')")
+    out = subprocess.run([sys.executable, "-c", script, str(config)], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    lines = [json.loads(line) for line in out.stderr.splitlines()]
+    assert [(line["logger"], line["service"]) for line in lines] == [("uvicorn.access", "gateway"),
+                                                                     ("uvicorn.error", "gateway")]
+    assert '"GET /x HTTP/1.1" 200' in lines[0]["msg"]
+
+
+def _children(tmp_path: Path, **kwargs) -> tuple[dict[str, list[str]], dict[str, str]]:
+    sup = supervisor.Supervisor(Settings(data_dir=tmp_path / "data", database_url="x", redis_url="x"),
+                                stdout=open(os.devnull, "w"), **kwargs)
+    env: dict[str, str] = {}
+    sup._plan_children(env)
+    return {c.name: c.args for c in sup.children}, env
+
+
+def test_up_shows_no_access_log_nor_cron_ticks_unless_asked(tmp_path):
+    quiet, env = _children(tmp_path, environ={})
+    assert all("--no-access-log" in args for name, args in quiet.items() if "worker" not in name)
+    assert quiet["gateway"][quiet["gateway"].index("--log-level") + 1] == "warning"
+    assert env["JINGZHUN_VERBOSE"] == "0" and env["JINGZHUN_LOG_FORMAT"] == "json"     # stdout is not a terminal
+    for kwargs in ({"verbose": True, "environ": {}}, {"environ": {"JINGZHUN_LOG_LEVEL": "info"}}):
+        loud, env = _children(tmp_path, **kwargs)
+        assert "--no-access-log" not in loud["gateway"] and "--no-access-log" in loud["registry"]
+        assert loud["gateway"][loud["gateway"].index("--log-level") + 1] == "info"
+        assert env["JINGZHUN_VERBOSE"] == "1"
+    assert cli._parser().parse_args(["up", "--verbose"]).verbose
+
+
+def test_a_worker_shows_cron_ticks_when_verbose():
+    import logging
+
+    from shared import queue
+    tick = logging.LogRecord("arq.worker", logging.INFO, "", 0, "%6.2fs ← %s ● %s", (0.01, "cron:heartbeat", None),
+                             None)
+    job = logging.LogRecord("arq.worker", logging.INFO, "", 0, "%6.2fs ← %s ● %s", (0.01, "abc:import_file", None),
+                            None)
+    arq = logging.getLogger("arq.worker")
+    assert not arq.filter(tick) and arq.filter(job)
+    queue.verbose_console()
+    try:
+        assert arq.filter(tick)
+    finally:
+        arq.addFilter(queue.CONSOLE)
+
+
+def test_the_ready_line_names_every_url_and_speaks_json_off_a_terminal(capsys, monkeypatch):
+    import json
+    line = supervisor.ready_line("http://127.0.0.1:8000")
+    for path in ("/api/v1", "/docs", "/dashboard", "/public"):
+        assert f"http://127.0.0.1:8000{path}" in line
+    monkeypatch.setattr(console, "JSON_LINES", True)
+    console.announce(line)
+    console.say("gateway exited with code 1; restarting it in 1 s", level="error")
+    out, err = capsys.readouterr()
+    assert json.loads(out)["msg"] == line and json.loads(err)["level"] == "error"
+    monkeypatch.setattr(console, "JSON_LINES", False)
+    console.say("migrating registry")
+    assert capsys.readouterr().err == "jingzhun: migrating registry\n"
+
+
 # --- create-user
 
 
