@@ -247,6 +247,7 @@ class FakeGateway:
         self.sources: list[dict] = []
         self.allocations: list[dict] = []
         self.households: dict[str, dict] = {}      # by the head's ID number: a person is in one household
+        self.projects: list[dict] = []
         self.writes: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -264,6 +265,12 @@ class FakeGateway:
             if path == "/api/v1/allocations":
                 self.allocations.append(dict(body, id=len(self.allocations) + 1))
                 return httpx.Response(201, json=self.allocations[-1])
+            if path == "/api/v1/projects":
+                self.projects.append(dict(body, id=len(self.projects) + 1))
+                return httpx.Response(201, json=self.projects[-1])
+            if path.startswith("/api/v1/projects/"):
+                self.writes.append(path)
+                return httpx.Response(201, json={})
             if path == "/api/v1/households":
                 head = body["members"][0]["id_number"]
                 if head in self.households:
@@ -290,6 +297,8 @@ class FakeGateway:
             return httpx.Response(200, json={"items": self.allocations, "next_cursor": None})
         if path == "/api/v1/auth/users":
             return httpx.Response(200, json={"items": list(self.users.values()), "next_cursor": None})
+        if path == "/api/v1/projects":
+            return httpx.Response(200, json={"items": self.projects, "next_cursor": None})
         if path == "/api/v1/poverty-lines":
             lines = [{"year": int(p.rsplit("/", 1)[1])} for p in self.writes if p.startswith("/api/v1/poverty-lines/")]
             return httpx.Response(200, json={"items": lines, "next_cursor": None})
@@ -303,8 +312,8 @@ def test_demo_seed_is_idempotent():
                       transport=transport)
     households = len(list(demo.demo_households()))
     assert first == {"regions": len(demo.REGIONS), "users": len(demo.USERS), "fund_sources": len(demo.FUND_SOURCES),
-                     "allocations": len(demo.ALLOCATIONS), "poverty_lines": len(demo.POVERTY_LINES),
-                     "households": households}
+                     "allocations": len(demo.ALLOCATIONS), "projects": len(demo.PROJECTS),
+                     "poverty_lines": len(demo.POVERTY_LINES), "households": households}
     assert {(a["source_id"], a["purpose"]) for a in gateway.allocations} == {
         (s["id"], p) for s, (p, _) in zip(gateway.sources, demo.ALLOCATIONS)}
     assert 300 <= households <= 400
@@ -314,8 +323,8 @@ def test_demo_seed_is_idempotent():
     assert list(gateway.regions)[:5] == [demo.COUNTY.code, *[t.code for t in demo.TOWNSHIPS]]   # parents first
     again = demo.seed("http://gw", username="admin", password="secret-password", log=lambda m: None,
                       transport=transport)
-    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "allocations": 0, "poverty_lines": 0,
-                     "households": 0}
+    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "allocations": 0, "projects": 0,
+                     "poverty_lines": 0, "households": 0}
     assert len(gateway.writes) == writes                         # nothing written twice
     with pytest.raises(demo.SeedError, match="cannot log in"):
         demo.seed("http://gw", username="admin", password="wrong", transport=transport)
@@ -335,6 +344,7 @@ def test_demo_households_have_a_past_that_makes_every_year_count():
 
 async def test_demo_county_lives_in_statistics_board_and_audit(settings):
     """The whole seed against the four services in-process: HTTP steps through the gateway, then the history."""
+    from decimal import Decimal
     from contextlib import AsyncExitStack
 
     from tests.conftest import _service_app
@@ -387,6 +397,14 @@ async def test_demo_county_lives_in_statistics_board_and_audit(settings):
         closed = (await gw.get("/api/v1/notices", params={"status": "closed", "limit": 500}, headers=admin)).json()
         assert len(closed["items"]) == 500                       # hundreds of 公示 closed in the past
         assert all(n["ends_at"] < "2021" for n in closed["items"])
+        allocations = (await gw.get("/api/v1/allocations", params={"year": 2020, "limit": 100},
+                                    headers=admin)).json()["items"]
+        by_purpose = {a["purpose"]: a for a in allocations}
+        industry = by_purpose["industry"]      # one project settled (800,000.00), one with its 30 % advance paid
+        assert (industry["spent"], industry["committed"]) == ("1160000.00", "840000.00"), industry
+        assert by_purpose["infrastructure"]["spent"] == "600000.00" and by_purpose["housing"]["spent"] == "606000.00"
+        assert all(Decimal(a["amount"]) == sum(Decimal(a[k]) for k in ("available", "committed", "spent"))
+                   for a in allocations)
         chains = (await gw.get("/api/v1/audit/verify", headers=admin)).json()["chains"]
         assert all(chain["ok"] for chain in chains.values()), chains
         assert seconds < 60, seconds

@@ -19,12 +19,12 @@ from collections.abc import Callable
 import httpx
 
 from jingzhun.demo.api import (Api, SeedError, seed_allocations, seed_fund_sources, seed_households,
-                               seed_poverty_lines, seed_regions, seed_users)
-from jingzhun.demo.data import (ALLOCATIONS, COUNTY, DEMO_PASSWORD, FUND_SOURCES, POVERTY_LINES, REGIONS, TOWNSHIPS,
-                                USERS, VILLAGES, YEAR, DemoRegion, Fate, demo_households, fate)
+                               seed_poverty_lines, seed_projects, seed_regions, seed_users)
+from jingzhun.demo.data import (ALLOCATIONS, COUNTY, DEMO_PASSWORD, FUND_SOURCES, POVERTY_LINES, PROJECTS, REGIONS,
+                                TOWNSHIPS, USERS, VILLAGES, YEAR, DemoRegion, Fate, demo_households, fate)
 from shared.settings import Settings
 
-__all__ = ["ALLOCATIONS", "COUNTY", "DEMO_PASSWORD", "FUND_SOURCES", "POVERTY_LINES", "REGIONS", "STEPS",
+__all__ = ["ALLOCATIONS", "COUNTY", "DEMO_PASSWORD", "FUND_SOURCES", "POVERTY_LINES", "PROJECTS", "REGIONS", "STEPS",
            "TOWNSHIPS", "USERS", "VILLAGES", "YEAR", "Api", "DemoRegion", "Fate", "SeedError", "demo_households",
            "fate", "seed", "seed_async"]
 
@@ -33,6 +33,7 @@ STEPS = (
     ("users", seed_users),
     ("fund_sources", seed_fund_sources),
     ("allocations", seed_allocations),
+    ("projects", seed_projects),
     ("poverty_lines", seed_poverty_lines),
     ("households", seed_households),
 )

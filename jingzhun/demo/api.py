@@ -1,18 +1,19 @@
 """The demo's steps through the public API at the gateway, as the bootstrap administrator (as a client would):
-regions, users, fund sources, allocations, poverty lines, households with their helpers, incomes, 两不愁三保障 and
-measures. Each step is idempotent (409 means "already there"; fund sources and allocations are looked up first).
+regions, users, fund sources, allocations, projects funded and paid from them, poverty lines, households with
+their helpers, incomes, 两不愁三保障 and measures. Each step is idempotent (409 means "already there"; fund sources and allocations are looked up first).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from jingzhun.demo.data import (ALLOCATIONS, COUNTY, DEMO_PASSWORD, FUND_SOURCES, POVERTY_LINES, REGIONS, USERS,
-                                YEAR, demo_households, fate, income)
+from jingzhun.demo.data import (ALLOCATIONS, COUNTY, DEMO_PASSWORD, FUND_SOURCES, POVERTY_LINES, PROJECTS, REGIONS,
+                                USERS, YEAR, demo_households, fate, income)
 
 
 class SeedError(Exception):
@@ -103,6 +104,51 @@ async def seed_allocations(api: Api) -> int:
             created += await api.create("/api/v1/allocations", {
                 "source_id": source["id"], "region_code": COUNTY.code, "purpose": purpose, "amount": amount,
                 "year": YEAR, "doc_no": source["doc_no"]})
+    return created
+
+
+async def seed_projects(api: Api) -> int:
+    """项目库: each project proposed, approved and funded from the county's allocation for its purpose (money
+    committed), then taken as far as :data:`PROJECTS` says — 预付款 (the advance share of the budget) once started,
+    尾款 once accepted (验收), 报账 (settled) — through the projects API's own rules. Projects already there (by
+    name) are left alone."""
+    existing = {p["name"] async for p in api.list_all("/api/v1/projects", region=COUNTY.code)}
+    allocations = {a["purpose"]: a["id"] async for a in api.list_all("/api/v1/allocations", region=COUNTY.code,
+                                                                       year=YEAR)}
+    created = 0
+    for name, purpose, village, budget, reached in PROJECTS:
+        if name in existing or purpose not in allocations:
+            continue
+        r = await api.client.post("/api/v1/projects", json={"name": name, "purpose": purpose,
+                                                            "village_code": village, "budget": budget})
+        if r.status_code != 201:
+            raise SeedError(f"POST /api/v1/projects: {r.status_code} {r.text[:500]}")
+        project = r.json()["id"]
+        created += 1
+
+        async def move(action: str) -> None:
+            await api.create(f"/api/v1/projects/{project}/transitions", {"action": action})
+
+        async def pay(stage: str, amount: Decimal, payee: str) -> None:
+            await api.create(f"/api/v1/projects/{project}/payments", {
+                "stage": stage, "amount": f"{amount:.2f}", "payee": payee, "memo": "演示数据"})
+
+        await move("approve")
+        await api.create(f"/api/v1/projects/{project}/fundings",
+                         {"allocation_id": allocations[purpose], "amount": budget})
+        if reached == "approved":
+            continue
+        total = Decimal(budget)
+        advance = (total * Decimal("0.3")).quantize(Decimal("1"))
+        await move("start")
+        await pay("advance", advance, "宁夏贺兰县建设工程有限公司")
+        if reached == "in_progress":
+            continue
+        await move("inspect")
+        await move("accept")
+        await pay("final", total - advance, "宁夏贺兰县建设工程有限公司")
+        if reached == "settled":
+            await move("settle")
     return created
 
 

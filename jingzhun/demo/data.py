@@ -192,3 +192,15 @@ def income(index: int, members: int, per_capita: int) -> dict[str, str]:
     return {"wage": f"{total * 6 // 10}.00", "production": f"{total * 3 // 10}.00",
             "transfer": f"{total - total * 6 // 10 - total * 3 // 10}.00", "property": "0.00",
             "expenses": f"{expenses}.00"}
+
+
+# 项目库: name, purpose, village, budget (yuan), how far it got — "settled" (验收, 尾款 paid, 报账), "accepted"
+# (验收, 尾款 paid), "in_progress" (预付款 paid), "approved" (money committed, nothing paid yet)
+PROJECTS = (
+    ("欣荣村滩羊养殖圈舍建设项目", "industry", "640122100201", "800000.00", "settled"),
+    ("银河村设施温室建设项目", "industry", "640122101201", "1200000.00", "in_progress"),
+    ("兰光村村组道路硬化工程", "infrastructure", "640122102201", "600000.00", "settled"),
+    ("丰登村危房改造项目", "housing", "640122200201", "450000.00", "accepted"),
+    ("广荣村农村安全饮水巩固提升工程", "infrastructure", "640122100202", "280000.00", "approved"),
+    ("隆源村危窑危房改造项目", "housing", "640122100203", "520000.00", "in_progress"),
+)
