@@ -401,10 +401,14 @@ async def test_demo_county_lives_in_statistics_board_and_audit(settings):
                                     headers=admin)).json()["items"]
         by_purpose = {a["purpose"]: a for a in allocations}
         industry = by_purpose["industry"]      # one project settled (800,000.00), one with its 30 % advance paid
-        assert (industry["spent"], industry["committed"]) == ("1160000.00", "840000.00"), industry
+        assert (industry["spent"], industry["committed"]) == ("1187000.00", "840000.00"), industry   # + 2 batches
         assert by_purpose["infrastructure"]["spent"] == "600000.00" and by_purpose["housing"]["spent"] == "606000.00"
         assert all(Decimal(a["amount"]) == sum(Decimal(a[k]) for k in ("available", "committed", "spent"))
                    for a in allocations)
+        paid = (await gw.get("/api/v1/disbursements", headers=admin)).json()["items"]
+        assert len(paid) == len(demo.BATCHES) and {d["status"] for d in paid} == {"done"}
+        ledger = await gw.get("/api/v1/exports/ledger.xlsx", params={"region": county}, headers=admin)
+        assert ledger.status_code == 200 and len(ledger.content) > 10_000
         chains = (await gw.get("/api/v1/audit/verify", headers=admin)).json()["chains"]
         assert all(chain["ok"] for chain in chains.values()), chains
         assert seconds < 60, seconds

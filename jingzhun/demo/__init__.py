@@ -20,11 +20,11 @@ import httpx
 
 from jingzhun.demo.api import (Api, SeedError, seed_allocations, seed_fund_sources, seed_households,
                                seed_poverty_lines, seed_projects, seed_regions, seed_users)
-from jingzhun.demo.data import (ALLOCATIONS, COUNTY, DEMO_PASSWORD, FUND_SOURCES, POVERTY_LINES, PROJECTS, REGIONS,
+from jingzhun.demo.data import (ALLOCATIONS, BATCHES, COUNTY, DEMO_PASSWORD, FUND_SOURCES, POVERTY_LINES, PROJECTS, REGIONS,
                                 TOWNSHIPS, USERS, VILLAGES, YEAR, DemoRegion, Fate, demo_households, fate)
 from shared.settings import Settings
 
-__all__ = ["ALLOCATIONS", "COUNTY", "DEMO_PASSWORD", "FUND_SOURCES", "POVERTY_LINES", "PROJECTS", "REGIONS", "STEPS",
+__all__ = ["ALLOCATIONS", "BATCHES", "COUNTY", "DEMO_PASSWORD", "FUND_SOURCES", "POVERTY_LINES", "PROJECTS", "REGIONS", "STEPS",
            "TOWNSHIPS", "USERS", "VILLAGES", "YEAR", "Api", "DemoRegion", "Fate", "SeedError", "demo_households",
            "fate", "seed", "seed_async"]
 
@@ -67,6 +67,12 @@ async def seed_async(base_url: str, *, username: str, password: str | None, sett
             except Problem as exc:
                 raise SeedError(f"histories: {exc.status} {exc.title}: {exc.detail}") from None
             log(f"demo histories: {summary['histories']} households given their past")
+            from jingzhun.demo.batches import seed_batches
+            try:
+                summary["batches"] = await seed_batches(api, settings, admin_sub=me["sub"])
+            except Problem as exc:
+                raise SeedError(f"batches: {exc.status} {exc.title}: {exc.detail}") from None
+            log(f"demo batches: {summary['batches']} paid by the bank")
         return summary
 
 

@@ -204,3 +204,13 @@ PROJECTS = (
     ("广荣村农村安全饮水巩固提升工程", "infrastructure", "640122100202", "280000.00", "approved"),
     ("隆源村危窑危房改造项目", "housing", "640122100203", "520000.00", "in_progress"),
 )
+
+
+# the partner bank that pays the demo's 到户补贴 batches: name, bank code
+BANK = ("宁夏黄河农村商业银行贺兰支行", "NXRCU")
+# title, village, yuan per household, the day its 公示 opened
+BATCHES = (
+    ("欣荣村2020年产业到户补贴（滩羊养殖）", "640122100201", "1500.00", (2020, 6, 2)),
+    ("兰光村2020年产业到户补贴（设施种植）", "640122102201", "1200.00", (2020, 7, 6)),
+)
+
