@@ -407,6 +407,10 @@ async def test_demo_county_lives_in_statistics_board_and_audit(settings):
                    for a in allocations)
         paid = (await gw.get("/api/v1/disbursements", headers=admin)).json()["items"]
         assert len(paid) == len(demo.BATCHES) and {d["status"] for d in paid} == {"done"}
+        loans = (await gw.get("/api/v1/stats/loans", params={"region": county}, headers=admin)).json()
+        assert loans["loans_issued"] >= 20 and Decimal(loans["repaid"]) > 0 and 0 < loans["overdue_rate"] < 0.3
+        interest = by_purpose["loan_interest"]
+        assert Decimal(interest["spent"]) > 0, interest                  # 贴息 paid for 2020's first half
         ledger = await gw.get("/api/v1/exports/ledger.xlsx", params={"region": county}, headers=admin)
         assert ledger.status_code == 200 and len(ledger.content) > 10_000
         chains = (await gw.get("/api/v1/audit/verify", headers=admin)).json()["chains"]
