@@ -44,6 +44,8 @@ def run_worker(service: str) -> None:
     from shared.settings import get_settings
     settings = get_settings()
     run_logging(f"{service}-worker", settings)
+    if settings.verbose:
+        queue.verbose_console()
     queue.run_worker(_worker_module(service).settings(settings))
 
 
@@ -101,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = sub.add_parser("up", help="start the whole stack in the foreground (Ctrl-C stops it)")
     up.add_argument("--demo", action="store_true", help="seed the demo county at first start (JINGZHUN_DEMO=1)")
+    up.add_argument("--verbose", "-v", action="store_true",
+                    help="also an access-log line per request and a line per cron tick (as JINGZHUN_LOG_LEVEL does)")
     sub.add_parser("migrate", help="upgrade every service's database")
     cu = sub.add_parser("create-user", help="create a staff user in the gateway")
     cu.add_argument("--username", required=True)
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     try:
         if args.command == "up":
-            code = Supervisor(settings, demo=args.demo or settings.demo).run()
+            code = Supervisor(settings, demo=args.demo or settings.demo, verbose=args.verbose).run()
         elif args.command == "worker":
             run_worker(args.service)
             code = 0
@@ -156,6 +160,6 @@ def main(argv: list[str] | None = None) -> None:
         else:   # pragma: no cover - argparse refuses unknown commands
             code = 2
     except CliError as exc:
-        say(f"error: {exc}")
+        say(f"error: {exc}", level="error")
         code = 1
     sys.exit(code)

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from datetime import UTC, datetime
 
 
 class CliError(Exception):
     """A failure explained to the user in one message (no traceback)."""
 
 
-def say(message: str) -> None:
-    print(f"jingzhun: {message}", file=sys.stderr, flush=True)
+# `jingzhun up` with its output not on a terminal: what it says is one JSON object per line, like its services' logs
+JSON_LINES = False
+
+
+def _json_line(message: str, level: str) -> str:
+    return json.dumps({"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "service": "jingzhun",
+                       "level": level, "logger": "jingzhun", "msg": message}, ensure_ascii=False)
+
+
+def say(message: str, *, level: str = "info") -> None:
+    """A message on stderr: ``jingzhun: …`` (a JSON line under :data:`JSON_LINES`)."""
+    print(_json_line(message, level) if JSON_LINES else f"jingzhun: {message}", file=sys.stderr, flush=True)
+
+
+def announce(message: str) -> None:
+    """What a person must see on stdout (the ready line, a password shown once); a JSON line under
+    :data:`JSON_LINES`."""
+    print(_json_line(message, "info") if JSON_LINES else message, flush=True)
 
 
 class ProgressBar:

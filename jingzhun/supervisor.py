@@ -26,13 +26,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from jingzhun import demo
+from jingzhun import console, demo
 from jingzhun.children import STOP_TIMEOUT, Child, Server, Supervised, Health
-from jingzhun.console import CliError, say
+from jingzhun.console import CliError, announce, say
 from jingzhun.datadir import DataDirLock, state_file
 from shared.embedded import EmbeddedPostgres, EmbeddedRedis, RunDir, stop_process
 from shared.jwt import load_or_create_private_key
 from shared.migrations import upgrade
+from shared.observability import logging_config, structured
 from shared.settings import SERVICES, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +83,11 @@ def _url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def ready_line(url: str) -> str:
+    return (f"Jingzhun is ready at {url} — API {url}/api/v1, API docs {url}/docs, dashboard {url}/dashboard, "
+            f"public board (公示) {url}/public")
+
+
 def services_with_worker() -> list[str]:
     return [s for s in SERVICES if (SERVICES_DIR / s / "worker.py").exists()]
 
@@ -89,13 +95,17 @@ def services_with_worker() -> list[str]:
 class Supervisor:
     """``jingzhun up``: embedded servers, migrations, one uvicorn per service, one worker per service."""
 
-    def __init__(self, settings: Settings, *, demo: bool = False, gateway_app: str = GATEWAY_APP,
-                 ready_timeout: float = READY_TIMEOUT, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, *, demo: bool = False, verbose: bool = False,
+                 gateway_app: str = GATEWAY_APP, ready_timeout: float = READY_TIMEOUT,
+                 environ: dict[str, str] | None = None, stdout=None) -> None:
         self.settings = settings
         self.demo = demo
         self.gateway_app = gateway_app
         self.ready_timeout = ready_timeout
         self.environ = dict(os.environ if environ is None else environ)
+        # what a person reads: no access-log line per request nor a line per cron tick, unless asked for
+        self.verbose = verbose or settings.verbose or "JINGZHUN_LOG_LEVEL" in self.environ
+        self.json_lines = structured(settings.log_format, stdout or sys.stdout)
         self.data_dir = settings.data_dir.resolve()
         self.lock = DataDirLock(self.data_dir)
         self.run_dir = None
@@ -106,6 +116,7 @@ class Supervisor:
         self.gateway_url = _url(_connect_host(settings.host), settings.port)
         self.public_url = _url(settings.host or "127.0.0.1", settings.port)
         self.generated_admin_password: str | None = None
+        self.child_settings = settings          # with the embedded servers' URLs once they run
 
     # --- signals
     def _on_signal(self, signum, frame) -> None:
@@ -120,16 +131,17 @@ class Supervisor:
     # --- main
     def run(self) -> int:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        console.JSON_LINES = self.json_lines
         try:
             self.start()
-            print(f"Jingzhun is ready at {self.public_url} (API docs: {self.public_url}/docs)", flush=True)
+            announce(ready_line(self.public_url))
             if self.demo:
                 self.seed_demo()
             return self.watch()
         except _Stopping:
             return 0
         except CliError as exc:
-            say(f"error: {exc}")
+            say(f"error: {exc}", level="error")
             return 1
         finally:
             self.shutdown()
@@ -145,7 +157,7 @@ class Supervisor:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
         if not _port_free(self.settings.host, self.settings.port):
             raise CliError(f"{self.settings.host}:{self.settings.port} is already in use; set JINGZHUN_PORT")
-        settings = self._start_servers(env)
+        settings = self.child_settings = self._start_servers(env)
         self._check_stop()
         load_or_create_private_key(settings.key_file)
         try:
@@ -205,12 +217,19 @@ class Supervisor:
                 binds[service] = ("127.0.0.1", _free_port())
                 env[f"JINGZHUN_{service.upper()}_URL"] = _url(*binds[service])
         level = self.settings.log_level.lower()
+        env["JINGZHUN_LOG_FORMAT"] = "json" if self.json_lines else "text"
+        env["JINGZHUN_VERBOSE"] = "1" if self.verbose else "0"
+        configs = state_file(self.data_dir).parent
+        configs.mkdir(parents=True, exist_ok=True)
         for service in SERVICES:
             app = self.gateway_app if service == "gateway" else f"services.{service}.app:create"
             host, port = binds[service]
+            log_config = configs / f"logging-{service}.json"
+            log_config.write_text(json.dumps(logging_config(service, level, json_lines=self.json_lines)))
             args = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", host, "--port", str(port),
-                    "--log-level", level, "--timeout-graceful-shutdown", "5"]
-            if service != "gateway":
+                    "--log-level", level if self.verbose else "warning", "--log-config", str(log_config),
+                    "--timeout-graceful-shutdown", "5"]      # quiet: not uvicorn's four lines per start
+            if service != "gateway" or not self.verbose:      # the gateway's is the one access log, when asked
                 args.append("--no-access-log")
             if self.settings.workers > 1:
                 args += ["--workers", str(self.settings.workers)]
@@ -255,11 +274,11 @@ class Supervisor:
                     if len(health.crashes) > MAX_CRASHES:
                         if item.essential:
                             say(f"{item.name} exited {len(health.crashes)} times within {CRASH_WINDOW:.0f} s "
-                                f"(last exit code {code}); stopping everything")
+                                f"(last exit code {code}); stopping everything", level="error")
                             return 1
                         delay = MAX_BACKOFF
                     if item.essential:
-                        say(f"{item.name} exited with code {code}; restarting it in {delay:.0f} s")
+                        say(f"{item.name} exited with code {code}; restarting it in {delay:.0f} s", level="error")
                     else:
                         self._queue_down(item, f"exited with code {code} ({len(health.crashes)} times within "
                                                f"{CRASH_WINDOW:.0f} s)", delay)
@@ -283,10 +302,11 @@ class Supervisor:
     def _queue_down(item: Supervised, what: str, delay: float) -> None:
         if isinstance(item, Server):
             say(f"THE JOB QUEUE IS DOWN: {item.name} {what}; restarting it in {delay:.0f} s. The APIs keep serving "
-                "(writes do not depend on the queue); events wait in the outboxes and are delivered once it is back.")
+                "(writes do not depend on the queue); events wait in the outboxes and are delivered once it is back.",
+                level="error")
         else:
             say(f"A WORKER IS DOWN: {item.name} {what}; restarting it in {delay:.0f} s. The APIs keep serving; "
-                "its events and jobs wait in the queue until it is back.")
+                "its events and jobs wait in the queue until it is back.", level="error")
 
     def shutdown(self) -> None:
         """Children first (SIGTERM together, SIGKILL after STOP_TIMEOUT), then Redis, then PostgreSQL."""
@@ -323,7 +343,7 @@ class Supervisor:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(password)
-            print(f"Demo administrator: {self.settings.admin_username} / {password} (shown once)", flush=True)
+            announce(f"Demo administrator: {self.settings.admin_username} / {password} (shown once)")
         env["JINGZHUN_ADMIN_PASSWORD"] = self.generated_admin_password = password
 
     def seed_demo(self) -> None:
@@ -332,13 +352,16 @@ class Supervisor:
             return
         password = self.settings.admin_password or self.generated_admin_password
         try:
+            started = time.monotonic()
             summary = demo.seed(self.gateway_url, username=self.settings.admin_username, password=password,
-                                log=say, should_stop=lambda: self.stop_signal is not None)
+                                settings=self.child_settings, log=say,
+                                should_stop=lambda: self.stop_signal is not None)
         except demo.SeedError as exc:
-            say(f"demo data not seeded: {exc}")
+            say(f"demo data not seeded: {exc}", level="error")
             return
         if summary is None:     # interrupted by a signal
             return
         marker.write_text(json.dumps(summary, ensure_ascii=False) + "\n")
         (self.data_dir / DEMO_PASSWORD_FILE).unlink(missing_ok=True)
-        say("demo county seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+        say("demo county seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items())
+            + f" ({time.monotonic() - started:.0f} s)")

@@ -139,5 +139,6 @@ def _ask_gateway(app: FastAPI) -> Callable[[str], Awaitable[bool]]:
 
 
 def run_logging(service: str, settings: Settings | None = None) -> None:
-    configure_logging(service, (settings or get_settings()).log_level)
+    settings = settings or get_settings()
+    configure_logging(service, settings.log_level, log_format=settings.log_format)
 

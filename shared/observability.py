@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -32,13 +35,66 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "info") -> None:
-    handler = logging.StreamHandler()
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (UTC), ``service``, ``level``, ``logger``, ``request_id``, ``msg`` and
+    ``exc`` (the traceback) when there is one; for a log collector rather than a person."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+               "service": self.service, "level": record.levelname.lower(), "logger": record.name,
+               "request_id": getattr(record, "request_id", "-"), "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def text_format(service: str) -> str:
+    return f"%(asctime)s {service} %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+
+
+def structured(log_format: str, stream) -> bool:
+    """JSON lines for ``log_format`` "json", or "auto" on a stream that is not a terminal."""
+    return log_format == "json" or (log_format != "text" and not is_terminal(stream))
+
+
+def configure_logging(service: str, level: str = "info", *, log_format: str = "auto", stream=None) -> None:
+    """Everything through one handler on ``stream`` (stderr): a line for a person on a terminal, a JSON object per
+    line (:class:`JsonFormatter`) otherwise (``log_format`` decides when not "auto")."""
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter(service) if structured(log_format, stream)
+                         else logging.Formatter(text_format(service)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def logging_config(service: str, level: str, *, json_lines: bool) -> dict:
+    """:func:`configure_logging` as a ``logging.config.dictConfig`` (uvicorn's ``--log-config``): the root and
+    uvicorn's own loggers through one stderr handler (uvicorn's ``--log-level`` sets its own loggers' level)."""
+    formatter = ({"()": "shared.observability.JsonFormatter", "service": service} if json_lines
+                 else {"format": text_format(service)})
+    return {"version": 1, "disable_existing_loggers": False,
+            "filters": {"request_id": {"()": "shared.observability.RequestIdFilter"}},
+            "formatters": {"default": formatter},
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                    "formatter": "default", "filters": ["request_id"]}},
+            "root": {"level": level.upper(), "handlers": ["stderr"]},
+            "loggers": {"uvicorn": {"handlers": [], "propagate": True},
+                        "uvicorn.error": {"handlers": [], "propagate": True},
+                        "uvicorn.access": {"handlers": [], "propagate": True}}}
 
 
 class Metrics:

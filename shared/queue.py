@@ -168,7 +168,13 @@ class _Console(logging.Filter):
         return True
 
 
-logging.getLogger("arq.worker").addFilter(_Console())
+CONSOLE = _Console()
+logging.getLogger("arq.worker").addFilter(CONSOLE)
+
+
+def verbose_console() -> None:
+    """Let every line arq says through (``jingzhun up --verbose``: cron ticks, job starts, health)."""
+    logging.getLogger("arq.worker").removeFilter(CONSOLE)
 
 
 class QueueWorker(Worker):

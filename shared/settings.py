@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = 7 * 24 * 3600
     pii_key_file: Path | None = None           # default: <data_dir>/keys/pii.key
     log_level: str = "info"
+    log_format: str = "auto"                    # "text", "json" (one object per line), "auto": text on a terminal
+    verbose: bool = False                       # every access-log line and cron tick too (`jingzhun up --verbose`)
     workers: int = 1                            # uvicorn workers per service under `jingzhun up`
     # before 验收 a project's payments stay within this share of its budget (预付款/进度款 limit; 0 to 1)
     advance_share: Decimal = Field(Decimal("0.3"), ge=0, le=1)

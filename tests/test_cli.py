@@ -247,6 +247,7 @@ class FakeGateway:
         self.sources: list[dict] = []
         self.allocations: list[dict] = []
         self.households: dict[str, dict] = {}      # by the head's ID number: a person is in one household
+        self.projects: list[dict] = []
         self.writes: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -264,6 +265,12 @@ class FakeGateway:
             if path == "/api/v1/allocations":
                 self.allocations.append(dict(body, id=len(self.allocations) + 1))
                 return httpx.Response(201, json=self.allocations[-1])
+            if path == "/api/v1/projects":
+                self.projects.append(dict(body, id=len(self.projects) + 1))
+                return httpx.Response(201, json=self.projects[-1])
+            if path.startswith("/api/v1/projects/"):
+                self.writes.append(path)
+                return httpx.Response(201, json={})
             if path == "/api/v1/households":
                 head = body["members"][0]["id_number"]
                 if head in self.households:
@@ -290,6 +297,11 @@ class FakeGateway:
             return httpx.Response(200, json={"items": self.allocations, "next_cursor": None})
         if path == "/api/v1/auth/users":
             return httpx.Response(200, json={"items": list(self.users.values()), "next_cursor": None})
+        if path == "/api/v1/projects":
+            return httpx.Response(200, json={"items": self.projects, "next_cursor": None})
+        if path == "/api/v1/poverty-lines":
+            lines = [{"year": int(p.rsplit("/", 1)[1])} for p in self.writes if p.startswith("/api/v1/poverty-lines/")]
+            return httpx.Response(200, json={"items": lines, "next_cursor": None})
         return httpx.Response(404)
 
 
@@ -300,7 +312,8 @@ def test_demo_seed_is_idempotent():
                       transport=transport)
     households = len(list(demo.demo_households()))
     assert first == {"regions": len(demo.REGIONS), "users": len(demo.USERS), "fund_sources": len(demo.FUND_SOURCES),
-                     "allocations": len(demo.ALLOCATIONS), "households": households}
+                     "allocations": len(demo.ALLOCATIONS), "projects": len(demo.PROJECTS),
+                     "poverty_lines": len(demo.POVERTY_LINES), "households": households}
     assert {(a["source_id"], a["purpose"]) for a in gateway.allocations} == {
         (s["id"], p) for s, (p, _) in zip(gateway.sources, demo.ALLOCATIONS)}
     assert 300 <= households <= 400
@@ -310,10 +323,210 @@ def test_demo_seed_is_idempotent():
     assert list(gateway.regions)[:5] == [demo.COUNTY.code, *[t.code for t in demo.TOWNSHIPS]]   # parents first
     again = demo.seed("http://gw", username="admin", password="secret-password", log=lambda m: None,
                       transport=transport)
-    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "allocations": 0, "households": 0}
+    assert again == {"regions": 0, "users": 0, "fund_sources": 0, "allocations": 0, "projects": 0,
+                     "poverty_lines": 0, "households": 0}
     assert len(gateway.writes) == writes                         # nothing written twice
     with pytest.raises(demo.SeedError, match="cannot log in"):
         demo.seed("http://gw", username="admin", password="wrong", transport=transport)
+
+
+
+
+def test_demo_households_have_a_past_that_makes_every_year_count():
+    fates = [demo.fate(n, body) for n, body in enumerate(demo.demo_households())]
+    exits = {year: sum(f.exited == year for f in fates) for year in range(2016, 2021)}
+    assert all(exits.values()), exits
+    assert sum(f.returned is not None for f in fates) >= 3 and sum(f.removed is not None for f in fates) >= 3
+    assert 0.05 < sum(f.poor_in_2020 for f in fates) / len(fates) < 0.3
+    assert 3 <= sum(f.registered is None for f in fates) <= 10          # 公示 open now
+    assert all(f.exited is None or f.registered < f.exited for f in fates)
+
+
+async def test_demo_county_lives_in_statistics_board_and_audit(settings):
+    """The whole seed against the four services in-process: HTTP steps through the gateway, then the history."""
+    from decimal import Decimal
+    from contextlib import AsyncExitStack
+
+    from tests.conftest import _service_app
+    from tests.gateway.conftest import ServiceTransport, netloc
+    from services.gateway.app import create as create_gateway
+    settings = settings.model_copy(update={"admin_password": "demo-admin-password"})
+    apps = {name: _service_app(name, settings) for name in ("registry", "funds", "notifications")}
+    wired = ServiceTransport({netloc(settings.service_url(n)): a for n, a in apps.items()})
+    gateway = create_gateway(settings, transport=wired)
+    wired.transports[netloc(settings.service_url("gateway"))] = httpx.ASGITransport(app=gateway)
+    async with AsyncExitStack() as stack:
+        for app in [*apps.values(), gateway]:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            if app is not gateway:
+                await app.state.http.aclose()
+                app.state.http = app.state.services.client = httpx.AsyncClient(transport=wired, trust_env=False)
+                stack.push_async_callback(app.state.http.aclose)
+        transport = httpx.ASGITransport(app=gateway)
+        gw = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://test"))
+        started = time.monotonic()
+        first = await demo.seed_async("http://test", username=settings.admin_username,
+                                      password="demo-admin-password", settings=settings, log=lambda m: None,
+                                      transport=transport)
+        seconds = time.monotonic() - started
+        households = len(list(demo.demo_households()))
+        assert first["households"] == households and first["histories"] == households
+        again = await demo.seed_async("http://test", username=settings.admin_username,
+                                      password="demo-admin-password", settings=settings, log=lambda m: None,
+                                      transport=transport)
+        assert set(again.values()) == {0}, again                    # a second seed adds nothing
+        r = await gw.post("/api/v1/auth/token", data={"grant_type": "password", "username": "county2",
+                                                       "password": demo.DEMO_PASSWORD})
+        admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        county = demo.COUNTY.code
+        stats = (await gw.get(f"/api/v1/stats/regions/{county}", params={"year": 2020}, headers=admin)).json()
+        status = {row["code"]: row["households"] for row in stats["by_status"]}
+        assert status["registered"] > 0 and status["exited"] > status["registered"] and status["returned"] > 0
+        assert status["removed"] > 0 and status["pending"] > 0
+        assert 0.0005 < stats["poverty_incidence"] < 0.01        # a few hundred poor of 128,600 rural people
+        assert stats["in_year"]["exits"]["households"] > 0 and stats["in_year"]["new"]["households"] > 0
+        years = (await gw.get(f"/api/v1/stats/regions/{county}/years", params={"from": 2014, "to": 2020},
+                              headers=admin)).json()
+        by_year = {row["year"]: row for row in years["years"]}
+        assert all(by_year[y]["exits"]["households"] > 0 for y in range(2016, 2021)), by_year
+        assert all(by_year[y]["new"]["households"] > 0 for y in (2014, 2015, 2016, 2019, 2020))
+        assert by_year[2019]["returns"]["households"] > 0 and by_year[2017]["removals"]["households"] > 0
+        board = (await gw.get("/public/notices", params={"status": "open"})).json()["items"]
+        assert 3 <= len(board) <= 10 and all(n["ends_at"] > "2026" for n in board)
+        assert "识别纳入公示" in (await gw.get("/public")).text
+        closed = (await gw.get("/api/v1/notices", params={"status": "closed", "limit": 500}, headers=admin)).json()
+        assert len(closed["items"]) == 500                       # hundreds of 公示 closed in the past
+        assert all(n["ends_at"] < "2021" for n in closed["items"])
+        allocations = (await gw.get("/api/v1/allocations", params={"year": 2020, "limit": 100},
+                                    headers=admin)).json()["items"]
+        by_purpose = {a["purpose"]: a for a in allocations}
+        industry = by_purpose["industry"]      # one project settled (800,000.00), one with its 30 % advance paid
+        assert (industry["spent"], industry["committed"]) == ("1187000.00", "840000.00"), industry   # + 2 batches
+        assert by_purpose["infrastructure"]["spent"] == "600000.00" and by_purpose["housing"]["spent"] == "606000.00"
+        assert all(Decimal(a["amount"]) == sum(Decimal(a[k]) for k in ("available", "committed", "spent"))
+                   for a in allocations)
+        paid = (await gw.get("/api/v1/disbursements", headers=admin)).json()["items"]
+        assert len(paid) == len(demo.BATCHES) and {d["status"] for d in paid} == {"done"}
+        loans = (await gw.get("/api/v1/stats/loans", params={"region": county}, headers=admin)).json()
+        assert loans["loans_issued"] >= 20 and Decimal(loans["repaid"]) > 0 and 0 < loans["overdue_rate"] < 0.3
+        interest = by_purpose["loan_interest"]
+        assert Decimal(interest["spent"]) > 0, interest                  # 贴息 paid for 2020's first half
+        ledger = await gw.get("/api/v1/exports/ledger.xlsx", params={"region": county}, headers=admin)
+        assert ledger.status_code == 200 and len(ledger.content) > 10_000
+        chains = (await gw.get("/api/v1/audit/verify", headers=admin)).json()["chains"]
+        assert all(chain["ok"] for chain in chains.values()), chains
+        assert seconds < 60, seconds
+
+
+# --- console
+
+
+def test_logs_are_json_lines_off_a_terminal_and_text_on_one():
+    import io
+    import json
+    import logging
+
+    from shared.observability import configure_logging
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        piped, terminal = io.StringIO(), Terminal()
+        configure_logging("registry", "info", stream=piped)
+        logging.getLogger("jingzhun.registry").warning("公示 %s closed", 42)
+        logging.getLogger("jingzhun.registry").debug("not at info")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("jingzhun.registry").exception("failed")
+        lines = [json.loads(line) for line in piped.getvalue().splitlines() if not line.startswith(" ")]
+        assert lines[0]["msg"] == "公示 42 closed" and lines[0]["level"] == "warning"
+        assert lines[0]["service"] == "registry" and lines[0]["ts"].endswith("+00:00")
+        assert len(lines) == 2 and "ValueError: boom" in lines[1]["exc"]
+        configure_logging("registry", "info", stream=terminal)
+        logging.getLogger("jingzhun.registry").warning("公示 %s closed", 43)
+        assert "registry WARNING [-] jingzhun.registry: 公示 43 closed" in terminal.getvalue()
+        configure_logging("registry", "info", stream=terminal, log_format="json")
+        logging.getLogger("jingzhun.registry").warning("forced")
+        assert json.loads(terminal.getvalue().splitlines()[-1])["msg"] == "forced"
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_uvicorn_logs_go_through_the_same_json_lines(tmp_path):
+    import json
+
+    from shared.observability import logging_config
+    config = tmp_path / "logging.json"
+    config.write_text(json.dumps(logging_config("gateway", "info", json_lines=True)))
+    script = ("import json, logging, logging.config, sys; "
+              "logging.config.dictConfig(json.load(open(sys.argv[1]))); "
+              "logging.getLogger('uvicorn.access').info('%s - \"%s %s HTTP/%s\" %d', '127.0.0.1', 'GET', '/x', "
+              "'1.1', 200); logging.getLogger('uvicorn.error').warning('oops')")
+    out = subprocess.run([sys.executable, "-c", script, str(config)], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    lines = [json.loads(line) for line in out.stderr.splitlines()]
+    assert [(line["logger"], line["service"]) for line in lines] == [("uvicorn.access", "gateway"),
+                                                                     ("uvicorn.error", "gateway")]
+    assert '"GET /x HTTP/1.1" 200' in lines[0]["msg"]
+
+
+def _children(tmp_path: Path, **kwargs) -> tuple[dict[str, list[str]], dict[str, str]]:
+    sup = supervisor.Supervisor(Settings(data_dir=tmp_path / "data", database_url="x", redis_url="x"),
+                                stdout=open(os.devnull, "w"), **kwargs)
+    env: dict[str, str] = {}
+    sup._plan_children(env)
+    return {c.name: c.args for c in sup.children}, env
+
+
+def test_up_shows_no_access_log_nor_cron_ticks_unless_asked(tmp_path):
+    quiet, env = _children(tmp_path, environ={})
+    assert all("--no-access-log" in args for name, args in quiet.items() if "worker" not in name)
+    assert quiet["gateway"][quiet["gateway"].index("--log-level") + 1] == "warning"
+    assert env["JINGZHUN_VERBOSE"] == "0" and env["JINGZHUN_LOG_FORMAT"] == "json"     # stdout is not a terminal
+    for kwargs in ({"verbose": True, "environ": {}}, {"environ": {"JINGZHUN_LOG_LEVEL": "info"}}):
+        loud, env = _children(tmp_path, **kwargs)
+        assert "--no-access-log" not in loud["gateway"] and "--no-access-log" in loud["registry"]
+        assert loud["gateway"][loud["gateway"].index("--log-level") + 1] == "info"
+        assert env["JINGZHUN_VERBOSE"] == "1"
+    assert cli._parser().parse_args(["up", "--verbose"]).verbose
+
+
+def test_a_worker_shows_cron_ticks_when_verbose():
+    import logging
+
+    from shared import queue
+    tick = logging.LogRecord("arq.worker", logging.INFO, "", 0, "%6.2fs ← %s ● %s", (0.01, "cron:heartbeat", None),
+                             None)
+    job = logging.LogRecord("arq.worker", logging.INFO, "", 0, "%6.2fs ← %s ● %s", (0.01, "abc:import_file", None),
+                            None)
+    arq = logging.getLogger("arq.worker")
+    assert not arq.filter(tick) and arq.filter(job)
+    queue.verbose_console()
+    try:
+        assert arq.filter(tick)
+    finally:
+        arq.addFilter(queue.CONSOLE)
+
+
+def test_the_ready_line_names_every_url_and_speaks_json_off_a_terminal(capsys, monkeypatch):
+    import json
+    line = supervisor.ready_line("http://127.0.0.1:8000")
+    for path in ("/api/v1", "/docs", "/dashboard", "/public"):
+        assert f"http://127.0.0.1:8000{path}" in line
+    monkeypatch.setattr(console, "JSON_LINES", True)
+    console.announce(line)
+    console.say("gateway exited with code 1; restarting it in 1 s", level="error")
+    out, err = capsys.readouterr()
+    assert json.loads(out)["msg"] == line and json.loads(err)["level"] == "error"
+    monkeypatch.setattr(console, "JSON_LINES", False)
+    console.say("migrating registry")
+    assert capsys.readouterr().err == "jingzhun: migrating registry\n"
 
 
 # --- create-user

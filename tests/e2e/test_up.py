@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ import psutil
 import pytest
 
 from jingzhun import demo
+from shared import idnumber
 from shared.embedded import outside_data
 from shared.testing import free_port
 
@@ -125,12 +127,20 @@ def until(what: str, check, timeout: float = 60):
 
 
 def registration_and_payment(client: httpx.Client, admin: dict[str, str], finance: dict[str, str]) -> None:
-    """Two pending households of 欣荣村 registered through their 公示; then paid 1,500.00 each from an industry
-    allocation: batch, 公示, approval by another person, the bank's results, an SMS for each head."""
+    """Two new households of 欣荣村 registered through their 公示 (the demo's own are registered, or in a 公示
+    open now); then paid 1,500.00 each from an industry allocation: batch, 公示, approval by another person, the
+    bank's results, an SMS for each head."""
     village, township = "640122100201", "640122100000"
-    homes = client.get("/api/v1/households", params={"region": village, "status": "pending", "limit": 2},
-                       headers=admin).json()["items"]
-    ids = [h["id"] for h in homes]
+    ids = []
+    for n, name in enumerate(("马新民", "杨志远")):
+        r = client.post("/api/v1/households", headers=admin, json={
+            "village_code": village, "address": f"宁夏回族自治区银川市贺兰县欣荣村9组{101 + n}号",
+            "phone": f"1399510{n:04d}", "attribute": "general", "main_cause": "illness", "identified_year": 2020,
+            "members": [{"name": name, "id_number": idnumber.make("640122", date(1966, 6, 6), 901 + 2 * n),
+                         "relation": "head", "health": "healthy", "labor": "normal", "education": "junior_high",
+                         "in_school": False, "migrant_worker": False}]})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
     for hid in ids:
         r = client.post(f"/api/v1/households/{hid}/transitions", json={"action": "propose_registration",
                                                                        "year": demo.YEAR}, headers=admin)
@@ -174,8 +184,10 @@ def registration_and_payment(client: httpx.Client, admin: dict[str, str], financ
     assert r.status_code == 200 and r.json()["status"] == "done", r.text
     spent = client.get(f"/api/v1/allocations/{allocation}", headers=admin).json()
     assert (spent["spent"], spent["available"]) == ("3000.00", "7000.00")
+    demo_paid = 10 * len(demo.BATCHES)        # the demo's own batches paid ten households each
     until("an SMS for each paid head", lambda: len(client.get(
-        "/api/v1/notifications", params={"kind": "payment.paid"}, headers=admin).json()["items"]) == 2)
+        "/api/v1/notifications", params={"kind": "payment.paid", "limit": 100}, headers=admin
+    ).json()["items"]) == 2 + demo_paid)
 
 
 def forget_outside_data(data_dir: Path) -> None:
@@ -211,7 +223,8 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(data_dir):
                               cwd=ROOT, capture_output=True, text=True, env=dict(env, JINGZHUN_DATA_DIR=str(data_dir)),
                               timeout=60)
         assert made.returncode == 0, made.stderr
-        first.wait_for("demo county seeded", timeout=180)   # a few hundred households through the API
+        first.wait_for("demo county seeded", timeout=180)   # a few hundred households and their history
+        print(next(line for line in first.lines if "demo county seeded" in line))
 
         with httpx.Client(base_url=first.url, timeout=10) as client:
             assert client.get("/readyz").status_code == 200
