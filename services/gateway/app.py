@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from services.gateway import bootstrap
+from services.gateway import bootstrap, glossary
 from services.gateway.banks.router import router as banks_router
 from services.gateway.openapi import MergedOpenAPI
 from services.gateway.proxy import ROUTES, Proxy, ProxyPath
@@ -26,6 +26,7 @@ from shared import audit
 from shared.app import create_app
 from shared.auth import Principal, authenticate, oauth2
 from shared.http import ServiceClient
+from shared.i18n import Vocabulary
 from shared.jwt import KeyPair
 from shared.problems import NotFound, Problem, ServiceUnavailable, problem_response
 from shared.settings import Settings, get_settings
@@ -92,7 +93,8 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
                      settings=settings, keys=keys,
                      routers=[tokens_router, users_router, banks_router, internal_routes()],
                      on_startup=[_http, _identity], on_shutdown=[_stop],
-                     fast_paths=[Middleware(ProxyPath, proxy=proxy)])
+                     fast_paths=[Middleware(ProxyPath, proxy=proxy)],
+                     vocabulary=Vocabulary(glossary.FIELD_LABELS, glossary.MESSAGES_ZH, glossary.PATTERNS_ZH))
     app.state.http_transport = transport
     app.state.proxy = proxy
     app.state.openapi = MergedOpenAPI(app)

@@ -16,8 +16,10 @@ from services.registry.lifecycle.router import router as lifecycle_router
 from services.registry.poverty_lines.router import router as poverty_lines_router
 from services.registry.regions.router import router as regions_router
 from services.registry.stats.router import router as stats_router
+from services.registry import glossary
 from shared import audit, dead_letters
 from shared.app import create_app
+from shared.i18n import Vocabulary
 from shared.settings import Settings
 
 
@@ -27,4 +29,5 @@ def create(settings: Settings | None = None) -> FastAPI:
                                assistance_router, stats_router, bulk_router, households_internal_router,
                                lifecycle_internal_router, audit.internal_router(), dead_letters.router("registry")],
                       on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool],
-                      fast_paths=[Middleware(HouseholdReadPath)])
+                      fast_paths=[Middleware(HouseholdReadPath)], glossaries=[glossary],
+                      vocabulary=Vocabulary(glossary.FIELD_LABELS, glossary.MESSAGES_ZH, glossary.PATTERNS_ZH))

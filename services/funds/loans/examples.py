@@ -1,10 +1,9 @@
 """OpenAPI examples for the partner banks' loan-event posts: one request per kind, the answers, the problems.
 A bank's developer integrates from ``/docs`` alone."""
 
-import copy
 from typing import Any
 
-from shared.problems import PROBLEM_SCHEMA
+from shared.problems import PROBLEM_REF
 
 ID = "640122197001010012"
 LOAN = {"loan_no": "NX2020-0001", "id_number": ID}
@@ -96,7 +95,7 @@ PROBLEMS = {
 def problem_docs() -> dict[int, dict[str, Any]]:
     return {status: {"description": {404: "Unknown loan, or another bank's", 409: "Conflict with the loan or key",
                                      422: "Invalid field, or unknown borrower"}[status],
-                     "content": {"application/problem+json": {"schema": copy.deepcopy(PROBLEM_SCHEMA),
+                     "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF},
                                                               "examples": examples}}}
             for status, examples in PROBLEMS.items()}
 

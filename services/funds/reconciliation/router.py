@@ -17,8 +17,8 @@ from shared.http_types import IdPath, Limit
 from shared.idempotency import RequiredIdempotencyDep
 from shared.problems import problem_responses
 
-router = APIRouter(tags=["funds 到户补贴"])
-bank_router = APIRouter(tags=["banks 合作银行"])
+router = APIRouter()
+bank_router = APIRouter()
 
 READERS = require(Role.county_admin, Role.township_officer, Role.finance_officer, Role.auditor)
 BANK = require(Role.bank)
