@@ -21,11 +21,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
+from shared.problems import NotFound
+
 ASSETS = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css",
           "favicon-32x32.png": "image/png"}
 ASSET_DIR = Path(str(swagger_ui_path))
 # Swagger UI's own defaults would ask validator.swagger.io about the document: never.
-UI_PARAMETERS = {"validatorUrl": None, "persistAuthorization": True, "displayRequestDuration": True,
+UI_PARAMETERS = {"validatorUrl": None, "displayRequestDuration": True,
                  "docExpansion": "none", "filter": True, "tryItOutEnabled": False}
 
 
@@ -48,7 +50,7 @@ def install_docs(app: FastAPI, *, path: str = "/docs") -> None:
     async def asset(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ASSETS:
-            return Response(status_code=404)     # the problem handlers make it a problem
+            raise NotFound("No such resource")
         return FileResponse(ASSET_DIR / name, media_type=ASSETS[name],
                             headers={"Cache-Control": "public, max-age=86400"})
 

@@ -22,11 +22,12 @@ language: ContextVar[str] = ContextVar("language", default=ZH)
 class Vocabulary:
     """What a service supplies: ``fields`` (field name → Chinese label, e.g. ``id_number`` → 身份证号),
     ``messages`` (an English message its code raises → Chinese) and ``patterns`` (regular expression over an
-    English message → Chinese template using the match's groups, e.g. ``(r"found (\\d+)", "找到 {0} 个")``)."""
+    English message → Chinese template using the match's groups, e.g. ``(r"found (\\d+)", "找到 {0} 个")``, or a
+    function of the groups)."""
 
     fields: Mapping[str, str] = field(default_factory=dict)
     messages: Mapping[str, str] = field(default_factory=dict)
-    patterns: tuple[tuple[str, str], ...] = ()
+    patterns: tuple[tuple[str, Any], ...] = ()
 
     def merged(self, other: Vocabulary) -> Vocabulary:
         return Vocabulary({**self.fields, **other.fields}, {**self.messages, **other.messages},
@@ -161,7 +162,7 @@ def message_zh(en: str, vocabulary: Vocabulary | None = None) -> str | None:
         return zh
     for pattern, template in vocab.patterns:
         if (m := re.search(pattern, en)) is not None:
-            return template.format(*m.groups(), **m.groupdict())
+            return template(*m.groups()) if callable(template) else template.format(*m.groups(), **m.groupdict())
     return None
 
 

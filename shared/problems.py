@@ -343,6 +343,31 @@ def _document_operation(operation: dict[str, Any]) -> None:
         for response in responses.values():
             if isinstance(response, dict) and response.get("content"):
                 response["content"].setdefault(_HTML, {"schema": {"type": "string"}})
+    for code, response in responses.items():       # a problem documented without an example: the generic one
+        body = ((response or {}).get("content") or {}).get(PROBLEM_JSON) if isinstance(response, dict) else None
+        if body is not None and not body.get("examples") and "example" not in body and code in _GENERIC:
+            p = _GENERIC[code](operation)
+            body["examples"] = {p.slug: {"summary": p.detail, "value": p.body(i18n.EN)}}
+
+
+# What any operation answers for these statuses, when its route documents nothing more particular.
+_GENERIC: dict[str, Any] = {
+    "400": lambda op: BadRequest("Request body is not valid JSON" if "requestBody" in op
+                                 else "cursor is not one this API issued"),
+    "401": lambda op: Unauthorized("Token is invalid or expired"),
+    "403": lambda op: Forbidden("Your role may not do this"),
+    "404": lambda op: NotFound("No such resource"),
+    "409": lambda op: Conflict("Idempotency-Key was already used with another request", slug="idempotency-key-reused"),
+    "412": lambda op: PreconditionFailed("resource is at version 3", current_version=3),
+    "413": lambda op: PayloadTooLarge("body exceeds 25 MB"),
+    "422": lambda op: Unprocessable("One or more fields are invalid", errors=[
+        {"loc": ["body" if "requestBody" in op else "query", "limit" if "requestBody" not in op else "amount"],
+         "msg": "Input should be less than or equal to 500" if "requestBody" not in op
+         else "Value error, amount has more than two decimals"}]),
+    "429": lambda op: TooManyRequests("Too many requests; try again in 30 s", headers={"Retry-After": "30"}),
+    "503": lambda op: ServiceUnavailable("The database is briefly unavailable; try again in a few seconds",
+                                         slug="database-unavailable"),
+}
 
 
 def _unused(spec: dict[str, Any], names: tuple[str, ...]) -> list[str]:

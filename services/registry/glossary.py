@@ -203,5 +203,7 @@ PATTERNS_ZH = (
     (r"^ID number (\S+) is listed twice$", "身份证号 {0} 填了两次"),
     (r"^files up to (\d+) MB can be imported$", "只能导入 {0} MB 以内的文件"),
     (r"^region (\d+) already exists$", "地区 {0} 已存在"),
+    (r"^a (\w+) is already waiting for notice (\d+)$",
+     lambda a, n: f"已有「{ACTION_LABELS.get(a, a)}」在等待公示 {n} 结束"),
     (r"^parent region (\d+) does not exist$", "上级地区 {0} 不存在"),
 )
