@@ -11,7 +11,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -259,11 +259,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 class ProblemBody(BaseModel):
+    """RFC 9457. ``title``, ``detail`` and each ``errors[].msg`` are in Chinese unless ``Accept-Language`` prefers
+    English (e.g. ``en``); ``errors[].field_label`` names the field in Chinese (身份证号) beside its ``loc``."""
+
     type: str
     title: str
     status: int
     detail: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[dict[str, Any]] | None = Field(None, description="For invalid fields: `loc`, `msg` and, where "
+                                                "the service labels the field, `field_label`")
 
 
 def problem_responses(*statuses: int, examples: dict[int, list[Problem]] | None = None

@@ -89,7 +89,10 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
     proxy = Proxy(settings)
     app = create_app(service="gateway", title="Jingzhun 精准扶贫 API",
                      description="One entry point: identity here, households (registry), funds and 公示 (funds), "
-                                 "notifications. Sign in with **Authorize** (username and password).",
+                                 "notifications. Sign in with **Authorize** (username and password).\n\n"
+                                 "错误（problem）默认用中文说明，字段附中文名（`errors[].field_label`）；"
+                                 "请求头 `Accept-Language: en` 则用英文。 Problems answer in Chinese unless "
+                                 "`Accept-Language` asks for English.",
                      settings=settings, keys=keys,
                      routers=[tokens_router, users_router, banks_router, internal_routes()],
                      on_startup=[_http, _identity], on_shutdown=[_stop],
