@@ -176,8 +176,11 @@ def pydantic_zh(error: Mapping[str, Any], vocabulary: Vocabulary | None = None) 
     template = PYDANTIC_ZH.get(kind)
     if template is None:
         return message_zh(str(error.get("msg", "")), vocabulary) or f"取值不正确（{error.get('msg', '')}）"
+    values = {k: v for k, v in ctx.items() if isinstance(v, (str, int, float))}
+    if isinstance(values.get("expected"), str):             # "'a', 'b' or 'c'"
+        values["expected"] = values["expected"].replace(" or ", " 或 ")
     try:
-        return template.format(**{k: v for k, v in ctx.items() if isinstance(v, (str, int, float))})
+        return template.format(**values)
     except (KeyError, IndexError, ValueError):
         return PYDANTIC_ZH.get(kind, "取值不正确").split("{")[0].strip() or "取值不正确"
 

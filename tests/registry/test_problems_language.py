@@ -85,6 +85,14 @@ async def test_an_illegal_status_change_in_chinese(cadre_app, token, create):
     assert r.json()["title"] == "当前状态不能进行此变更" and r.json()["detail"] == "「识别中」的户不能返贫"
 
 
+async def test_the_fast_read_path_answers_in_the_language_asked(cadre_app, token, regions):
+    """GET /api/v1/households/{id} skips the framework (a pure-ASGI path): its problems are rendered alike."""
+    zh = await cadre_app.get("/api/v1/households/999999", headers=auth(token()))
+    assert zh.status_code == 404 and (zh.json()["title"], zh.json()["detail"]) == ("没有找到", "没有这户（或不在您的辖区内）")
+    en = await cadre_app.get("/api/v1/households/999999", headers={**auth(token()), "Accept-Language": "en"})
+    assert (en.json()["title"], en.json()["detail"]) == ("Not found", "No such household")
+
+
 @pytest.mark.parametrize("header, language", [
     (None, "zh"), ("", "zh"), ("*", "zh"), ("fr-FR", "zh"), ("zh-CN,zh;q=0.9,en;q=0.8", "zh"), ("en", "en"),
     ("en-US;q=0.9", "en"), ("fr, en;q=0.5", "en"), ("en;q=0.5, zh;q=0.6", "zh"), ("zh;q=0, en", "en"),
