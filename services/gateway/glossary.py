@@ -33,6 +33,8 @@ MESSAGES_ZH = {
 PATTERNS_ZH = (
     (r"^password must have at least (\d+) characters$", "密码至少 {0} 个字符"),
     (r"^grant_type '(.*)' is not supported$", "不支持授权方式 {0}"),
+    (r"^The (\w+) service did not answer in time$", "{0} 服务未能及时应答，请稍后重试"),
+    (r"^The (\w+) service is unavailable$", "{0} 服务暂不可用，请稍后重试"),
     (r"^Refresh token was already used", "刷新令牌已被使用过，相关登录已全部注销，请重新登录"),
     (r"^username (.+) is taken$", "用户名 {0} 已被使用"),
     (r"^role (\w+) is not for people$", "角色 {0} 不能分配给个人"),

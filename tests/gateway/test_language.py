@@ -18,5 +18,8 @@ async def test_the_gateway_passes_the_language_on(make_stack):
                                                                 "password": "not-the-password"})
             assert wrong.status_code == 401 and wrong.json()["detail"] == "用户名或密码不对"
             assert wrong.json()["title"] == "账号或密码不对" and wrong.json()["error"] == "invalid_grant"
+            down = await bare.get("/api/v1/allocations", headers=await stack.bearer())   # funds is not running
+            assert down.status_code == 503 and down.json()["title"] == "服务暂不可用"
+            assert down.json()["detail"] == "funds 服务暂不可用，请稍后重试"
             unknown = await bare.get("/no/such/page")
             assert unknown.status_code == 404 and unknown.json()["title"] == "没有找到"
