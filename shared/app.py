@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -11,9 +12,13 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 
+from shared import auth as auth_module
+from shared import dead_letters as dead_letters_module
+from shared import i18n
 from shared import metrics as scraped
 from shared.auth import RevokedSet
 from shared.db import Database
+from shared.docs import describe_enums, enum_labels, install_docs
 from shared.http import ServiceClient
 from shared.jwt import KeyPair, Signer, Verifier
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
@@ -28,10 +33,15 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
                settings: Settings | None = None, on_startup: Sequence[Hook] = (),
                on_shutdown: Sequence[Hook] = (), readiness: Sequence[Hook] = (),
                keys: KeyPair | None = None, fast_paths: Sequence[Middleware] = (),
-               counters: Mapping[str, str] | None = None) -> FastAPI:
+               counters: Mapping[str, str] | None = None, vocabulary: i18n.Vocabulary | None = None,
+               glossaries: Sequence[ModuleType] = (), docs: bool | None = None) -> FastAPI:
     """``fast_paths``: pure-ASGI handlers for hot paths, run inside the request-id and metrics middleware and
     before FastAPI's exception handling and routing; each answers its own requests or passes them on.
-    ``counters``: the service's own counters its workers keep for ``/metrics`` (name → help, ``shared.metrics``)."""
+    ``counters``: the service's own counters its workers keep for ``/metrics`` (name → help, ``shared.metrics``).
+    ``vocabulary``: the service's field labels and the Chinese for its messages (problems answer in Chinese
+    unless ``Accept-Language`` prefers English; see ``shared.i18n``). ``glossaries``: modules whose code sets'
+    labels are written into the OpenAPI enums. ``docs``: serve ``/docs`` (offline Swagger UI; default: the
+    gateway only, whose document is the merged one)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -59,7 +69,7 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
 
     # No native OpenTelemetry (metrics are Prometheus, below): FastAPI then skips its per-request provider checks.
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  docs_url="/docs" if service == "gateway" else None, redoc_url=None,
+                  docs_url=None, redoc_url=None,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     keys = keys or KeyPair.for_settings(settings)
     app.state.settings = settings
@@ -72,9 +82,12 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
     # the gateway has no outbox and no worker; every service has its audit chain
     scraped.install(metrics, service, outbox=service != "gateway", worker=service != "gateway", counters=counters)
     install_problem_handlers(app)
+    if docs if docs is not None else service == "gateway":
+        install_docs(app)
     for fast in reversed(fast_paths):          # add_middleware puts each outside the previous one
         app.add_middleware(fast.cls, *fast.args, **fast.kwargs)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics,
+                       vocabulary=i18n.SHARED.merged(vocabulary) if vocabulary else i18n.SHARED)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
@@ -110,19 +123,20 @@ def create_app(*, service: str, title: str, routers: Sequence[APIRouter], descri
 
     for router in routers:
         app.include_router(router)
-    _document_problems(app)
+    _document_problems(app, enum_labels(auth_module, dead_letters_module, *glossaries))
     # The service's routers first: their requests are matched without trying the OpenAPI and health routes.
     app.router.routes.sort(key=lambda route: getattr(route, "path", None) is not None)
     return app
 
 
-def _document_problems(app: FastAPI) -> None:
-    """``/openapi.json`` documents the problems as the handlers serve them (``shared.problems.document_problems``)."""
+def _document_problems(app: FastAPI, labels: dict[str, dict[str, str]]) -> None:
+    """``/openapi.json`` documents the problems as the handlers serve them (``shared.problems.document_problems``)
+    and each enum's Chinese labels (``shared.docs.describe_enums``)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = describe_enums(document_problems(generate()), labels)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -38,6 +38,7 @@ class Role(StrEnum):
 ROLE_LABELS = {
     Role.county_admin: "县级管理员", Role.township_officer: "乡镇干部", Role.village_cadre: "村干部",
     Role.helper: "帮扶责任人", Role.finance_officer: "财务人员", Role.auditor: "审计人员", Role.bank: "合作银行",
+    Role.service: "系统服务（内部调用）",
 }
 
 # Who may create whom: a strictly lower rank; county_admin may also create county_admin.

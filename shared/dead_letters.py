@@ -39,6 +39,9 @@ class DeadLetterStatus(StrEnum):
     resolved = "resolved"      # applied (by a replay)
 
 
+DEAD_LETTER_STATUS_LABELS = {"dead": "待处理", "replaying": "重新投递中", "resolved": "已处理"}
+
+
 def describe(exc: BaseException) -> str:
     """The error without SQL text or bound parameters (which may hold personal data)."""
     cause = getattr(exc, "orig", None) or exc
@@ -95,7 +98,7 @@ def _after(cursor: str | None) -> int | None:
 
 def router(service: str) -> APIRouter:
     """``/api/v1/dead-letters/<service>``: county administrators only."""
-    r = APIRouter(prefix=f"/api/v1/dead-letters/{service}", tags=["dead letters 死信"],
+    r = APIRouter(prefix=f"/api/v1/dead-letters/{service}",
                   dependencies=[require(Role.county_admin)])
 
     @r.get("", response_model=Page[DeadLetterRead], responses=problem_responses(400, 401, 403, 422),

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from shared import context
+from shared import context, i18n
 from shared.jwt import Signer
 from shared.problems import Problem, ServiceUnavailable
 from shared.settings import Settings
@@ -23,7 +23,7 @@ class UpstreamProblem(Problem):
         self.status = status
         self._body = body
 
-    def body(self) -> dict[str, Any]:
+    def body(self, lang: str | None = None) -> dict[str, Any]:
         return dict(self._body, status=self.status)
 
 
@@ -49,6 +49,7 @@ class ServiceClient:
         headers = {"Authorization": f"Bearer {token}"}
         if rid := context.request_id.get():
             headers["X-Request-ID"] = rid
+        headers["Accept-Language"] = i18n.current()      # a problem passed on reads as the caller asked
         try:
             resp = await self.client.request(method, self.settings.service_url(service) + path, json=json,
                                              params=params, headers=headers, timeout=TIMEOUT)

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import context
+from shared import context, i18n
 from shared.problems import BadRequest, PayloadTooLarge, database_away, problem_response
 
 MAX_BODY = 25 * 1024 * 1024
@@ -161,8 +161,8 @@ class _Scraped(Collector):
 class RequestContextMiddleware:
     """Sets/propagates X-Request-ID, refuses oversized bodies and ambiguous credentials, records metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app: ASGIApp, metrics: Metrics, vocabulary: i18n.Vocabulary = i18n.SHARED) -> None:
+        self.app, self.metrics, self.vocabulary = app, metrics, vocabulary
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,6 +170,7 @@ class RequestContextMiddleware:
         rid = None
         length = 0
         authorizations = 0
+        accept_language = None
         for k, v in scope["headers"]:
             if k == b"x-request-id":
                 rid = v.decode("latin-1")[:64]
@@ -177,8 +178,12 @@ class RequestContextMiddleware:
                 length = int(v) if v.isdigit() else 0
             elif k == b"authorization":
                 authorizations += 1
+            elif k == b"accept-language":
+                accept_language = v.decode("latin-1")
         rid = rid or uuid.uuid4().hex
         token = context.request_id.set(rid)
+        lang_token = i18n.language.set(i18n.negotiate(accept_language))
+        vocab_token = i18n.vocabulary_var.set(self.vocabulary)
         start = time.perf_counter()
         status = 500
         started = False
@@ -211,3 +216,5 @@ class RequestContextMiddleware:
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.observe(scope["method"], path, status, time.perf_counter() - start)
             context.request_id.reset(token)
+            i18n.language.reset(lang_token)
+            i18n.vocabulary_var.reset(vocab_token)

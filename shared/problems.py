@@ -11,9 +11,11 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared import i18n
 
 log = logging.getLogger("jingzhun.problems")
 
@@ -27,6 +29,7 @@ class Problem(Exception):
     status: int = 500
     slug: str = "internal"
     title: str = "Internal error"
+    title_zh: str = "内部错误"
 
     def __init__(
         self,
@@ -34,39 +37,69 @@ class Problem(Exception):
         *,
         slug: str | None = None,
         title: str | None = None,
+        zh: str | None = None,
+        title_zh: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
+        """``detail`` and ``title`` in English; ``zh``/``title_zh`` in Chinese (else the service's vocabulary
+        translates ``detail``, see :mod:`shared.i18n`). The answer is in the request's language."""
         super().__init__(detail or self.title)
         self.detail = detail
+        self.detail_zh = zh
         if slug:
             self.slug = slug
         if title:
             self.title = title
+            self.title_zh = title_zh or i18n.message_zh(title) or type(self).title_zh
+        elif title_zh:
+            self.title_zh = title_zh
         self.errors = errors
         self.headers = headers
         self.extra = extra
 
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": TYPE_BASE + self.slug,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail or self.title,
-        }
-        if self.errors is not None:
-            body["errors"] = self.errors
+    def body(self, lang: str | None = None) -> dict[str, Any]:
+        """The problem as served, in ``lang`` (default: the request's, see :func:`shared.i18n.current`)."""
+        if (lang or i18n.current()) == i18n.EN:
+            title, detail, errors = self.title, self.detail or self.title, self._errors(i18n.EN)
+        else:
+            title = self.title_zh
+            detail = self.detail_zh or (i18n.message_zh(self.detail) if self.detail else None) or self.detail \
+                or title
+            errors = self._errors(i18n.ZH)
+        body: dict[str, Any] = {"type": TYPE_BASE + self.slug, "title": title, "status": self.status,
+                                "detail": detail}
+        if errors is not None:
+            body["errors"] = errors
         body.update(self.extra)
         return body
+
+    def _errors(self, lang: str) -> list[dict[str, Any]] | None:
+        """Each error with its ``msg`` in ``lang`` and, when the service labels the field, ``field_label``."""
+        if self.errors is None:
+            return None
+        out = []
+        for e in self.errors:
+            e = dict(e)
+            raw = e.pop("_pydantic", None)
+            if lang == i18n.ZH and isinstance(e.get("msg"), str):
+                e["msg"] = i18n.pydantic_zh(raw) if raw is not None else i18n.message_zh(e["msg"]) or e["msg"]
+            if isinstance(e.get("loc"), (list, tuple)) and "field_label" not in e \
+                    and (label := i18n.field_label(e["loc"])) is not None:
+                e["field_label"] = label
+            out.append(e)
+        return out
 
 
 class BadRequest(Problem):
     status, slug, title = 400, "bad-request", "Malformed request"
+    title_zh = "请求格式不对"
 
 
 class Unauthorized(Problem):
     status, slug, title = 401, "unauthorized", "Authentication required"
+    title_zh = "需要登录"
 
     def __init__(self, detail: str | None = None, **kw: Any) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
@@ -75,38 +108,47 @@ class Unauthorized(Problem):
 
 class Forbidden(Problem):
     status, slug, title = 403, "forbidden", "Not allowed"
+    title_zh = "无权操作"
 
 
 class NotFound(Problem):
     status, slug, title = 404, "not-found", "Not found"
+    title_zh = "没有找到"
 
 
 class MethodNotAllowed(Problem):
     status, slug, title = 405, "method-not-allowed", "Method not allowed"
+    title_zh = "不支持该请求方法"
 
 
 class Conflict(Problem):
     status, slug, title = 409, "conflict", "Conflict"
+    title_zh = "与当前状态冲突"
 
 
 class PreconditionFailed(Problem):
     status, slug, title = 412, "precondition-failed", "Version mismatch"
+    title_zh = "版本不一致"
 
 
 class PayloadTooLarge(Problem):
     status, slug, title = 413, "payload-too-large", "Payload too large"
+    title_zh = "请求内容过大"
 
 
 class Unprocessable(Problem):
     status, slug, title = 422, "validation", "Invalid field"
+    title_zh = "字段填写不正确"
 
 
 class TooManyRequests(Problem):
     status, slug, title = 429, "rate-limited", "Too many requests"
+    title_zh = "请求过于频繁"
 
 
 class ServiceUnavailable(Problem):
     status, slug, title = 503, "unavailable", "Service unavailable"
+    title_zh = "服务暂不可用"
 
 
 _BY_STATUS = {c.status: c for c in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed,
@@ -117,7 +159,7 @@ _BY_STATUS = {c.status: c for c in (BadRequest, Unauthorized, Forbidden, NotFoun
 def problem_for_status(status: int, detail: str | None = None) -> Problem:
     cls = _BY_STATUS.get(status)
     if cls is None:
-        p = Problem(detail, slug=f"http-{status}", title=detail or "Error")
+        p = Problem(detail, slug=f"http-{status}", title=detail or "Error", title_zh="出错了")
         p.status = status
         return p
     return cls(detail)
@@ -136,10 +178,18 @@ def validation_problem(exc: RequestValidationError) -> Problem:
     errs = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errs):
         return BadRequest("Request body is not valid JSON")
-    return Unprocessable(
-        "One or more fields are invalid",
-        errors=[{"loc": _clean_loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errs],
-    )
+    errors = [{"loc": _clean_loc(e.get("loc", ())), "msg": str(e.get("msg", "")), "_pydantic": e} for e in errs]
+    return Unprocessable("One or more fields are invalid", zh=_summary_zh(errors), errors=errors)
+
+
+def _summary_zh(errors: list[dict[str, Any]], shown: int = 3) -> str:
+    """``有字段填写不正确：身份证号：…；与户主关系：…`` — what a cadre reads first."""
+    parts = []
+    for e in errors[:shown]:
+        label = i18n.field_label(e["loc"]) or next((str(p) for p in reversed(e["loc"]) if isinstance(p, str)), "")
+        parts.append(f"{label}：{i18n.pydantic_zh(e['_pydantic'])}" if label else i18n.pydantic_zh(e["_pydantic"]))
+    more = f"等 {len(errors)} 处" if len(errors) > shown else ""
+    return "有字段填写不正确：" + "；".join(parts) + more
 
 
 # connection exceptions, the server shutting down or starting up, too many connections: the database is away
@@ -209,11 +259,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 class ProblemBody(BaseModel):
+    """RFC 9457. ``title``, ``detail`` and each ``errors[].msg`` are in Chinese unless ``Accept-Language`` prefers
+    English (e.g. ``en``); ``errors[].field_label`` names the field in Chinese (身份证号) beside its ``loc``."""
+
     type: str
     title: str
     status: int
     detail: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[dict[str, Any]] | None = Field(None, description="For invalid fields: `loc`, `msg` and, where "
+                                                "the service labels the field, `field_label`")
 
 
 def problem_responses(*statuses: int, examples: dict[int, list[Problem]] | None = None
@@ -228,7 +282,7 @@ def problem_responses(*statuses: int, examples: dict[int, list[Problem]] | None 
         if examples.get(s):
             out[s]["content"] = {"application/json": {"examples": {
                 p.slug if i == 0 or p.slug != examples[s][0].slug else f"{p.slug}-{i}":
-                    {"summary": p.detail or p.title, "value": p.body()} for i, p in enumerate(examples[s])}}}
+                    {"summary": p.detail or p.title, "value": p.body(i18n.EN)} for i, p in enumerate(examples[s])}}}
     return out
 
 
@@ -293,6 +347,31 @@ def _document_operation(operation: dict[str, Any]) -> None:
         for response in responses.values():
             if isinstance(response, dict) and response.get("content"):
                 response["content"].setdefault(_HTML, {"schema": {"type": "string"}})
+    for code, response in responses.items():       # a problem documented without an example: the generic one
+        body = ((response or {}).get("content") or {}).get(PROBLEM_JSON) if isinstance(response, dict) else None
+        if body is not None and not body.get("examples") and "example" not in body and code in _GENERIC:
+            p = _GENERIC[code](operation)
+            body["examples"] = {p.slug: {"summary": p.detail, "value": p.body(i18n.EN)}}
+
+
+# What any operation answers for these statuses, when its route documents nothing more particular.
+_GENERIC: dict[str, Any] = {
+    "400": lambda op: BadRequest("Request body is not valid JSON" if "requestBody" in op
+                                 else "cursor is not one this API issued"),
+    "401": lambda op: Unauthorized("Token is invalid or expired"),
+    "403": lambda op: Forbidden("Your role may not do this"),
+    "404": lambda op: NotFound("No such resource"),
+    "409": lambda op: Conflict("Idempotency-Key was already used with another request", slug="idempotency-key-reused"),
+    "412": lambda op: PreconditionFailed("resource is at version 3", current_version=3),
+    "413": lambda op: PayloadTooLarge("body exceeds 25 MB"),
+    "422": lambda op: Unprocessable("One or more fields are invalid", errors=[
+        {"loc": ["body" if "requestBody" in op else "query", "limit" if "requestBody" not in op else "amount"],
+         "msg": "Input should be less than or equal to 500" if "requestBody" not in op
+         else "Value error, amount has more than two decimals"}]),
+    "429": lambda op: TooManyRequests("Too many requests; try again in 30 s", headers={"Retry-After": "30"}),
+    "503": lambda op: ServiceUnavailable("The database is briefly unavailable; try again in a few seconds",
+                                         slug="database-unavailable"),
+}
 
 
 def _unused(spec: dict[str, Any], names: tuple[str, ...]) -> list[str]:

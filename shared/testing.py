@@ -139,11 +139,19 @@ def make_token(settings: Settings, *, role: str, region: str = "640122000000", s
     return signer.sign(claims, ttl=ttl)[0]
 
 
+# Problems answer in Chinese unless asked otherwise; the tests read them in English (``language=None``: no header,
+# as a cadre's app sends).
+ENGLISH = {"Accept-Language": "en"}
+
+
 @asynccontextmanager
-async def app_client(app: FastAPI, *, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client driving the app in-process, with its lifespan running."""
+async def app_client(app: FastAPI, *, token: str | None = None, language: str | None = "en"
+                     ) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client driving the app in-process, with its lifespan running, asking for ``language``."""
     async with app.router.lifespan_context(app):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if language:
+            headers["Accept-Language"] = language
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
                                      headers=headers) as client:
             yield client
@@ -178,7 +186,7 @@ async def running(apps: dict[str, FastAPI], settings: Settings) -> AsyncIterator
         clients = {}
         for name, app in apps.items():
             clients[name] = await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test"))
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=ENGLISH))
         yield clients
 
 

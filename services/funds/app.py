@@ -14,9 +14,12 @@ from services.funds.projects.router import router as projects_router
 from services.funds.reconciliation import router as reconciliation
 from services.funds.risk_claims.router import router as risk_claims_router
 from services.funds.sources.router import router as sources_router
+from services.funds import glossary
+from services.funds.notices import glossary as notices_glossary
 from services.funds.stats.router import router as stats_router
 from shared import audit, dead_letters
 from shared.app import create_app
+from shared.i18n import Vocabulary
 from shared.settings import Settings
 
 
@@ -27,4 +30,7 @@ def create(settings: Settings | None = None) -> FastAPI:
                                projects_router, loan_events_router, loans_router, risk_claims_router,
                                notices.officers, notices.public, notices.internal,
                                alerts_router, stats_router, exports_router, audit_router, audit.internal_router(),
-                               dead_letters.router("funds")])
+                               dead_letters.router("funds")],
+                      glossaries=[glossary, notices_glossary],
+                      vocabulary=Vocabulary({**notices_glossary.FIELD_LABELS, **glossary.FIELD_LABELS},
+                                            glossary.MESSAGES_ZH, glossary.PATTERNS_ZH))

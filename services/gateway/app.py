@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from services.gateway import bootstrap
+from services.gateway import bootstrap, glossary
 from services.gateway.banks.router import router as banks_router
 from services.gateway.dashboard.router import router as dashboard_router
 from services.gateway.openapi import MergedOpenAPI
@@ -27,6 +27,7 @@ from shared import audit
 from shared.app import create_app
 from shared.auth import Principal, authenticate, oauth2
 from shared.http import ServiceClient
+from shared.i18n import Vocabulary
 from shared.jwt import KeyPair
 from shared.problems import NotFound, Problem, ServiceUnavailable, problem_response
 from shared.settings import Settings, get_settings
@@ -89,11 +90,15 @@ def create(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransp
     proxy = Proxy(settings)
     app = create_app(service="gateway", title="Jingzhun 精准扶贫 API",
                      description="One entry point: identity here, households (registry), funds and 公示 (funds), "
-                                 "notifications. Sign in with **Authorize** (username and password).",
+                                 "notifications. Sign in with **Authorize** (username and password).\n\n"
+                                 "错误（problem）默认用中文说明，字段附中文名（`errors[].field_label`）；"
+                                 "请求头 `Accept-Language: en` 则用英文。 Problems answer in Chinese unless "
+                                 "`Accept-Language` asks for English.",
                      settings=settings, keys=keys,
                      routers=[tokens_router, users_router, banks_router, internal_routes(), dashboard_router],
                      on_startup=[_http, _identity], on_shutdown=[_stop],
-                     fast_paths=[Middleware(ProxyPath, proxy=proxy)])
+                     fast_paths=[Middleware(ProxyPath, proxy=proxy)],
+                     vocabulary=Vocabulary(glossary.FIELD_LABELS, glossary.MESSAGES_ZH, glossary.PATTERNS_ZH))
     app.state.http_transport = transport
     app.state.proxy = proxy
     app.state.openapi = MergedOpenAPI(app)

@@ -3,7 +3,8 @@
 Service documents are fetched from ``<service>/openapi.json`` (at start, and again on request while
 one is missing), cached, and merged: paths routed to that service by the prefix table, components
 merged (a name already taken with different content is prefixed with the service name and its
-references rewritten), and one OAuth2 password-flow scheme so "Authorize" in ``/docs`` works.
+references rewritten), one OAuth2 password-flow scheme so "Authorize" in ``/docs`` works, and every operation tagged by its path
+(``services.gateway.tags``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.proxy import ROUTES, match
+from services.gateway.tags import apply_tags
 from shared.auth import TOKEN_URL
 from shared.problems import document_problems, problem_doc
 
@@ -111,7 +113,6 @@ def merge(own: dict[str, Any], specs: dict[str, dict[str, Any]], routes: dict[st
     out = copy.deepcopy(own)
     paths: dict[str, Any] = out.setdefault("paths", {})
     components: dict[str, dict] = out.setdefault("components", {})
-    tags = {t["name"]: t for t in out.get("tags", []) if isinstance(t, dict) and "name" in t}
     for service in sorted(specs):
         spec = specs[service]
         incoming = spec.get("components") or {}
@@ -130,18 +131,13 @@ def merge(own: dict[str, Any], specs: dict[str, dict[str, Any]], routes: dict[st
             routed = match(path, routes)
             if routed is not None and routed[1] == service and isinstance(item, dict):
                 paths[path] = _through_gateway(_secure(copy.deepcopy(item)))
-        for tag in spec.get("tags") or []:
-            if isinstance(tag, dict) and "name" in tag:
-                tags.setdefault(tag["name"], tag)
     for item in paths.values():
         _secure(item)
     components["securitySchemes"] = {SCHEME: SECURITY_SCHEME}
-    if tags:
-        out["tags"] = list(tags.values())
     missing = sorted(set(routes.values()) - set(specs))
     if missing:
         out.setdefault("info", {})["x-missing-services"] = missing
-    return document_problems(out)
+    return document_problems(apply_tags(out))
 
 
 class MergedOpenAPI:

@@ -23,8 +23,10 @@ from services.registry.monitoring.thresholds.router import router as thresholds_
 from services.registry.poverty_lines.router import router as poverty_lines_router
 from services.registry.regions.router import router as regions_router
 from services.registry.stats.router import router as stats_router
+from services.registry import glossary
 from shared import audit, dead_letters
 from shared.app import create_app
+from shared.i18n import Vocabulary
 from shared.settings import Settings
 
 
@@ -36,4 +38,5 @@ def create(settings: Settings | None = None) -> FastAPI:
                                households_internal_router,
                                lifecycle_internal_router, audit.internal_router(), dead_letters.router("registry")],
                       on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool],
-                      fast_paths=[Middleware(HouseholdReadPath)], counters=IMPORT_COUNTERS)
+                      fast_paths=[Middleware(HouseholdReadPath)], counters=IMPORT_COUNTERS, glossaries=[glossary],
+                      vocabulary=Vocabulary(glossary.FIELD_LABELS, glossary.MESSAGES_ZH, glossary.PATTERNS_ZH))

@@ -163,3 +163,49 @@ def code_for(kind: str, value: str) -> str | None:
         if label == value:
             return code
     return None
+
+
+# Field names → Chinese labels, for problems (``errors[].field_label``) and the docs.
+FIELD_LABELS = {
+    "household_no": "户编号", "village_code": "村代码", "address": "地址", "phone": "联系电话",
+    "attribute": "贫困户属性", "main_cause": "主要致贫原因", "other_causes": "其他致贫原因",
+    "identified_year": "识别年度", "members": "家庭成员", "name": "姓名", "id_number": "身份证号",
+    "relation": "与户主关系", "health": "健康状况", "labor": "劳动能力", "education": "文化程度",
+    "in_school": "在校生", "migrant_worker": "务工", "sex": "性别", "birth_date": "出生日期",
+    "payout_account": "一卡通账户", "bank_code": "开户银行代码", "account_no": "银行账号",
+    "code": "行政区划代码", "parent_code": "上级区划代码", "level": "区划级别", "rural_population": "农村人口",
+    "year": "年度", "amount": "金额", "net_income": "纯收入", "wage": "工资性收入", "production": "生产经营性收入",
+    "property": "财产性收入", "transfer": "转移性收入", "expenses": "生产经营支出", "food": "不愁吃",
+    "clothing": "不愁穿", "medical": "基本医疗", "housing": "住房安全", "water": "饮水安全",
+    "action": "变更操作", "reason": "原因", "exit_year": "脱贫年度", "user_id": "帮扶责任人",
+    "batch": "五个一批", "description": "说明", "visited_at": "走访时间", "notes": "走访记录", "client_id": "客户端编号",
+    "notice_days": "公示天数", "file": "文件", "status": "状态", "member_id": "家庭成员",
+}
+
+MESSAGES_ZH = {
+    "No such household": "没有这户（或不在您的辖区内）",
+    "No such person": "没有这个人（或不在您的辖区内）",
+    "No such member": "没有这个家庭成员",
+    "No such region": "没有这个地区（或不在您的辖区内）",
+    "No such parent region in your scope": "您的辖区内没有这个上级地区",
+    "No such job": "没有这个任务",
+    "This person is already registered in another household": "此人已在另一户登记",
+    "the head cannot be removed: a household has exactly one head": "不能删除户主：每户有且只有一位户主",
+    "this member is the head": "此成员是户主",
+    "imports are made by people, in their own region": "导入须由本辖区的工作人员进行",
+    "region is required": "须指定地区",
+    "the poverty line has changed": "贫困线已被修改，请刷新后重试",
+    "client_id was already used for another visit": "该 client_id 已用于另一条走访记录",
+    "visited_at is before 2000": "走访时间早于 2000 年",
+    "visited_at is in the future": "走访时间不能在将来",
+}
+
+PATTERNS_ZH = (
+    (r'^exactly one member must have relation "head" \(found (\d+)\)$', "家庭成员中须有且只有一位户主（现有 {0} 位）"),
+    (r"^ID number (\S+) is listed twice$", "身份证号 {0} 填了两次"),
+    (r"^files up to (\d+) MB can be imported$", "只能导入 {0} MB 以内的文件"),
+    (r"^region (\d+) already exists$", "地区 {0} 已存在"),
+    (r"^a (\w+) is already waiting for notice (\d+)$",
+     lambda a, n: f"已有「{ACTION_LABELS.get(a, a)}」在等待公示 {n} 结束"),
+    (r"^parent region (\d+) does not exist$", "上级地区 {0} 不存在"),
+)

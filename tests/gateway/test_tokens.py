@@ -3,7 +3,7 @@ import base64
 from jose import jwt as jose_jwt
 
 from shared.auth import REVOKED_PREFIX, announce_revoked
-from shared.testing import auth, wait_until
+from shared.testing import ENGLISH, auth, wait_until
 from tests.conftest import COUNTY, TOWNSHIP
 from tests.gateway.conftest import ADMIN, ADMIN_PASSWORD
 
@@ -191,7 +191,7 @@ async def test_jwks_publishes_the_key_that_verifies_tokens(stack):
 
 def httpx_client(app):
     import httpx
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry", headers=ENGLISH)
 
 
 async def test_with_redis_down_the_gateway_still_knows_revoked_tokens(stack):

@@ -11,7 +11,7 @@ from shared.pagination import Page
 from shared.problems import problem_responses
 from shared.regions import RegionCode
 
-router = APIRouter(tags=["funds 滞留滞拨预警"])
+router = APIRouter()
 
 READERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, Role.finance_officer, Role.auditor)
 

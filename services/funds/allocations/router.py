@@ -22,7 +22,7 @@ from shared.pagination import Page
 from shared.problems import problem_responses
 from shared.regions import RegionCode
 
-router = APIRouter(tags=["funds 资金"])
+router = APIRouter()
 
 READERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, Role.helper, Role.finance_officer,
                   Role.auditor)
@@ -110,7 +110,7 @@ async def list_adjustments(session: SessionDep, status: AdjustmentStatus | None 
     return Page(items=items, next_cursor=next_cursor)
 
 
-@router.get("/api/v1/adjustments/{adjustment_id}", response_model=AdjustmentRead,
+@router.get("/api/v1/adjustments/{adjustment_id}", summary="A 调项 proposal 调项详情", response_model=AdjustmentRead,
             responses=problem_responses(401, 403, 404))
 async def get_adjustment(adjustment_id: IdPath, session: SessionDep,
                          principal: Principal = READERS) -> AdjustmentRead:

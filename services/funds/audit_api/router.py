@@ -14,7 +14,7 @@ from shared.pagination import decode_cursor, encode_cursor
 from shared.problems import problem_responses
 from shared.settings import SERVICES
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit 审计"],
+router = APIRouter(prefix="/api/v1/audit",
                    dependencies=[require(Role.county_admin, Role.auditor)])
 
 ServiceName = Literal["gateway", "registry", "funds", "notifications"]

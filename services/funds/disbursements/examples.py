@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.i18n import EN
 from shared.problems import (BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
                              Unprocessable)
 
@@ -51,7 +52,7 @@ is null. Lines struck by an objection to the 公示 are not part of the batch yo
 
 
 def _problem(cls: type[Problem], detail: str, **kw: Any) -> dict[str, Any]:
-    return {"summary": detail, "value": cls(detail, **kw).body()}
+    return {"summary": detail, "value": cls(detail, **kw).body(EN)}
 
 
 def problems(**by_status: dict[str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:

@@ -29,8 +29,8 @@ from shared.pagination import Page
 from shared.problems import problem_responses
 from shared.responses import FastJSONResponse
 
-router = APIRouter(tags=["funds 到户补贴"])
-bank_router = APIRouter(tags=["banks 合作银行"])
+router = APIRouter()
+bank_router = APIRouter()
 
 READERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, Role.finance_officer, Role.auditor)
 MAKERS = require(Role.county_admin, Role.township_officer, Role.finance_officer)
@@ -65,7 +65,8 @@ async def create_disbursement(disbursement_in: DisbursementCreate, session: Sess
     return answer
 
 
-@router.get("/api/v1/disbursements", response_model=Page[DisbursementRead], responses=problem_responses(401, 403))
+@router.get("/api/v1/disbursements", summary="Payment batches of a region 发放批次列表",
+            response_model=Page[DisbursementRead], responses=problem_responses(401, 403))
 async def list_disbursements(session: SessionDep, status: DisbursementStatus | None = None,
                              allocation_id: IdPath | None = None, limit: Limit = 50, cursor: str | None = None,
                              principal: Principal = READERS) -> Page[DisbursementRead]:

@@ -15,7 +15,7 @@ from shared.auth import Principal, Role, require
 from shared.problems import problem_responses
 from shared.regions import RegionCode
 
-router = APIRouter(tags=["funds 台账"])
+router = APIRouter()
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 READERS = require(Role.county_admin, Role.finance_officer, Role.auditor)

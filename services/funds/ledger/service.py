@@ -30,6 +30,7 @@ ACCOUNT_LABELS = {"source": "资金来源", "available": "可用", "committed": 
 class InsufficientFunds(Conflict):
     slug = "insufficient-funds"
     title = "Not enough money available"
+    title_zh = "可用资金不足"
 
 
 class EarmarkViolation(Conflict):
@@ -41,6 +42,7 @@ class EarmarkViolation(Conflict):
 
     slug = "earmark-violation"
     title = "The money is earmarked for another purpose or region"
+    title_zh = "专款专用：这笔钱只能用于指定用途和地区"
 
     def __init__(self, detail: str | None = None, *, attempt: SpendAttempt | None = None, **extra: Any) -> None:
         super().__init__(detail, **extra)

@@ -1,7 +1,6 @@
 """OpenAPI examples for the partner banks' loan-event posts: one request per kind, the answers, the problems.
 A bank's developer integrates from ``/docs`` alone."""
 
-import copy
 from typing import Any
 
 from shared.problems import PROBLEM_REF

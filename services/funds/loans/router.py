@@ -58,8 +58,8 @@ class KeepsRefusals(APIRoute):
         return route
 
 
-bank_events = APIRouter(tags=["loans 小额信贷"], route_class=KeepsRefusals)
-router = APIRouter(tags=["loans 小额信贷"])
+bank_events = APIRouter(route_class=KeepsRefusals)
+router = APIRouter()
 
 
 @bank_events.post(
@@ -110,7 +110,8 @@ async def rejected_loan_events(session: SessionDep, limit: Limit = 50, cursor: s
                 next_cursor=next_cursor)
 
 
-@router.get("/api/v1/loans", response_model=Page[LoanRead], responses=problem_responses(401, 403, 404, 422))
+@router.get("/api/v1/loans", summary="Micro-loans of a region 贷款列表",
+            response_model=Page[LoanRead], responses=problem_responses(401, 403, 404, 422))
 async def list_loans(session: SessionDep, region: RegionCode | None = None, status: LoanStatus | None = None,
                      limit: Limit = 50, cursor: str | None = None, principal: Principal = READERS) -> Page[LoanRead]:
     """``status``: rated 已授信, issued 正常, repaying 还款中, overdue 逾期, extended 展期, settled 已结清,
@@ -120,7 +121,8 @@ async def list_loans(session: SessionDep, region: RegionCode | None = None, stat
     return Page(items=[service.read(loan, events) for loan, events in rows], next_cursor=next_cursor)
 
 
-@router.get("/api/v1/loans/{loan_no}", response_model=LoanRead, responses=problem_responses(401, 403, 404))
+@router.get("/api/v1/loans/{loan_no}", summary="A loan and its events 贷款详情",
+            response_model=LoanRead, responses=problem_responses(401, 403, 404))
 async def get_loan(loan_no: str, session: SessionDep, principal: Principal = READERS) -> LoanRead:
     loan, events = await service.get(session=session, principal=principal, loan_no=loan_no[:64])
     return service.read(loan, events)

@@ -37,6 +37,8 @@ KIND_LABELS = {"registration": "贫困户识别公示", "exit": "贫困户退出
                "disbursement": "扶贫资金发放公示", "monitoring": "防返贫监测对象公示"}
 STATUS_LABELS = {"open": "公示中", "closed": "公示结束", "withdrawn": "已撤回"}
 OBJECTION_LABELS = {"pending": "待处理", "upheld": "异议成立", "dismissed": "异议不成立"}
+DECISION_LABELS = {"upheld": "异议成立", "dismissed": "异议不成立"}
+REQUESTER_LABELS = {"registry": "建档立卡（识别、退出）", "funds": "资金（项目、到户补贴）"}
 
 # Column headings for item fields on the public page (unknown fields are shown under their own name).
 FIELD_LABELS = {

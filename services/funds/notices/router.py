@@ -74,9 +74,9 @@ _OBJECTION_BODY = {"requestBody": {"required": True, "content": {
 OFFICERS = (Role.county_admin, Role.township_officer, Role.village_cadre)
 READERS = (*OFFICERS, Role.finance_officer, Role.auditor)
 
-public = APIRouter(tags=["公示 public board (no login)"])
-officers = APIRouter(tags=["公示 notices and objections"])
-internal = APIRouter(prefix="/internal/notices", tags=["internal"], dependencies=[require_service()])
+public = APIRouter()
+officers = APIRouter()
+internal = APIRouter(prefix="/internal/notices", dependencies=[require_service()])
 
 
 def _html(content: str, status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:

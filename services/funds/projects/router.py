@@ -29,7 +29,7 @@ from shared.pagination import Page
 from shared.problems import problem_responses
 from shared.regions import RegionCode
 
-router = APIRouter(prefix="/api/v1/projects", tags=["funds 扶贫项目"])
+router = APIRouter(prefix="/api/v1/projects")
 
 READERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, Role.helper, Role.finance_officer,
                   Role.auditor)
@@ -71,7 +71,8 @@ async def propose(project_in: ProjectCreate, session: SessionDep, request: Reque
     return answer
 
 
-@router.get("", response_model=Page[ProjectRead], responses=problem_responses(400, 401, 403, 404, 422))
+@router.get("", summary="Projects of a region 项目列表",
+            response_model=Page[ProjectRead], responses=problem_responses(400, 401, 403, 404, 422))
 async def list_projects(session: SessionDep, request: Request, region: RegionCode | None = None,
                         status: ProjectStatus | None = None, limit: Limit = 50, cursor: str | None = None,
                         principal: Principal = READERS) -> Page[ProjectRead]:
@@ -80,7 +81,8 @@ async def list_projects(session: SessionDep, request: Request, region: RegionCod
     return Page(items=await service.read_many(session, rows, share=_share(request)), next_cursor=next_cursor)
 
 
-@router.get("/{project_id}", response_model=ProjectRead, responses=problem_responses(401, 403, 404))
+@router.get("/{project_id}", summary="A project 项目详情",
+            response_model=ProjectRead, responses=problem_responses(401, 403, 404))
 async def get_project(project_id: IdPath, session: SessionDep, request: Request, response: Response,
                       principal: Principal = READERS) -> ProjectRead:
     return await _answer(session, await service.get(session=session, principal=principal, project_id=project_id),
@@ -117,7 +119,8 @@ async def list_fundings(project_id: IdPath, session: SessionDep, limit: Limit = 
     return Page(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{project_id}/fundings/{funding_id}", response_model=FundingRead,
+@router.get("/{project_id}/fundings/{funding_id}", summary="One funding of a project 项目资金占用详情",
+            response_model=FundingRead,
             responses=problem_responses(401, 403, 404))
 async def get_funding(project_id: IdPath, funding_id: IdPath, session: SessionDep,
                       principal: Principal = READERS) -> FundingRead:
@@ -148,7 +151,8 @@ async def list_payments(project_id: IdPath, session: SessionDep, limit: Limit = 
     return Page(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{project_id}/payments/{payment_id}", response_model=PaymentRead,
+@router.get("/{project_id}/payments/{payment_id}", summary="One payment of a project 项目拨付详情",
+            response_model=PaymentRead,
             responses=problem_responses(401, 403, 404))
 async def get_payment(project_id: IdPath, payment_id: IdPath, session: SessionDep,
                       principal: Principal = READERS) -> PaymentRead:

@@ -1,6 +1,5 @@
 """对账 (CONTRACT §5 Reconciliation): the bank posts its statements; officers read each batch's breaks."""
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
@@ -15,10 +14,11 @@ from services.funds.reconciliation.schemas import (
 from shared.auth import Principal, Role, require
 from shared.http_types import IdPath, Limit
 from shared.idempotency import RequiredIdempotencyDep
-from shared.problems import problem_responses
+from shared.problems import (BadRequest, Conflict, Forbidden, PayloadTooLarge, Unauthorized, Unprocessable,
+                             problem_responses)
 
-router = APIRouter(tags=["funds 到户补贴"])
-bank_router = APIRouter(tags=["banks 合作银行"])
+router = APIRouter()
+bank_router = APIRouter()
 
 READERS = require(Role.county_admin, Role.township_officer, Role.finance_officer, Role.auditor)
 BANK = require(Role.bank)
@@ -41,35 +41,30 @@ _ANSWER = {"statement_id": "NXRCU-20200615-001", "bank_code": "NXRCU", "booked_o
            "matched": 3, "unmatched": 0, "unmatched_end_to_end_ids": [], "disbursement_ids": [11, 12], "reversed": 1}
 
 
-def _problem(status: int, description: str, example: dict[str, Any]) -> dict[str, Any]:
-    doc = problem_responses(status)[status]
-    return doc | {"description": f"{description}\n\n```json\n{json.dumps(example, ensure_ascii=False, indent=1)}\n```"}
-
-
-_TYPE = "https://jingzhun.example/problems/"
+_E2E = ("Value error, end_to_end_id must be the line reference sent with the batch, "
+        "\"JZ-<disbursement id>-<line id>\", such as \"JZ-12-3456\"")
 STATEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"description": "Stored; reversals of paid lines re-opened their money",
           "content": {"application/json": {"example": _ANSWER}}},
     200: {"model": StatementRead, "description": "This bank sent this statement before: nothing changed",
           "content": {"application/json": {"example": _ANSWER | {"duplicate": True}}}},
-    **problem_responses(400, 401, 503),
-    403: _problem(403, "Not a bank client's token", {
-        "type": _TYPE + "forbidden", "title": "Not allowed", "status": 403, "detail": "Your role may not do this"}),
-    409: _problem(409, "The statement id was received before with other content (`statement-id-reused`), or the "
-                       "Idempotency-Key was used with another body", {
-        "type": _TYPE + "statement-id-reused", "title": "Conflict", "status": 409,
-        "detail": "Statement 'NXRCU-20200615-001' was received before with other content; a statement never "
-                  "changes: send corrections under a new statement_id"}),
-    413: _problem(413, "Body over 25 MB", {"type": _TYPE + "payload-too-large", "title": "Payload too large",
-                                          "status": 413, "detail": "body exceeds 25 MB"}),
-    422: _problem(422, "A field is invalid: a malformed end_to_end_id, an amount, more than 100,000 entries, or no "
-                       "Idempotency-Key", {
-        "type": _TYPE + "validation", "title": "Invalid field", "status": 422,
-        "detail": "One or more fields are invalid", "errors": [
-            {"loc": ["body", "entries", 0, "end_to_end_id"],
-             "msg": "Value error, end_to_end_id must be the line reference sent with the batch, "
-                    "\"JZ-<disbursement id>-<line id>\", such as \"JZ-12-3456\""}]}),
+    **problem_responses(503, examples={
+        400: [BadRequest("Request body is not valid JSON")],
+        401: [Unauthorized("Token is invalid or expired")],
+        403: [Forbidden("Your role may not do this")],
+        409: [Conflict("Statement 'NXRCU-20200615-001' was received before with other content; a statement never "
+                       "changes: send corrections under a new statement_id", slug="statement-id-reused"),
+              Conflict("Idempotency-Key was already used with another request", slug="idempotency-key-reused")],
+        413: [PayloadTooLarge("body exceeds 25 MB")],
+        422: [Unprocessable("One or more fields are invalid",
+                            errors=[{"loc": ["body", "entries", 0, "end_to_end_id"], "msg": _E2E}]),
+              Unprocessable("One or more fields are invalid",
+                            errors=[{"loc": ["header", "idempotency-key"], "msg": "Field required"}])]}),
 }
+STATEMENT_RESPONSES[409]["description"] = ("The statement id was received before with other content "
+                                           "(`statement-id-reused`), or the Idempotency-Key was used with another body")
+STATEMENT_RESPONSES[422]["description"] = ("A field is invalid: a malformed end_to_end_id, an amount, more than "
+                                           "100,000 entries, or no Idempotency-Key")
 
 
 @bank_router.post("/api/v1/bank/statements", status_code=201, response_model=StatementRead,

@@ -14,7 +14,7 @@ from shared.pagination import Page
 from shared.problems import problem_responses
 from shared.regions import RegionCode
 
-router = APIRouter(prefix="/api/v1/risk-claims", tags=["risk claims 风险补偿"])
+router = APIRouter(prefix="/api/v1/risk-claims")
 
 READERS = require(Role.county_admin, Role.township_officer, Role.finance_officer, Role.auditor)
 COUNTY = require(Role.county_admin)
@@ -32,7 +32,8 @@ async def list_claims(session: SessionDep, region: RegionCode | None = None, sta
     return Page(items=[service.read(c) for c in rows], next_cursor=next_cursor)
 
 
-@router.get("/{claim_id}", response_model=RiskClaimRead, responses=problem_responses(401, 403, 404))
+@router.get("/{claim_id}", summary="A risk compensation claim 风险补偿申请详情",
+            response_model=RiskClaimRead, responses=problem_responses(401, 403, 404))
 async def get_claim(claim_id: IdPath, session: SessionDep, response: Response,
                     principal: Principal = READERS) -> RiskClaimRead:
     claim = await service.get(session=session, principal=principal, claim_id=claim_id)

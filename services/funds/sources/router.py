@@ -10,7 +10,7 @@ from shared.idempotency import IdempotencyDep
 from shared.pagination import Page
 from shared.problems import problem_responses
 
-router = APIRouter(prefix="/api/v1/fund-sources", tags=["funds 资金来源"])
+router = APIRouter(prefix="/api/v1/fund-sources")
 
 
 @router.post("", status_code=201, response_model=FundSourceRead,
@@ -27,7 +27,7 @@ async def create_source(source_in: FundSourceCreate, session: SessionDep, princi
     return answer
 
 
-@router.get("", response_model=Page[FundSourceRead], responses=problem_responses(401))
+@router.get("", summary="Fund sources 资金来源列表", response_model=Page[FundSourceRead], responses=problem_responses(401))
 async def list_sources(session: SessionDep, principal: PrincipalDep, year: int | None = None,
                        limit: Limit = 50, cursor: str | None = None) -> Page[FundSourceRead]:
     rows, next_cursor = await service.list_(session=session, principal=principal, year=year, limit=limit,
@@ -35,7 +35,8 @@ async def list_sources(session: SessionDep, principal: PrincipalDep, year: int |
     return Page(items=[service.to_read(s) for s in rows], next_cursor=next_cursor)
 
 
-@router.get("/{source_id}", response_model=FundSourceRead, responses=problem_responses(401, 404))
+@router.get("/{source_id}", summary="A fund source 资金来源详情",
+            response_model=FundSourceRead, responses=problem_responses(401, 404))
 async def get_source(source_id: IdPath, session: SessionDep, principal: PrincipalDep,
                      response: Response) -> FundSourceRead:
     source = await service.get(session=session, principal=principal, source_id=source_id)

@@ -10,7 +10,7 @@ from shared.http_types import Limit
 from shared.pagination import Page
 from shared.problems import problem_responses
 
-router = APIRouter(prefix="/api/v1/auth/clients", tags=["auth 身份认证"], dependencies=[require(Role.county_admin)])
+router = APIRouter(prefix="/api/v1/auth/clients", dependencies=[require(Role.county_admin)])
 
 
 @router.post("", status_code=201, response_model=BankClientCreated, responses=problem_responses(401, 403, 422),

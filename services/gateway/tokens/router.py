@@ -17,7 +17,7 @@ from shared.db import SessionDep
 from shared.problems import BadRequest, TooManyRequests, Unauthorized, problem_responses
 
 log = logging.getLogger("jingzhun.gateway.tokens")
-router = APIRouter(tags=["auth 身份认证"])
+router = APIRouter()
 
 FormText = Annotated[str | None, Form(max_length=256)]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -143,7 +143,7 @@ async def logout(request: Request, principal: PrincipalDep, session: SessionDep)
     return Response(status_code=204)
 
 
-@router.get("/.well-known/jwks.json", tags=["auth 身份认证"], summary="Public signing keys (JWKS)")
+@router.get("/.well-known/jwks.json", summary="Public signing keys (JWKS)")
 async def jwks(request: Request) -> dict[str, Any]:
     return request.app.state.keys.jwks()
 

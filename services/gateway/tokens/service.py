@@ -31,7 +31,7 @@ from shared.settings import Settings
 
 
 class InvalidGrant(Unauthorized):
-    slug, title = "invalid-grant", "Invalid credentials"
+    slug, title, title_zh = "invalid-grant", "Invalid credentials", "账号或密码不对"
 
     def __init__(self, detail: str, *, error: str = "invalid_grant") -> None:
         super().__init__(detail, error=error)

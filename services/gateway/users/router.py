@@ -14,7 +14,7 @@ from shared.pagination import Page
 from shared.problems import NotFound, problem_responses
 from shared.regions import RegionCode
 
-router = APIRouter(prefix="/api/v1/auth/users", tags=["auth 身份认证"])
+router = APIRouter(prefix="/api/v1/auth/users")
 
 
 @router.post("", status_code=201, response_model=UserRead, responses=problem_responses(401, 403, 409, 422),

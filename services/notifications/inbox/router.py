@@ -7,7 +7,7 @@ from shared.db import SessionDep
 from shared.http_types import IdPath, Limit
 from shared.problems import problem_responses
 
-router = APIRouter(prefix="/api/v1/me/notifications", tags=["notifications 通知"])
+router = APIRouter(prefix="/api/v1/me/notifications")
 
 
 @router.get("", response_model=InboxPage, responses=problem_responses(400, 401),

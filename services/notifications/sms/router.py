@@ -12,7 +12,7 @@ from shared.pagination import Page
 from shared.problems import problem_responses
 from shared.regions import RegionCode
 
-router = APIRouter(prefix="/api/v1/notifications", tags=["notifications 通知"],
+router = APIRouter(prefix="/api/v1/notifications",
                    dependencies=[require(Role.county_admin, Role.township_officer, Role.auditor)])
 
 RegionQuery = Annotated[RegionCode | None, Query(description="a 12-digit region code inside your own: its subtree")]

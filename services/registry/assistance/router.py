@@ -36,7 +36,7 @@ from shared.pagination import Page
 from shared.problems import problem_responses
 from shared.responses import FastJSONResponse
 
-router = APIRouter(prefix="/api/v1/households/{household_id}", tags=["assistance 帮扶"])
+router = APIRouter(prefix="/api/v1/households/{household_id}")
 
 YearPath = Annotated[int, Path(ge=2000, le=2100)]
 Cursor = Annotated[str | None, Query(max_length=512)]

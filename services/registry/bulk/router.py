@@ -22,7 +22,7 @@ from shared.problems import Forbidden, NotFound, PayloadTooLarge, Unprocessable,
 from shared.regions import RegionCode
 from shared.responses import FastJSONResponse
 
-router = APIRouter(prefix="/api/v1", tags=["bulk 批量导入导出"])
+router = APIRouter(prefix="/api/v1")
 
 MAX_UPLOAD = 20 * 1024 * 1024
 _MULTIPART_SLACK = 64 * 1024

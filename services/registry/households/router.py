@@ -42,7 +42,7 @@ from shared.problems import NotFound, Problem, problem_response, problem_respons
 from shared.regions import RegionCode
 from shared.responses import FastJSONResponse
 
-router = APIRouter(prefix="/api/v1", tags=["households 建档立卡户"])
+router = APIRouter(prefix="/api/v1")
 
 Cursor = Annotated[str | None, Query(max_length=512)]
 

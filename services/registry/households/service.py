@@ -77,7 +77,8 @@ def already_registered(holder: Mapping[str, Any] | None) -> Conflict:
     if holder is None:
         return Conflict("This person is already registered in another household", slug="already-registered")
     return Conflict(f"{holder['id_masked']} is already registered in household {holder['household_no']}",
-                    slug="already-registered", title="Person already registered",
+                    zh=f"身份证号 {holder['id_masked']} 已在户 {holder['household_no']} 登记，一人只能在一户",
+                    slug="already-registered", title="Person already registered", title_zh="此人已登记在册",
                     household_id=holder["household_id"], household_no=holder["household_no"],
                     member_id=holder["member_id"], id_number=holder["id_masked"])
 

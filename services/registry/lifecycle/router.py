@@ -12,7 +12,7 @@ from shared.http_types import IdPath
 from shared.problems import problem_responses
 from shared.responses import FastJSONResponse
 
-router = APIRouter(prefix="/api/v1/households/{household_id}", tags=["households 建档立卡户"])
+router = APIRouter(prefix="/api/v1/households/{household_id}")
 
 
 @router.post("/transitions", response_model=HouseholdRead,

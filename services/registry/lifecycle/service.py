@@ -90,11 +90,13 @@ async def transition(*, session: AsyncSession, scope: Scope, cipher: PiiCipher, 
     action = transition_in.action
     froms, kind, target = RULES[action]
     if kind is None and scope.role not in OFFICERS and scope.role != "service":
-        raise Forbidden(f"{ACTION_LABELS[action]} is for county and township officers")
+        raise Forbidden(f"{ACTION_LABELS[action]} is for county and township officers",
+                        zh=f"{ACTION_LABELS[action]}须由县、乡镇干部操作")
     status = household["status"]
     if status not in froms:
         raise Conflict(f"cannot {action.value} a household that is {status} ({STATUS_LABELS[status]})",
-                       slug="illegal-transition", status_now=status, action=action.value)
+                       zh=f"「{STATUS_LABELS[status]}」的户不能{ACTION_LABELS[action]}",
+                       title_zh="当前状态不能进行此变更", slug="illegal-transition", status_now=status, action=action.value)
     if kind is not None and household["pending_action"]:
         raise Conflict(f"a {household['pending_action']} is already waiting for notice "
                        f"{household['pending_notice_id']}", slug="proposal-pending",
@@ -113,7 +115,8 @@ async def transition(*, session: AsyncSession, scope: Scope, cipher: PiiCipher, 
             if unmet:
                 raise Conflict("the household does not meet the exit conditions for " + str(year) + ": "
                                + "、".join(UNMET_LABELS[u] for u in unmet), slug="exit-conditions-unmet",
-                               title="Exit conditions not met", unmet=unmet, year=year)
+                               zh=f"{year} 年未达到脱贫标准：" + "、".join(UNMET_LABELS[u] for u in unmet),
+                               title="Exit conditions not met", title_zh="未达到脱贫标准", unmet=unmet, year=year)
         else:
             year = transition_in.year or this_year()
         village = household["village_name"] or household["village_code"]

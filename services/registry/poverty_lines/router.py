@@ -10,7 +10,7 @@ from shared.etag import set_etag
 from shared.pagination import Page
 from shared.problems import problem_responses
 
-router = APIRouter(prefix="/api/v1/poverty-lines", tags=["poverty lines 贫困线"])
+router = APIRouter(prefix="/api/v1/poverty-lines")
 
 YearPath = Annotated[int, Path(ge=2000, le=2100)]
 

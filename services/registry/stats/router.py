@@ -12,7 +12,7 @@ from shared.auth import PrincipalDep
 from shared.problems import NotFound, Unprocessable, problem_responses
 from shared.responses import FastJSONResponse
 
-router = APIRouter(prefix="/api/v1", tags=["statistics 统计"])
+router = APIRouter(prefix="/api/v1")
 CHINA = ZoneInfo("Asia/Shanghai")
 
 
