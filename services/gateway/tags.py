@@ -31,6 +31,10 @@ TAGS: tuple[tuple[str, str, str], ...] = (
     ("/api/v1/households/{household_id}/helper", "帮扶 assistance", ""),
     ("/api/v1/households/{household_id}/measures", "帮扶 assistance", ""),
     ("/api/v1/households/{household_id}/visits", "帮扶 assistance", ""),
+    ("/api/v1/monitoring", "防返贫监测 monitoring",
+     "监测标准、监测对象（申报、核实、公示、审批、风险消除）、一码申报、部门筛查预警。"
+     " Thresholds, monitored cases from report to 风险消除, self-reports, department screening warnings."),
+    ("/public/monitoring", "防返贫监测 monitoring", ""),
     ("/api/v1/stats", "统计 statistics", "贫困发生率、户数人数、致贫原因、小额信贷指标。 Figures of a region."),
     ("/api/v1/imports", "导入导出 imports and exports", "建档立卡表格批量导入、村有册导出、后台任务进度。"
      " Spreadsheet import and export, background jobs."),

@@ -14,7 +14,11 @@ from services.registry.households.router import HouseholdReadPath
 from services.registry.households.router import router as households_router
 from services.registry.lifecycle.internal import router as lifecycle_internal_router
 from services.registry.lifecycle.router import router as lifecycle_router
+from services.registry.monitoring.cases import glossary as cases_glossary
 from services.registry.monitoring.cases.router import router as cases_router
+from services.registry.monitoring.reports import schemas as reports_schemas
+from services.registry.monitoring.screenings import columns as screenings_columns
+from services.registry.monitoring.screenings import schemas as screenings_schemas
 from services.registry.monitoring.reports.router import public as reports_public_router
 from services.registry.monitoring.reports.router import router as reports_router
 from services.registry.monitoring.screenings.router import router as screenings_router
@@ -38,5 +42,6 @@ def create(settings: Settings | None = None) -> FastAPI:
                                households_internal_router,
                                lifecycle_internal_router, audit.internal_router(), dead_letters.router("registry")],
                       on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool],
-                      fast_paths=[Middleware(HouseholdReadPath)], counters=IMPORT_COUNTERS, glossaries=[glossary],
+                      fast_paths=[Middleware(HouseholdReadPath)], counters=IMPORT_COUNTERS,
+                      glossaries=[glossary, cases_glossary, reports_schemas, screenings_schemas, screenings_columns],
                       vocabulary=Vocabulary(glossary.FIELD_LABELS, glossary.MESSAGES_ZH, glossary.PATTERNS_ZH))

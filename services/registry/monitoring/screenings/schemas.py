@@ -16,6 +16,7 @@ class WarningStatus(StrEnum):
 
 STATUS_LABELS = {"open": "待处理", "case_opened": "已立案", "dismissed": "已排除"}
 RuleCode = StrEnum("RuleCode", {r.code: r.code for r in rules.RULES})
+RULE_CODE_LABELS = dict(rules.LABELS)
 
 
 class WarningRead(BaseModel):
