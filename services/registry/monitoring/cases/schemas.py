@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.registry.monitoring.cases.glossary import CaseAction, CaseStatus, Category, Phase, RiskType, Source
 from shared.http_types import JSON_INT_MAX, Year, text
@@ -17,6 +17,20 @@ class CaseCreate(BaseModel):
     source: Source
     description: text(2000, multiline=True) = ""
     year: Year = Field(description="the year whose income and assurances the case is judged on")
+    report_id: int | None = Field(None, ge=1, le=JSON_INT_MAX, description="the 一码申报 report this case accepts "
+                                  "(source self_report; the report becomes accepted)")
+    warning_id: int | None = Field(None, ge=1, le=JSON_INT_MAX, description="the screening warning this case is "
+                                   "opened from (source screening; the warning becomes case_opened)")
+
+    @model_validator(mode="after")
+    def _origin_fits_source(self) -> "CaseCreate":
+        if self.report_id is not None and self.warning_id is not None:
+            raise ValueError("a case comes from one report or one warning, not both")
+        if self.report_id is not None and self.source is not Source.self_report:
+            raise ValueError("a case opened from a report has source self_report")
+        if self.warning_id is not None and self.source is not Source.screening:
+            raise ValueError("a case opened from a warning has source screening")
+        return self
 
     @field_validator("risk_types")
     @classmethod

@@ -15,6 +15,8 @@ from services.registry.households import repository as households
 from services.registry.households.scope import Scope
 from services.registry.households.service import lock_visible
 from services.registry.monitoring.cases import repository, rules
+from services.registry.monitoring.reports import repository as reports
+from services.registry.monitoring.screenings import repository as screenings
 from services.registry.monitoring.cases.glossary import (CASE_STATUS_LABELS, CATEGORY_LABELS, PHASE_LABELS,
                                                          RISK_LABELS, SOURCE_LABELS, STEP_LABELS,
                                                          VERIFY_MISSING_LABELS, CaseStatus, Phase)
@@ -119,6 +121,7 @@ async def create(*, session: AsyncSession, scope: Scope, case_in: CaseCreate) ->
                        slug="open-case-exists", title="An open case exists",
                        open_case={"id": open_case["id"], "case_no": open_case["case_no"],
                                   "status": open_case["status"]})
+    origin = await _origin(session, scope=scope, case_in=case_in, household_id=household["id"])
     case_id = await repository.next_id(session)
     case_no = f"JC{case_in.year}{case_id:07d}"
     values = {"id": case_id, "case_no": case_no, "household_id": household["id"],
@@ -131,8 +134,37 @@ async def create(*, session: AsyncSession, scope: Scope, case_in: CaseCreate) ->
                 actor=scope.actor, role=scope.role, action="report", from_status=None, to_status="reported",
                 notes=case_in.description or None,
                 detail={"category": values["category"], "risk_types": values["risk_types"], "source": values["source"],
-                        "year": case_in.year})
+                        "year": case_in.year, **origin})
+    if case_in.report_id is not None:
+        await reports.mark_case_opened(session, report_id=case_in.report_id, case_id=case_id)
+    if case_in.warning_id is not None:
+        await screenings.mark_case_opened(session, warning_id=case_in.warning_id, case_id=case_id)
     return case_id
+
+
+async def _origin(session: AsyncSession, *, scope: Scope, case_in: CaseCreate, household_id: int) -> dict[str, Any]:
+    """The open report or warning the case is opened from (locked), checked against the household; {} for none."""
+    if case_in.report_id is not None:
+        report = await reports.get(session, scope=scope, report_id=case_in.report_id, lock=True)
+        if report is None:
+            raise NotFound("no such report in your region", report_id=case_in.report_id)
+        if report["status"] != "open":
+            raise Conflict(f"report {report['id']} is {report['status']} already", slug="report-not-open",
+                           title="The report is not open")
+        if report["household_id"] is not None and report["household_id"] != household_id:
+            raise _invalid("report_id", f"report {report['id']} is matched to another household")
+        return {"report_id": report["id"]}
+    if case_in.warning_id is not None:
+        warning = await screenings.warning(session, scope=scope, warning_id=case_in.warning_id, lock=True)
+        if warning is None:
+            raise NotFound("no such warning in your region", warning_id=case_in.warning_id)
+        if warning["status"] != "open":
+            raise Conflict(f"warning {warning['id']} is {warning['status']} already", slug="warning-not-open",
+                           title="The warning is not open")
+        if warning["household_id"] != household_id:
+            raise _invalid("warning_id", f"warning {warning['id']} is about another household")
+        return {"warning_id": warning["id"], "rule": warning["rule"]}
+    return {}
 
 
 async def _verify_missing(session: AsyncSession, case: Mapping[str, Any]) -> list[str]:

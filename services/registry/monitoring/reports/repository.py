@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.households.scope import Scope, bounds
+from services.registry.households.scope import Scope
 
 OVERDUE_AFTER = timedelta(days=2)      # a report not acted on for longer than this is overdue
 
@@ -68,15 +68,3 @@ async def mark_case_opened(session: AsyncSession, *, report_id: int, case_id: in
         UPDATE monitoring_report SET status = 'accepted', case_id = :case_id, version = version + 1
         WHERE id = :id AND status = 'open'"""), {"id": report_id, "case_id": case_id})
     return result.rowcount == 1
-
-
-async def overdue_count(session: AsyncSession, *, region_prefix: str, now: datetime) -> int:
-    """Open reports older than :data:`OVERDUE_AFTER` in the subtree of ``region_prefix`` (a region code's
-    significant digits, ``regions.prefix``; a full 12-digit code also works)."""
-    lo, hi = region_prefix.ljust(12, "0"), region_prefix.ljust(12, "9")
-    if len(region_prefix) == 12:
-        lo, hi = bounds(region_prefix)
-    return (await session.execute(text("""
-        SELECT count(*) FROM monitoring_report
-        WHERE status = 'open' AND village_code BETWEEN :lo AND :hi AND created_at < :cutoff"""),
-        {"lo": lo, "hi": hi, "cutoff": now - OVERDUE_AFTER})).scalar_one()

@@ -14,7 +14,8 @@ What the figures mean (``year`` defaults to this year, China time):
 - ``eliminated_in_year``: cases approved as 风险消除 in ``year``;
 - ``monitored_without_measure``: monitored households with no help measure recorded since their approval;
 - ``median_days_to_approval``: the median of days (to a tenth, half up) from report to approval over the cases approved
-  in ``year``; null when none was.
+  in ``year``; null when none was;
+- ``overdue_reports``: 一码申报 reports still open more than two days after they came in (now, whatever ``year``).
 
 A helper's figures cover the households assigned to them.
 """
@@ -29,6 +30,8 @@ from typing import Any
 import asyncpg
 
 from services.registry.households.scope import Scope, bounds
+from services.registry.monitoring import clock
+from services.registry.monitoring.reports.repository import OVERDUE_AFTER
 from services.registry.monitoring.cases.glossary import CASE_STATUS_LABELS, CATEGORY_LABELS, RISK_LABELS
 from services.registry.stats.service import _REGIONS, CHILD_DIGITS
 from shared import regions
@@ -66,6 +69,14 @@ WHERE c.village_code BETWEEN $1 AND $2 {{helper}}
 GROUP BY GROUPING SETS ((left(c.village_code, $3)), ())"""
 
 
+_OVERDUE = """
+SELECT left(r.village_code, $3) AS child, count(*) AS overdue
+FROM monitoring_report r
+WHERE r.village_code BETWEEN $1 AND $2 AND r.status = 'open' AND r.created_at < $4 {helper}
+GROUP BY 1"""
+_REPORT_HELPER = "AND r.household_id IN (SELECT id FROM household WHERE helper_user_id = $5)"
+
+
 async def _fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
     """One read-only query without parallel workers (the three run side by side) or JIT (compiling costs more
     than these scans of a county's cases take)."""
@@ -79,7 +90,7 @@ class _Acc:
         self.category: dict[str, int] = defaultdict(int)
         self.status: dict[str, int] = defaultdict(int)
         self.risk: dict[str, int] = defaultdict(int)
-        self.monitored = self.eliminated = self.without_measure = 0
+        self.monitored = self.eliminated = self.without_measure = self.overdue = 0
         self.median: float | None = None
 
     def add_case(self, r: asyncpg.Record) -> None:
@@ -98,6 +109,7 @@ class _Acc:
         self.monitored += other.monitored
         self.eliminated += other.eliminated
         self.without_measure += other.without_measure
+        self.overdue += other.overdue
 
     def body(self) -> dict[str, Any]:
         return {
@@ -106,7 +118,7 @@ class _Acc:
             "by_status": _dimension(self.status, CASE_STATUS_LABELS),
             "by_risk_type": _dimension(self.risk, RISK_LABELS),
             "monitored_households": self.monitored, "eliminated_in_year": self.eliminated,
-            "monitored_without_measure": self.without_measure,
+            "monitored_without_measure": self.without_measure, "overdue_reports": self.overdue,
             "median_days_to_approval": None if self.median is None else float(
                 Decimal(repr(self.median)).quantize(Decimal("0.1"), ROUND_HALF_UP)),
         }
@@ -123,11 +135,13 @@ async def monitoring_stats(pool: asyncpg.Pool, *, scope: Scope, code: str, year:
     lo, hi = bounds(code)
     extra = () if scope.helper is None else (scope.helper,)
     helper = _HELPER if extra else ""
-    region_rows, case_rows, risk_rows, figure_rows = await asyncio.gather(
+    cutoff = clock.now() - OVERDUE_AFTER
+    region_rows, case_rows, risk_rows, figure_rows, overdue_rows = await asyncio.gather(
         _fetch(pool, _REGIONS, code),
         _fetch(pool, _BY_CATEGORY_STATUS.format(helper=helper), lo, hi, digits, year, *extra),
         _fetch(pool, _BY_RISK.format(helper=helper), lo, hi, digits, year, *extra),
-        _fetch(pool, _FIGURES.format(helper=helper), lo, hi, digits, year, *extra))
+        _fetch(pool, _FIGURES.format(helper=helper), lo, hi, digits, year, *extra),
+        _fetch(pool, _OVERDUE.format(helper=_REPORT_HELPER if extra else ""), lo, hi, digits, cutoff, *extra))
     found = {r["code"].strip(): r for r in region_rows}
     me = found.pop(code, None)
     if me is None:
@@ -138,6 +152,8 @@ async def monitoring_stats(pool: asyncpg.Pool, *, scope: Scope, code: str, year:
         per_child[r["child"]].add_case(r)
     for r in risk_rows:
         per_child[r["child"]].risk[r["risk"]] += r["cases"]
+    for r in overdue_rows:
+        per_child[r["child"]].overdue += r["overdue"]
     medians: dict[str, float | None] = {}
     for r in figure_rows:
         if r["total"]:
