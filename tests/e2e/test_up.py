@@ -3,7 +3,8 @@
 One test, two starts (CI budget): the first seeds the demo county, writes through the gateway and is
 stopped with SIGTERM; the second, on the same data dir, still has the data, and walks a registration and a
 household payment through the gateway, with the real workers carrying the events between the services
-(notice.closed to the registry and to funds, payment.paid to notifications). After each stop no process of
+(notice.closed to the registry and to funds, payment.paid to notifications), then 防返贫监测 from a villager's
+report to 风险消除 (tests/e2e/monitoring_walk.py). After each stop no process of
 the stack is left (postgres, redis-server, uvicorns, workers).
 """
 
@@ -24,6 +25,7 @@ import psutil
 import pytest
 
 from jingzhun import demo
+from tests.e2e.monitoring_walk import monitoring_walk
 from shared import idnumber
 from shared.embedded import outside_data
 from shared.testing import free_port
@@ -257,6 +259,7 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(data_dir):
             allocated = client.get("/api/v1/allocations", params={"year": demo.YEAR}, headers=finance).json()["items"]
             assert sorted(a["purpose"] for a in allocated) == sorted(p for p, _ in demo.ALLOCATIONS)
             registration_and_payment(client, admin, finance)
+            monitoring_walk(client, admin, data_dir, token, until)
         again.stop(data_dir)
     finally:
         again.kill()
