@@ -187,6 +187,7 @@ async def running(apps: dict[str, FastAPI], settings: Settings) -> AsyncIterator
         for name, app in apps.items():
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=ENGLISH))
+            clients[name].app = app      # for a test that runs the service's jobs with its wired ServiceClient
         yield clients
 
 

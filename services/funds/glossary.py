@@ -170,9 +170,10 @@ class AlertKind(StrEnum):
 
     idle_allocation = "idle_allocation"     # 资金滞留: available money not drawn for too long
     stale_project = "stale_project"         # 项目滞拨: a project held in one stage for too long
+    overdue_report = "overdue_report"       # 申报逾期: a villager's 一码申报 not acted on within 2 days (registry)
 
 
-ALERT_KIND_LABELS = {"idle_allocation": "资金滞留", "stale_project": "项目滞拨"}
+ALERT_KIND_LABELS = {"idle_allocation": "资金滞留", "stale_project": "项目滞拨", "overdue_report": "申报逾期未处理"}
 # Project statuses an alert may hold in (before 报账; rejected and cancelled projects are over).
 OPEN_PROJECT_STATUSES = ("proposed", "approved", "in_progress", "inspected", "accepted")
 

@@ -17,6 +17,7 @@ from services.registry.lifecycle.router import router as lifecycle_router
 from services.registry.monitoring.cases import glossary as cases_glossary
 from services.registry.monitoring.cases.router import router as cases_router
 from services.registry.monitoring.reports import schemas as reports_schemas
+from services.registry.monitoring.reports.internal import router as reports_internal_router
 from services.registry.monitoring.screenings import columns as screenings_columns
 from services.registry.monitoring.screenings import schemas as screenings_schemas
 from services.registry.monitoring.reports.router import public as reports_public_router
@@ -39,7 +40,7 @@ def create(settings: Settings | None = None) -> FastAPI:
                       routers=[regions_router, poverty_lines_router, households_router, lifecycle_router,
                                assistance_router, stats_router, bulk_router, thresholds_router, cases_router,
                                monitoring_stats_router, reports_router, reports_public_router, screenings_router,
-                               households_internal_router,
+                               households_internal_router, reports_internal_router,
                                lifecycle_internal_router, audit.internal_router(), dead_letters.router("registry")],
                       on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool],
                       fast_paths=[Middleware(HouseholdReadPath)], counters=IMPORT_COUNTERS,

@@ -14,7 +14,7 @@ from shared.migrations import alembic_config
 from shared.testing import auth, seal_chain
 from tests.conftest import COUNTY, OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 from tests.funds.test_disbursements import apps  # noqa: F401  (fixture)
-from tests.registry.conftest import OTHER_VILLAGE
+from tests.registry.conftest import OTHER_VILLAGE, new_id
 
 OTHER_COUNTY = "640121000000"       # 永宁县
 
@@ -174,10 +174,16 @@ async def two_counties(apps, token, funds_db):  # noqa: F811
     return {"ours": ours, "theirs": theirs, "stale": stale}
 
 
-async def test_the_daily_event_once_per_county_even_when_the_cron_runs_twice(settings, two_counties, funds_db):
+def job_ctx(apps, settings, db) -> dict:  # noqa: F811
+    """What the funds worker gives its jobs: its database, settings, and a ServiceClient wired to the registry."""
+    return {"db": db, "settings": settings, "services": apps["funds"].app.state.services}
+
+
+async def test_the_daily_event_once_per_county_even_when_the_cron_runs_twice(settings, apps, two_counties,  # noqa: F811
+                                                                              funds_db):
     db = Database(settings, "funds")
     try:
-        ctx = {"db": db, "settings": settings}
+        ctx = job_ctx(apps, settings, db)
         runs = await asyncio.gather(daily_alerts(dict(ctx)), daily_alerts(dict(ctx)))     # two workers at once
         again = await daily_alerts(dict(ctx))                                              # the next hour
     finally:
@@ -206,7 +212,7 @@ async def test_the_daily_event_lists_20_of_many_and_counts_them_all(settings, ap
         await backdate_allocation(funds_db, allocation, 100 + n)
     db = Database(settings, "funds")
     try:
-        await daily_alerts({"db": db, "settings": settings})
+        await daily_alerts(job_ctx(apps, settings, db))
     finally:
         await db.close()
     [row] = await funds_db.fetch("SELECT payload FROM outbox WHERE topic = 'funds.alerts'")
@@ -258,3 +264,37 @@ def test_projects_made_before_the_column_start_their_stage_at_their_last_transit
         assert [(r["name"], r["d"]) for r in rows] == [("甲", "2024-04-02"), ("乙", "2024-05-01")]
     finally:
         asyncio.run(drop())
+
+
+async def test_a_report_open_more_than_two_days_is_an_alert_and_in_the_daily_event(settings, apps, token,  # noqa: F811
+                                                                                 funds_db):
+    from datetime import UTC, datetime, timedelta
+
+    from services.registry.monitoring import clock
+    body = {"name": "马建国", "id_number": new_id(), "phone": "13951234567", "village_code": VILLAGE,
+            "description": "家中突发变故"}
+    real = clock.now
+    try:
+        clock.now = lambda: datetime.now(UTC) - timedelta(days=3)            # the report came in three days ago
+        r = await apps["registry"].post("/public/monitoring/reports", json=body,
+                                        headers={"X-Forwarded-For": "198.51.100.77"})
+        assert r.status_code == 202, r.text
+    finally:
+        clock.now = real
+    r = await apps["registry"].post("/public/monitoring/reports", json=body | {"description": "又一户"},
+                                    headers={"X-Forwarded-For": "198.51.100.78"})
+    assert r.status_code == 202                                                # today's: not overdue yet
+    [alert] = await alerts(apps["funds"], token)
+    assert (alert["kind"], alert["kind_label"], alert["entity"], alert["days"]) == (
+        "overdue_report", "申报逾期未处理", "monitoring_report", 3)
+    assert "3 天" in alert["detail"] and alert["region_code"] == VILLAGE
+    theirs = await apps["funds"].get("/api/v1/alerts", headers=auth(token("township_officer", OTHER_TOWNSHIP)))
+    assert theirs.status_code == 200 and theirs.json()["items"] == []
+    db = Database(settings, "funds")
+    try:
+        assert (await daily_alerts(job_ctx(apps, settings, db)))["counties"] == [COUNTY]
+    finally:
+        await db.close()
+    [row] = await funds_db.fetch("SELECT payload FROM outbox WHERE topic = 'funds.alerts'")
+    event = json.loads(row["payload"])
+    assert event["counts"] == {"overdue_report": 1} and event["items"][0]["kind"] == "overdue_report"

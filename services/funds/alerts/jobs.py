@@ -7,6 +7,6 @@ from services.funds.alerts import service
 
 async def daily_alerts(ctx: dict[str, Any]) -> dict[str, Any]:
     async with ctx["db"].sessionmaker() as session:
-        counties = await service.send_daily(session=session, settings=ctx["settings"])
+        counties = await service.send_daily(session=session, settings=ctx["settings"], services=ctx["services"])
         await session.commit()
     return {"counties": counties}

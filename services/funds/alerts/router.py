@@ -17,7 +17,7 @@ READERS = require(Role.county_admin, Role.township_officer, Role.village_cadre, 
 
 
 @router.get("/api/v1/alerts", response_model=Page[AlertRead], responses=problem_responses(400, 401, 403, 404, 422),
-            summary="滞留滞拨: idle money and stalled projects of a region")
+            summary="滞留滞拨: idle money, stalled projects and overdue reports of a region")
 async def list_alerts(request: Request, session: SessionDep,
                       region: RegionCode | None = Query(None, description="default: your region"),
                       limit: Limit = 50, cursor: str | None = None,
@@ -25,8 +25,10 @@ async def list_alerts(request: Request, session: SessionDep,
     """Allocations of the region's subtree whose available money has not been drawn on (committed, adjusted out
     or reversed) for more than `JINGZHUN_IDLE_DAYS` days (default 90) since the last time or, never drawn, since
     the allocation; and projects held in one stage before 报账 for more than `JINGZHUN_STAGE_DAYS` days (default
-    60). Whole days in China Standard Time; oldest first. A region outside yours is 404."""
+    60); and 一码申报 reports the registry has had open for more than two days. Whole days in China Standard Time;
+    oldest first. A region outside yours is 404."""
     items, next_cursor = await service.list_(session=session, principal=principal,
-                                             settings=request.app.state.settings, region=region, limit=limit,
+                                             settings=request.app.state.settings,
+                                             services=request.app.state.services, region=region, limit=limit,
                                              cursor=cursor)
     return Page(items=items, next_cursor=next_cursor)

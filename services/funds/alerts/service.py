@@ -6,6 +6,8 @@
   does not restart the count: what matters is that nobody has drawn on the allocation.
 - ``stale_project``: a project in one status before 报账 (not rejected, not cancelled) for more than
   ``JINGZHUN_STAGE_DAYS`` days since it entered that status.
+- ``overdue_report``: a villager's 一码申报 left open in the registry more than two days after it came in (asked of
+  the registry: ``clients/registry.py``).
 
 "More than N days" is in whole calendar days, China Standard Time: with N = 90 an allocation last drawn on
 1 September is not yet an alert on 30 November (90 days) and is one on 1 December (91 days).
@@ -23,10 +25,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.alerts import repository
+from services.funds.clients import registry
 from services.funds.alerts.schemas import AlertRead
 from services.funds.glossary import ALERT_KIND_LABELS, PROJECT_STATUS_LABELS, PURPOSE_LABELS
 from shared import audit, outbox, regions
 from shared.auth import Principal
+from shared.http import ServiceClient
 from shared.money import from_fen
 from shared.pagination import decode_cursor, encode_cursor
 from shared.problems import NotFound
@@ -45,6 +49,8 @@ def _since(value: datetime | str) -> datetime:
 def detail(row: Mapping[str, Any]) -> str:
     """The alert in plain Chinese, with the amount or the stage and the days."""
     since = _since(row["since"]).astimezone(CHINA).date().isoformat()
+    if row["kind"] == "overdue_report":
+        return f"防返贫监测一码申报（编号 {row['entity_id']}）已 {row['days']} 天未受理或说明理由（自 {since} 起）"
     if row["kind"] == "idle_allocation":
         return (f"{PURPOSE_LABELS.get(row['purpose'], row['purpose'])}资金（文号：{row['doc_no']}）可用余额 "
                 f"{from_fen(row['amount']):f} 元，已 {row['days']} 天未支用（自 {since} 起）")
@@ -66,14 +72,32 @@ def _scope(principal: Principal, region: str | None) -> str:
     return regions.prefix(scope) if scope else ""
 
 
-async def list_(*, session: AsyncSession, principal: Principal, settings: Settings, region: str | None,
-                limit: int, cursor: str | None) -> tuple[list[AlertRead], str | None]:
+def _sort_key(row: Mapping[str, Any]) -> tuple[datetime, str, int]:
+    return _since(row["since"]), row["kind"], int(row["entity_id"])
+
+
+async def overdue_reports(services: ServiceClient, *, prefix: str, as_of: date) -> list[dict[str, Any]]:
+    """The registry's overdue 一码申报 of the subtree as alert rows."""
+    rows = []
+    for r in await registry.overdue_reports(services, prefix):
+        since = datetime.fromisoformat(r["created_at"])
+        rows.append({"kind": "overdue_report", "entity": "monitoring_report", "entity_id": r["id"],
+                     "region_code": r["village_code"], "since": since,
+                     "days": (as_of - since.astimezone(CHINA).date()).days})
+    return rows
+
+
+async def list_(*, session: AsyncSession, principal: Principal, settings: Settings, services: ServiceClient,
+                region: str | None, limit: int, cursor: str | None) -> tuple[list[AlertRead], str | None]:
     prefix = _scope(principal, region)
     key = decode_cursor(cursor, since=datetime, kind=str, id=int)
-    rows = await repository.page(session, prefix=prefix, as_of=await repository.today(session),
-                                 idle_days=settings.idle_days, stage_days=settings.stage_days, limit=limit + 1,
-                                 after=(key["since"], key["kind"], key["id"]) if key else None)
-    rows = list(rows)
+    after = (key["since"], key["kind"], key["id"]) if key else None
+    as_of = await repository.today(session)
+    rows = await repository.page(session, prefix=prefix, as_of=as_of, idle_days=settings.idle_days,
+                                 stage_days=settings.stage_days, limit=limit + 1, after=after)
+    reports = [r for r in await overdue_reports(services, prefix=prefix, as_of=as_of)
+               if after is None or _sort_key(r) > after]
+    rows = sorted([*rows, *reports], key=_sort_key)[:limit + 1]      # both sorted the same way: one page of both
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -99,7 +123,8 @@ def payload(county: str, as_of: date, digest: Mapping[str, Any]) -> dict[str, An
             "items": items}
 
 
-async def send_daily(*, session: AsyncSession, settings: Settings, as_of: date | None = None) -> list[str]:
+async def send_daily(*, session: AsyncSession, settings: Settings, services: ServiceClient,
+                     as_of: date | None = None) -> list[str]:
     """Write today's ``funds.alerts`` event of every county with alerts that has not had it yet; returns the
     counties written. Runs of the same day wait for one another (an advisory lock), so two runs, on one worker
     or two, write each county's event once."""
@@ -107,6 +132,10 @@ async def send_daily(*, session: AsyncSession, settings: Settings, as_of: date |
     await repository.lock_day(session, as_of)
     digests = await repository.by_county(session, as_of=as_of, idle_days=settings.idle_days,
                                          stage_days=settings.stage_days, top=DIGEST_ITEMS)
+    for row in await overdue_reports(services, prefix="", as_of=as_of):
+        digest = digests.setdefault(row["region_code"][:6] + "000000", {"counts": {}, "items": []})
+        digest["counts"][row["kind"]] = digest["counts"].get(row["kind"], 0) + 1
+        digest["items"] = sorted([*digest["items"], row], key=_sort_key)
     ids = {county: event_id(county, as_of) for county in digests}
     done = await repository.sent_events(session, list(ids.values()))
     written = []

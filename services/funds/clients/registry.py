@@ -4,7 +4,9 @@
   or 404;
 - households' status history (``POST {registry}/internal/households/status-history`` ``{household_ids}``) →
   ``{"items": [{"household_id", "intervals": [{"status", "from", "to"}]}]}``, ``from`` inclusive, ``to`` exclusive
-  or null (still so); days before the first interval have no status."""
+  or null (still so); days before the first interval have no status;
+- 一码申报 reports left open more than two days (``GET {registry}/internal/monitoring/overdue-reports?prefix=``) →
+  ``{"items": [{"id", "village_code", "created_at"}]}``, oldest first, at most 1,000."""
 
 from collections.abc import Iterable
 from typing import Any
@@ -35,3 +37,10 @@ async def status_history(services: ServiceClient, household_ids: Iterable[int]
         for item in answer["items"]:
             out[int(item["household_id"])] = [(x["status"], x["from"], x["to"]) for x in item["intervals"]]
     return out
+
+
+async def overdue_reports(services: ServiceClient, prefix: str) -> list[dict[str, Any]]:
+    """Open reports overdue in the subtree of the significant digits ``prefix`` ("" for every region)."""
+    answer = await services.request("GET", "registry", "/internal/monitoring/overdue-reports",
+                                    params={"prefix": prefix})
+    return answer["items"]

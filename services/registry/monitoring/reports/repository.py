@@ -68,3 +68,12 @@ async def mark_case_opened(session: AsyncSession, *, report_id: int, case_id: in
         UPDATE monitoring_report SET status = 'accepted', case_id = :case_id, version = version + 1
         WHERE id = :id AND status = 'open'"""), {"id": report_id, "case_id": case_id})
     return result.rowcount == 1
+
+
+async def overdue(session: AsyncSession, *, prefix: str, cutoff: datetime, limit: int) -> Sequence[Mapping[str, Any]]:
+    """Open reports that came in before ``cutoff`` in the subtree of ``prefix`` (a code's significant digits; ""
+    for every region), oldest first."""
+    return (await session.execute(text("""
+        SELECT id, village_code, created_at FROM monitoring_report
+        WHERE status = 'open' AND created_at < :cutoff AND village_code LIKE :prefix
+        ORDER BY created_at, id LIMIT :n"""), {"cutoff": cutoff, "prefix": prefix + "%", "n": limit})).mappings().all()
