@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import ValidationError
 
 from services.funds.deps import SessionDep
 from services.funds.notices import pages, service
@@ -27,16 +24,13 @@ from services.funds.notices.schemas import (
     ObjectionResolve,
     WithdrawIn,
 )
+from shared import forms
 from shared.auth import PrincipalDep, Role, require, require_service
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
 from shared.pagination import Page
 from shared.problems import (
-    BadRequest,
-    PayloadTooLarge,
     Problem,
-    Unprocessable,
-    problem_for_status,
     problem_responses,
 )
 from shared.regions import RegionCode
@@ -63,7 +57,6 @@ RegionQuery = Annotated[RegionCode | None, Query(description="a 12-digit region 
 CursorQuery = Annotated[str | None, Query(max_length=512)]
 ItemsLimit = Annotated[int, Query(ge=1, le=500, description="items per page (a batch may list 100,000)")]
 ItemsCursor = Annotated[str | None, Query(max_length=512, description="`items_next_cursor` of the previous page")]
-MAX_OBJECTION_BODY = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
 
 _OBJECTION_SCHEMA = ObjectionCreate.model_json_schema()
@@ -134,10 +127,10 @@ async def create_objection(notice_id: IdPath, request: Request, session: Session
     values: dict[str, str] = {}
     try:
         await _limiter(request).address_attempt(_redis(request), client_address(request))
-        raw = await _read_body(request, is_form)
+        raw = await forms.read_body(request, is_form=is_form, what="an objection")
         if isinstance(raw, dict):
             values = {k: str(raw.get(k) or "")[:1000] for k in ("contact_name", "contact_phone", "content")}
-        objection_in = _validate(raw)
+        objection_in = forms.validate(ObjectionCreate, raw)
         objection = await service.submit_objection(session=session, notice_id=notice_id, objection_in=objection_in,
                                                    limiter=_limiter(request), redis=_redis(request))
     except Problem as problem:
@@ -164,34 +157,6 @@ def _limiter(request: Request) -> ObjectionLimiter:
 
 def _redis(request: Request):
     return getattr(request.app.state, "redis", None)
-
-
-async def _read_body(request: Request, is_form: bool) -> Any:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not is_form and ctype not in ("", "application/json") and not ctype.endswith("+json"):
-        raise problem_for_status(415, "send JSON or an HTML form (application/x-www-form-urlencoded)")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_OBJECTION_BODY:
-            raise PayloadTooLarge("an objection is at most 16 kB")
-    try:
-        if is_form:
-            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
-            return {k: v[0] for k, v in fields.items()}
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise BadRequest("the body is not valid JSON or form data") from None
-
-
-def _validate(raw: Any) -> ObjectionCreate:
-    if not isinstance(raw, dict):
-        raise Unprocessable("the body must be an object", errors=[{"loc": ["body"], "msg": "must be an object"}])
-    try:
-        return ObjectionCreate.model_validate(raw)
-    except ValidationError as exc:
-        errors = [{"loc": ["body", *err.get("loc", ())], "msg": str(err.get("msg", ""))} for err in exc.errors()]
-        raise Unprocessable("One or more fields are invalid", errors=errors) from None
 
 
 _FIELD_HINTS = {"contact_name": "姓名：请填写 1–32 个字。", "contact_phone": "手机号码：请填写 11 位手机号。",

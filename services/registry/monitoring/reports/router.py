@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import ValidationError
 
 from services.registry.deps import CipherDep, EndpointDep
 from services.registry.households import repository as households
@@ -17,11 +14,12 @@ from services.registry.monitoring.deps import MonitoringOfficerScope as OfficerS
 from services.registry.monitoring.deps import MonitoringReaderScope as ReaderScope
 from services.registry.monitoring.reports import pages, repository, service
 from services.registry.monitoring.reports.schemas import DismissIn, ReportAck, ReportIn, ReportRead, ReportStatus
+from shared import forms
 from shared.db import SessionDep
 from shared.etag import set_etag
 from shared.http_types import IdPath, Limit
 from shared.pagination import Page
-from shared.problems import BadRequest, PayloadTooLarge, Problem, Unprocessable, problem_for_status, problem_responses
+from shared.problems import Problem, problem_responses
 from shared.ratelimit import Limit as RateLimit
 from shared.ratelimit import WindowLimiter, client_address
 from shared.regions import RegionCode
@@ -31,7 +29,6 @@ router = APIRouter(prefix="/api/v1/monitoring/reports", tags=["monitoring 防返
 
 PER_ADDRESS = RateLimit(5, 600)        # 5 reports in 10 minutes from one address (every attempt counts)
 PER_VILLAGE = RateLimit(200, 3600)     # 200 accepted reports an hour for one village
-MAX_BODY = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -74,10 +71,10 @@ async def create_report(request: Request, session: SessionDep, cipher: CipherDep
     try:
         await limiter.hit(redis, f"addr:{client_address(request)}", PER_ADDRESS,
                           "Too many reports from your address; try again later")
-        raw = await _read_body(request, is_form)
+        raw = await forms.read_body(request, is_form=is_form, what="a report")
         if isinstance(raw, dict):
             values = {k: str(raw.get(k) or "")[:2000] for k in ("village_code", "description")}
-        report_in = _validate(raw)
+        report_in = forms.validate(ReportIn, raw)
         await limiter.hit(redis, f"village:{report_in.village_code}", PER_VILLAGE,
                           "This village has received too many reports in the last hour; try again later")
         reference = await service.submit(session=session, cipher=cipher, report_in=report_in)
@@ -88,34 +85,6 @@ async def create_report(request: Request, session: SessionDep, cipher: CipherDep
     if is_form:
         return _html(pages.report_page(village_code=None, village_name=None, received=reference), 202)
     return JSONResponse({"received": True, "reference": reference}, status_code=202)
-
-
-async def _read_body(request: Request, is_form: bool) -> Any:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not is_form and ctype not in ("", "application/json") and not ctype.endswith("+json"):
-        raise problem_for_status(415, "send JSON or an HTML form (application/x-www-form-urlencoded)")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise PayloadTooLarge("a report is at most 16 kB")
-    try:
-        if is_form:
-            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
-            return {k: v[0] for k, v in fields.items()}
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise BadRequest("the body is not valid JSON or form data") from None
-
-
-def _validate(raw: Any) -> ReportIn:
-    if not isinstance(raw, dict):
-        raise Unprocessable("the body must be an object", errors=[{"loc": ["body"], "msg": "must be an object"}])
-    try:
-        return ReportIn.model_validate(raw)
-    except ValidationError as exc:     # loc and msg only: the input is never echoed
-        errors = [{"loc": ["body", *err.get("loc", ())], "msg": str(err.get("msg", ""))} for err in exc.errors()]
-        raise Unprocessable("One or more fields are invalid", errors=errors) from None
 
 
 async def _form_problem(session: SessionDep, problem: Problem, values: dict[str, str]) -> HTMLResponse:
