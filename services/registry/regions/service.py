@@ -16,13 +16,20 @@ def to_read(region: Region) -> RegionRead:
                       rural_population=region.rural_population, version=region.version)
 
 
-async def get_visible(*, session: AsyncSession, principal: Principal, code: str) -> Region:
-    """The region, or 404 when unknown or outside the caller's subtree."""
+def check_visible(principal: Principal, code: str) -> None:
+    """404 unless ``code`` is a region code inside the caller's subtree (whether it exists is the caller's to ask)."""
     try:
         regions.validate(code)
     except ValueError:
         raise NotFound("No such region") from None
-    region = await session.get(Region, code) if principal.covers(code) else None
+    if not principal.covers(code):
+        raise NotFound("No such region")
+
+
+async def get_visible(*, session: AsyncSession, principal: Principal, code: str) -> Region:
+    """The region, or 404 when unknown or outside the caller's subtree."""
+    check_visible(principal, code)
+    region = await session.get(Region, code)
     if region is None:
         raise NotFound("No such region")
     return region

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from services.registry.deps import ReaderScope
 from services.registry.stats import service, years
-from shared import regions
+from services.registry.regions import service as region_service
 from shared.auth import PrincipalDep
 from shared.problems import NotFound, Unprocessable, problem_responses
 from shared.responses import FastJSONResponse
@@ -28,12 +28,7 @@ async def region_stats(code: Annotated[str, Path(max_length=12)], request: Reque
     helper coverage, and ``poverty_incidence`` = persons of registered and returned households ÷
     ``rural_population`` (null when 0). Codes come with their Chinese labels. A helper's figures cover the
     households assigned to them. 404 outside your region."""
-    try:
-        regions.validate(code)
-    except ValueError:
-        raise NotFound("No such region") from None
-    if not principal.covers(code):
-        raise NotFound("No such region")
+    region_service.check_visible(principal, code)
     year = year or datetime.now(CHINA).year
     body = await service.region_stats(await request.app.state.db.pool(), scope=scope, code=code, year=year)
     if body is None:
@@ -53,12 +48,7 @@ async def region_years(code: Annotated[str, Path(max_length=12)], request: Reque
     (返贫), ``removals`` (清退) and ``identified`` (识别), each ``{households, persons}``, counted exactly as the
     statistics' ``in_year`` of that year (one query for the whole range). A helper's figures cover the households
     assigned to them. 404 outside your region."""
-    try:
-        regions.validate(code)
-    except ValueError:
-        raise NotFound("No such region") from None
-    if not principal.covers(code):
-        raise NotFound("No such region")
+    region_service.check_visible(principal, code)
     last = last or datetime.now(CHINA).year
     if first > last:
         msg = "from must not be after to"

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from services.registry.deps import ReaderScope
 from services.registry.monitoring.stats import service
-from shared import regions
+from services.registry.regions import service as region_service
 from shared.auth import PrincipalDep
 from shared.problems import NotFound, problem_responses
 from shared.responses import FastJSONResponse
@@ -25,12 +25,7 @@ async def monitoring_stats(code: Annotated[str, Path(max_length=12)], request: R
     category, status and risk type (codes with labels), households monitored now, cases eliminated in ``year``,
     monitored households with no measure since approval, and the median days from report to approval (over
     cases approved in ``year``). 404 outside your region."""
-    try:
-        regions.validate(code)
-    except ValueError:
-        raise NotFound("No such region") from None
-    if not principal.covers(code):
-        raise NotFound("No such region")
+    region_service.check_visible(principal, code)
     year = year or datetime.now(CHINA).year
     body = await service.monitoring_stats(await request.app.state.db.pool(), scope=scope, code=code, year=year)
     if body is None:
