@@ -6,8 +6,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.registry.deps import ReaderScope
-from services.registry.stats import service, years
 from services.registry.regions import service as region_service
+from services.registry.stats import service, years
 from shared.auth import PrincipalDep
 from shared.problems import NotFound, Unprocessable, problem_responses
 from shared.responses import FastJSONResponse
