@@ -41,7 +41,8 @@ STEPS = (
 
 async def seed_async(base_url: str, *, username: str, password: str | None, settings: Settings | None = None,
                      log: Callable[[str], None] = print, should_stop: Callable[[], bool] = lambda: False,
-                     transport: httpx.AsyncBaseTransport | None = None, run_jobs: bool = False) -> dict[str, int] | None:
+                     transport: httpx.AsyncBaseTransport | None = None,
+                     run_jobs: bool = False) -> dict[str, int] | None:
     """Run every step (the history too when ``settings`` says where the databases are); returns what each
     created, or None when ``should_stop`` interrupted it. ``run_jobs``: no registry worker is running, so the
     demo's import job is run here by the worker's own job function."""

@@ -13,13 +13,14 @@
   case (``warning_id``, source screening), one dismissed, the others open.
 
 Steps taken now go through the gateway's API as the user whose role takes them. A 公示 must run its full term
-before funds closes it, so the rounds of the approved and eliminated cases are taken in this process by the
-registry's own ``cases.service.transition`` with funds' clock set to the day (funds answers through its own
-``open_notice``, :class:`~jingzhun.demo.history.InProcessFunds`), closed by funds' ``close`` and applied by the
-registry's ``notice.closed`` handler, as :mod:`jingzhun.demo.history` does for registrations. The case code
-stamps decisions with the real clock, so those cases' timestamps (``reported_at``/``verified_at``/``approved_at``
-and their steps' ``at``) are then set to the days they happened — one UPDATE each, as history.py does for
-``status_change.at``. A county that already has cases is left alone (a second seed adds nothing).
+before funds closes it and 风险消除 needs an approval six months old, so the approved and eliminated cases are lived
+in this process, as :mod:`jingzhun.demo.history` lives registrations: the registry's own ``cases.service`` (report,
+transitions) with the monitoring clock (``services.registry.monitoring.clock``, which stamps the case's decisions
+and steps) and funds' clock set to each day; funds answers through its own ``open_notice``
+(:class:`~jingzhun.demo.history.InProcessFunds`) and ``close``, and the registry's ``notice.closed`` handler
+applies it. No timestamp is rewritten. A county that already has cases is left alone (a second seed adds
+nothing). The screening job is the registry worker's, waited for (``run_jobs``: run here by the worker's own job
+function, when no worker runs).
 """
 
 from __future__ import annotations
