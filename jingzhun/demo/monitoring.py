@@ -39,7 +39,7 @@ from sqlalchemy import text
 
 from jingzhun.demo.api import Api, SeedError
 from jingzhun.demo.batches import _token
-from jingzhun.demo.data import COUNTY, DEMO_PASSWORD, demo_households, income
+from jingzhun.demo.data import COUNTY, DEMO_PASSWORD, VILLAGES, demo_households, income
 from jingzhun.demo.history import InProcessFunds, clock_installed, funds_clock
 from services.funds.notices import service as notices
 from services.registry.households.scope import scope_of
@@ -116,7 +116,7 @@ def _ordinary(village: str, k: int, year: int, used: set[str]) -> dict[str, Any]
                         "id_number": number, "relation": relation, "health": "healthy", "education": "junior_high",
                         "labor": "normal" if age >= 16 else "none", "in_school": age < 19, "migrant_worker": False})
     return {"village_code": village, "status": "ordinary", "identified_year": year,
-            "address": f"宁夏回族自治区银川市贺兰县洪广镇{village[-2:]}村{k + 1}组{100 + k}号（一般农户）",
+            "address": f"宁夏回族自治区银川市贺兰县{next(v.name for v in VILLAGES if v.code == village)}{k + 1}组{100 + k}号",
             "phone": f"1399512{int(village[-2:]) * 100 + k:04d}", "attribute": "general", "main_cause": "illness",
             "members": members}
 
