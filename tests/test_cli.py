@@ -350,6 +350,7 @@ async def test_demo_county_lives_in_statistics_board_and_audit(settings):
     from tests.conftest import _service_app
     from tests.gateway.conftest import ServiceTransport, netloc
     from services.gateway.app import create as create_gateway
+    from jingzhun.demo.monitoring import case_year
     settings = settings.model_copy(update={"admin_password": "demo-admin-password"})
     apps = {name: _service_app(name, settings) for name in ("registry", "funds", "notifications")}
     wired = ServiceTransport({netloc(settings.service_url(n)): a for n, a in apps.items()})
@@ -367,14 +368,41 @@ async def test_demo_county_lives_in_statistics_board_and_audit(settings):
         started = time.monotonic()
         first = await demo.seed_async("http://test", username=settings.admin_username,
                                       password="demo-admin-password", settings=settings, log=lambda m: None,
-                                      transport=transport)
+                                      transport=transport, run_jobs=True)
         seconds = time.monotonic() - started
         households = len(list(demo.demo_households()))
+        assert 30 <= first["monitoring"] <= 40, first
+
+        async def monitoring_figures() -> tuple:
+            r = await gw.post("/api/v1/auth/token", data={"grant_type": "password", "username": "county2",
+                                                           "password": demo.DEMO_PASSWORD})
+            county2 = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            figures = (await gw.get(f"/api/v1/stats/monitoring/{demo.COUNTY.code}",
+                                    params={"year": case_year()}, headers=county2)).json()
+            warnings = (await gw.get("/api/v1/monitoring/warnings", params={"limit": 500, "region": demo.COUNTY.code},
+                                     headers=county2)).json()["items"]
+            reports = (await gw.get("/api/v1/monitoring/reports", params={"limit": 500}, headers=county2)).json()
+            board = (await gw.get("/public/notices", params={"status": "open", "limit": 100})).json()["items"]
+            return (figures, sorted((w["id"], w["status"]) for w in warnings),
+                    sorted((x["id"], x["status"], x["overdue"]) for x in reports["items"]),
+                    sorted(n["id"] for n in board))
+
+        monitored = await monitoring_figures()
+        figures, warnings, reports, board = monitored
+        by_status = {row["code"]: row["cases"] for row in figures["by_status"]}
+        assert set(by_status) == {"reported", "verified", "publicized", "approved", "eliminated", "rejected"}
+        assert all(n > 0 for n in by_status.values()) and 30 <= figures["cases"] <= 40, figures
+        assert figures["monitored_households"] > 0 and figures["eliminated_in_year"] > 0, figures
+        assert figures["overdue_reports"] == 1, figures
+        assert {s for _, s, _ in reports} == {"open", "accepted", "dismissed"}
+        assert [overdue for _, s, overdue in reports if s == "open"] == [True]
+        assert {s for _, s in warnings} == {"open", "dismissed", "case_opened"}, warnings
         assert first["households"] == households and first["histories"] == households
         again = await demo.seed_async("http://test", username=settings.admin_username,
                                       password="demo-admin-password", settings=settings, log=lambda m: None,
-                                      transport=transport)
+                                      transport=transport, run_jobs=True)
         assert set(again.values()) == {0}, again                    # a second seed adds nothing
+        assert monitored == await monitoring_figures(), "a second seed changed the monitoring"
         r = await gw.post("/api/v1/auth/token", data={"grant_type": "password", "username": "county2",
                                                        "password": demo.DEMO_PASSWORD})
         admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -392,11 +420,16 @@ async def test_demo_county_lives_in_statistics_board_and_audit(settings):
         assert all(by_year[y]["new"]["households"] > 0 for y in (2014, 2015, 2016, 2019, 2020))
         assert by_year[2019]["returns"]["households"] > 0 and by_year[2017]["removals"]["households"] > 0
         board = (await gw.get("/public/notices", params={"status": "open"})).json()["items"]
-        assert 3 <= len(board) <= 10 and all(n["ends_at"] > "2026" for n in board)
+        kinds = [n.get("kind") for n in board]
+        assert 3 <= kinds.count("registration") <= 10 and all(n["ends_at"] > "2026" for n in board), kinds
+        assert kinds.count("monitoring") == by_status["publicized"]         # 防返贫监测 公示 open now
         assert "识别纳入公示" in (await gw.get("/public")).text
         closed = (await gw.get("/api/v1/notices", params={"status": "closed", "limit": 500}, headers=admin)).json()
         assert len(closed["items"]) == 500                       # hundreds of 公示 closed in the past
-        assert all(n["ends_at"] < "2021" for n in closed["items"])
+        past = [n for n in closed["items"] if n["kind"] != "monitoring"]
+        assert len(past) > 400 and all(n["ends_at"] < "2021" for n in past)
+        closed_cases = [n for n in closed["items"] if n["kind"] == "monitoring"]       # 纳入 and 风险消除 公示
+        assert len(closed_cases) == by_status["approved"] + 2 * by_status["eliminated"], closed_cases
         allocations = (await gw.get("/api/v1/allocations", params={"year": 2020, "limit": 100},
                                     headers=admin)).json()["items"]
         by_purpose = {a["purpose"]: a for a in allocations}

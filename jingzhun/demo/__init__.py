@@ -41,9 +41,11 @@ STEPS = (
 
 async def seed_async(base_url: str, *, username: str, password: str | None, settings: Settings | None = None,
                      log: Callable[[str], None] = print, should_stop: Callable[[], bool] = lambda: False,
-                     transport: httpx.AsyncBaseTransport | None = None) -> dict[str, int] | None:
+                     transport: httpx.AsyncBaseTransport | None = None,
+                     run_jobs: bool = False) -> dict[str, int] | None:
     """Run every step (the history too when ``settings`` says where the databases are); returns what each
-    created, or None when ``should_stop`` interrupted it."""
+    created, or None when ``should_stop`` interrupted it. ``run_jobs``: no registry worker is running, so the
+    demo's import job is run here by the worker's own job function."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0, transport=transport) as client:
         api = Api(client)
         await api.login(username, password)
@@ -73,6 +75,14 @@ async def seed_async(base_url: str, *, username: str, password: str | None, sett
             except Problem as exc:
                 raise SeedError(f"batches: {exc.status} {exc.title}: {exc.detail}") from None
             log(f"demo batches: {summary['batches']} paid by the bank")
+            if should_stop():
+                return None
+            from jingzhun.demo.monitoring import seed_monitoring
+            try:
+                summary["monitoring"] = await seed_monitoring(api, settings, run_jobs=run_jobs)
+            except Problem as exc:
+                raise SeedError(f"monitoring: {exc.status} {exc.title}: {exc.detail}") from None
+            log(f"demo monitoring: {summary['monitoring']} 防返贫监测 cases")
         return summary
 
 

@@ -234,7 +234,13 @@ def test_up_runs_the_stack_on_embedded_servers_and_keeps_data(data_dir):
             village = client.get("/api/v1/regions/640122100201", headers=admin)
             assert village.status_code == 200 and village.json()["name"] == "欣荣村"
             homes = client.get("/api/v1/households", params={"region": "640122100201", "limit": 500}, headers=admin)
-            assert homes.status_code == 200 and len(homes.json()["items"]) == 25
+            statuses = [h["status"] for h in homes.json()["items"]]
+            assert homes.status_code == 200 and len(statuses) - statuses.count("ordinary") == 25
+            assert statuses.count("ordinary") == 8                          # 一般农户, for 防返贫监测
+            figures = client.get("/api/v1/stats/monitoring/640122000000", headers=admin).json()
+            assert all(row["cases"] > 0 for row in figures["by_status"]), figures    # the screening job ran too
+            warnings = client.get("/api/v1/monitoring/warnings", params={"limit": 500}, headers=admin).json()
+            assert {w["status"] for w in warnings["items"]} == {"open", "dismissed", "case_opened"}
             r = client.post("/api/v1/regions", json=new_village, headers=admin)
             assert r.status_code == 201, r.text
             r = client.get(f"/api/v1/regions/{new_village['code']}", headers=admin)

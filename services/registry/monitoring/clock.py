@@ -1,4 +1,5 @@
-"""The monitoring clock (tests move it): overdue reports and the times decisions are recorded at."""
+"""The monitoring clock (tests and the demo's past move it): overdue reports and the times reports, warnings' and
+cases' decisions and steps are recorded at."""
 
 from datetime import UTC, datetime
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +13,7 @@ from services.registry.clients import funds
 from services.registry.households import repository as households
 from services.registry.households.scope import Scope
 from services.registry.households.service import lock_visible
+from services.registry.monitoring import clock
 from services.registry.monitoring.cases import repository, rules
 from services.registry.monitoring.reports import repository as reports
 from services.registry.monitoring.screenings import repository as screenings
@@ -99,7 +99,7 @@ async def _step(session: AsyncSession, *, case: Mapping[str, Any], actor: str, r
     """One history row, the audit chain, and a new version of the household (its view shows the case)."""
     await repository.add_step(session, case_id=case["id"], actor=actor, role=role, action=action,
                               from_status=from_status, to_status=to_status, notes=notes or "", notice_id=notice_id,
-                              detail=detail or {})
+                              detail=detail or {}, at=clock.now())
     await audit.record(session, actor=actor, action=f"monitoring_case.{action}", entity="monitoring_case",
                        entity_id=case["id"], diff={"case_no": case["case_no"], "household_id": case["household_id"],
                                                    "from": from_status, "to": to_status, "notes": notes,
@@ -128,7 +128,7 @@ async def create(*, session: AsyncSession, scope: Scope, case_in: CaseCreate) ->
               "village_code": household["village_code"], "category": case_in.category.value,
               "risk_types": [r.value for r in case_in.risk_types], "source": case_in.source.value,
               "description": case_in.description, "year": case_in.year, "status": CaseStatus.reported.value,
-              "phase": Phase.inclusion.value, "reported_by": scope.actor}
+              "phase": Phase.inclusion.value, "reported_by": scope.actor, "reported_at": clock.now()}
     await repository.insert_case(session, values)
     await _step(session, case={"id": case_id, "case_no": case_no, "household_id": household["id"]},
                 actor=scope.actor, role=scope.role, action="report", from_status=None, to_status="reported",
@@ -215,7 +215,7 @@ async def transition(*, session: AsyncSession, scope: Scope, cipher: PiiCipher, 
     values: dict[str, Any] = {"status": target}
     detail: dict[str, Any] = {}
     notice_id = None
-    now = datetime.now(UTC)
+    now = clock.now()
     if action == "reject":
         if not notes:
             raise _invalid("notes", "reject needs notes saying why")
