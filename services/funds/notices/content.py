@@ -75,10 +75,6 @@ def publish_value(key: str, value: Any) -> Any:
     return value
 
 
-def content_of(public: dict[str, Any]) -> dict[str, Any]:
-    return {k: public[k] for k in HASHED_FIELDS}
-
-
 def canonical_json(content: dict[str, Any]) -> bytes:
     """RFC 8785 canonical JSON of a notice's content. What items may hold (text, integers within 2^53, booleans,
     null; lower-case ASCII keys: shared by schemas.NoticeItemIn) orjson writes with sorted keys exactly as RFC 8785
