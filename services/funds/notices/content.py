@@ -23,8 +23,6 @@ import rfc8785
 
 from shared import idnumber
 
-HASHED_FIELDS = ("kind", "region_code", "title", "starts_at", "ends_at", "items")
-
 ID_KEYS = frozenset({"id_number", "account_no", "bank_account", "card_no", "account"})
 PHONE_KEYS = frozenset({"phone", "contact_phone", "mobile", "tel"})
 
