@@ -201,3 +201,31 @@ async def seal_chain(settings: Settings, service: str) -> int:
         return await audit.sweep(db.engine)
     finally:
         await db.close()
+
+
+class ServedInThread:
+    """An ASGI app served by a real uvicorn on a free local port, in a thread (for a browser or any outside client):
+    ``with ServedInThread(app) as s: s.url``."""
+
+    def __init__(self, app, *, timeout: float = 30.0) -> None:
+        import threading
+
+        import uvicorn
+        self.port, self.timeout = free_port(), timeout
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServedInThread:
+        self.thread.start()
+        deadline = time.monotonic() + self.timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(self.timeout)

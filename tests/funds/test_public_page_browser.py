@@ -5,16 +5,13 @@ Set ``JINGZHUN_SCREENSHOT_DIR=docs`` to refresh the committed screenshot (docs/p
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from services.funds.app import create
-from shared.testing import auth, free_port, make_token
+from shared.testing import ServedInThread, auth, make_token
 from tests.conftest import TOWNSHIP
 from tests.funds.conftest import notice_body, person
 
@@ -28,33 +25,9 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                        "(.ci/run does so when it runs as root)")
 
 
-class Served:
-    """The funds app under a real uvicorn on a free 127.0.0.1 port, in a thread of this process."""
-
-    def __init__(self, app) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "Served":
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-
-
 @pytest.fixture
 def served(settings):
-    with Served(create(settings)) as s:
+    with ServedInThread(create(settings)) as s:
         yield s
 
 

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from contextlib import AsyncExitStack
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from redis import asyncio as aioredis
 
@@ -33,7 +30,7 @@ from services.notifications.app import create as create_notifications
 from services.registry.app import create as create_registry
 from shared.queue import redis_url
 from shared.settings import Settings
-from shared.testing import free_port
+from shared.testing import ServedInThread
 from tests.conftest import OTHER_TOWNSHIP, TOWNSHIP
 from tests.gateway.conftest import ServiceTransport, netloc
 from tests.gateway.dashboard_seed import OFFICER, OFFICER_PASSWORD, seed
@@ -89,33 +86,9 @@ class WholeStack:
                 return
 
 
-class Served:
-    """An ASGI app under a real uvicorn on a free 127.0.0.1 port, in a thread of this process."""
-
-    def __init__(self, app) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-
-
 @pytest.fixture
 def served(settings):
-    with Served(WholeStack(settings.model_copy(update={"admin_password": ADMIN_PASSWORD}))) as s:
+    with ServedInThread(WholeStack(settings.model_copy(update={"admin_password": ADMIN_PASSWORD}))) as s:
         yield s
 
 
