@@ -20,8 +20,8 @@ from services.funds.app import create as create_funds
 from services.gateway.app import create as create_gateway
 from services.notifications.app import create as create_notifications
 from services.registry.app import create as create_registry
-from shared.testing import free_port, wait_until
-from tests.funds.test_public_page_browser import ARGS, CHROMIUM, Served
+from shared.testing import ServedInThread, free_port, wait_until
+from tests.funds.test_public_page_browser import ARGS, CHROMIUM
 from tests.gateway.conftest import ADMIN, ADMIN_PASSWORD
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
@@ -40,7 +40,7 @@ def stack_urls(settings):
             "notifications": create_notifications(wired), "gateway": create_gateway(wired)}
     with ExitStack() as stack:
         for name, app in apps.items():          # the gateway last: it fetches the others' documents
-            server = Served(app)
+            server = ServedInThread(app)
             server.port, server.url = ports[name], f"http://127.0.0.1:{ports[name]}"
             server.server.config.port = ports[name]
             stack.enter_context(server)
