@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.allocations import service as allocations
+from services.funds.clients import registry
 from services.funds.disbursements import repository
 from services.funds.disbursements.models import Disbursement
 from services.funds.disbursements.schemas import (DisbursementCreate, DisbursementRead, LineCounts, LineRead,
@@ -33,7 +34,6 @@ from shared.pii import PiiCipher
 from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 S = DisbursementStatus
-ELIGIBILITY_CHUNK = 20_000      # household ids per eligibility call to the registry
 WARNINGS_SHOWN = 100            # warnings carried by the batch read; all of them at …/warnings
 
 
@@ -100,16 +100,6 @@ async def read(session: AsyncSession, d: Disbursement) -> DisbursementRead:
     return (await read_many(session, [d]))[0]
 
 
-async def _eligibility(services: ServiceClient, ids: list[int], region_code: str) -> dict[int, dict[str, Any]]:
-    """The registry's answer for every household, asked in a few large chunks."""
-    found: dict[int, dict[str, Any]] = {}
-    for at in range(0, len(ids), ELIGIBILITY_CHUNK):
-        answer = await services.request("POST", "registry", "/internal/households/eligibility", json={
-            "household_ids": ids[at:at + ELIGIBILITY_CHUNK], "region_code": region_code})
-        found.update((i["household_id"], i) for i in answer["items"])
-    return found
-
-
 def _encrypt(cipher: PiiCipher, values: list[str | None], field: str) -> list[bytes | None]:
     present = [v for v in values if v is not None]
     sealed = iter(cipher.encrypt_many(present, field=field))
@@ -131,7 +121,7 @@ async def create(*, session: AsyncSession, principal: Principal, services: Servi
     if allocation.purpose in NOT_FOR_HOUSEHOLDS:
         raise ledger.EarmarkViolation(f"Money for {PURPOSE_LABELS[allocation.purpose]} is not paid to households by a batch")
     lines = disbursement_in.lines
-    found = await _eligibility(services, [x.household_id for x in lines], allocation.region_code)
+    found = await registry.eligibility(services, [x.household_id for x in lines], allocation.region_code)
     outside = [hid for hid, i in found.items() if i["exists"] and not i["in_region"]]
     if outside:
         raise ledger.EarmarkViolation(f"{len(outside)} household(s) are outside the allocation's region "

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.funds.clients import registry
 from services.funds.loans.state import CHINA
 from shared import audit
 from shared.http import ServiceClient
@@ -26,7 +27,6 @@ from shared.outbox import CHANNEL
 from shared.tables import outbox
 
 DUE_SOON_DAYS = 3
-ELIGIBILITY_CHUNK = 10_000
 OPEN = "('issued', 'repaying', 'extended')"
 
 # the loans to remind today, each remembered in loan_reminder in the same statement (only the new ones return)
@@ -50,14 +50,13 @@ RETURNING loan_no, kind, "on"
 
 
 async def _heads(services: ServiceClient, loans: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    ids = sorted({x["household_id"] for x in loans})
+    """The registry's item for each borrower household, asked per county."""
+    counties: dict[str, set[int]] = {}
+    for x in loans:
+        counties.setdefault(x["region_code"][:6] + "000000", set()).add(x["household_id"])
     out: dict[int, dict[str, Any]] = {}
-    for i in range(0, len(ids), ELIGIBILITY_CHUNK):
-        chunk = ids[i:i + ELIGIBILITY_CHUNK]
-        county = next(x["region_code"] for x in loans if x["household_id"] == chunk[0])[:6] + "000000"
-        answer = await services.request("POST", "registry", "/internal/households/eligibility",
-                                        json={"household_ids": chunk, "region_code": county})
-        out.update({int(h["household_id"]): h for h in answer["items"]})
+    for county, ids in counties.items():
+        out.update(await registry.eligibility(services, ids, county))
     return out
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.funds.clients import registry
 from services.funds.glossary import LOAN_EVENT_LABELS, LOAN_STATUS_LABELS, LoanStatus
 from services.funds.loans import rejections
 from services.funds.loans import state as st
@@ -21,7 +22,7 @@ from services.funds.loans.schemas import LoanEventIn, LoanEventRead, LoanRead, L
 from services.funds.risk_claims import service as risk_claims
 from shared import audit, regions
 from shared.auth import Principal
-from shared.http import ServiceClient, UpstreamProblem
+from shared.http import ServiceClient
 from shared.idnumber import mask
 from shared.money import from_fen, to_fen
 from shared.pagination import decode_cursor, page
@@ -81,15 +82,11 @@ def read(loan: Loan, events: list[LoanEvent]) -> LoanRead:
 
 async def _borrower(services: ServiceClient, principal: Principal, id_number: str) -> dict[str, Any]:
     """The borrower's household from the registry: a 建档立卡 household in the bank's region, or 422."""
-    try:
-        person = await services.request("GET", "registry", f"/api/v1/persons/by-id-number/{id_number}")
-    except UpstreamProblem as exc:
-        if exc.status == 404:
-            raise _unprocessable("id_number", "The borrower is not a member of a registered household") from None
-        raise
-    answer = await services.request("POST", "registry", "/internal/households/eligibility", json={
-        "household_ids": [person["household_id"]], "region_code": principal.region})
-    [household] = answer["items"]
+    person = await registry.person(services, id_number)
+    if person is None:
+        raise _unprocessable("id_number", "The borrower is not a member of a registered household")
+    household = (await registry.eligibility(services, [person["household_id"]], principal.region))[
+        int(person["household_id"])]
     if not household["in_region"]:
         raise _unprocessable("id_number", "The borrower's household is outside your bank's region")
     return household

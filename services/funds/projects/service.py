@@ -99,10 +99,10 @@ async def create(*, session: AsyncSession, principal: Principal, services: Servi
     if await registry.region(services, village) is None:
         raise _field_error(["village_code"], "No such village in the registry")
     if project_in.beneficiary_household_ids:
-        answer = await services.request("POST", "registry", "/internal/households/eligibility", json={
-            "household_ids": project_in.beneficiary_household_ids, "region_code": village})
-        errors = [{"loc": ["body", "beneficiary_household_ids", n], "msg": ", ".join(i["reasons"]),
-                   "type": "value_error"} for n, i in enumerate(answer["items"]) if not i["eligible"]]
+        found = await registry.eligibility(services, project_in.beneficiary_household_ids, village)
+        errors = [{"loc": ["body", "beneficiary_household_ids", n], "msg": ", ".join(found[i]["reasons"]),
+                   "type": "value_error"} for n, i in enumerate(project_in.beneficiary_household_ids)
+                  if not found[i]["eligible"]]
         if errors:
             raise Unprocessable(f"{len(errors)} beneficiary household(s) cannot benefit", errors=errors)
     p = Project(name=project_in.name, purpose=project_in.purpose.value, village_code=village,
