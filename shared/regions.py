@@ -41,6 +41,14 @@ def parent(code: str) -> str | None:
     return None if cut == 0 else code[:cut].ljust(12, "0")
 
 
+def ancestors(code: str) -> list[str]:
+    """The regions above ``code``, nearest first."""
+    out: list[str] = []
+    while (code := parent(code)) is not None:
+        out.append(code)
+    return out
+
+
 def covers(scope: str, code: str) -> bool:
     """True when ``code`` lies in the subtree of ``scope`` (itself included)."""
     return code.startswith(prefix(scope))
