@@ -1,19 +1,23 @@
 """Idempotency-Key: the same key and body replays the first answer; another body is 409.
 
-The key is claimed by an INSERT in the request's own transaction, so a concurrent retry waits on the
-row until the first request commits and then replays its answer; a rolled-back request frees the key.
+A route runs its write through :meth:`Idempotency.once`. The key is claimed by an INSERT in the request's own
+transaction, so a concurrent retry waits on the row until the first request commits and then replays its answer;
+a rolled-back request frees the key.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import orjson
 import rfc8785
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import select, update
+from sqlalchemy import Text, bindparam, cast, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,17 +41,44 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in value]
     return value
 
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+def id_only(answer: Response) -> dict[str, Any]:
+    """``kept`` for an answer holding personal data: only its id is stored, a retry reads the record again."""
+    return {"id": orjson.loads(answer.body)["id"]}
+
+
 class Idempotency:
     def __init__(self, key: str | None, request: Request) -> None:
         self.key = key
         self.request = request
-        self.owner: str | None = None
 
-    async def replay(self, session: AsyncSession, *, owner: str, body: Any) -> JSONResponse | None:
-        """Claim the key, or return the stored answer of the request that claimed it first."""
+    async def once(self, session: AsyncSession, *, owner: str, body: Any, act: Callable[[], Awaitable[Any]],
+                   status_code: int | Callable[[], int] = 201, kept: Callable[[Any], Any] | None = None,
+                   replayed: Callable[[Any, int], Awaitable[Any]] | None = None) -> Any:
+        """``act()``'s answer, run once per key and ``body`` (what identifies the request: the body, or a digest of
+        it). ``kept`` is what is stored of the answer (all of it by default; only ids where it holds personal data),
+        ``replayed`` answers a retry from what was kept (by default the kept JSON again, with its status and
+        ``Idempotent-Replayed: true``). ``status_code`` may be read after ``act`` (a route that answers 200 or 201)."""
         if self.key is None:
-            return None
-        self.owner = owner
+            return await act()
+        prior = await self._claim(session, owner=owner, body=body)
+        if prior is not None:
+            if replayed is not None:
+                return await replayed(prior.response, prior.status_code)
+            return JSONResponse(prior.response, status_code=prior.status_code, headers=REPLAYED)
+        answer = await act()
+        status = status_code() if callable(status_code) else status_code
+        # orjson writes plain JSON values itself (a batch's results list 100,000 lines), models through FastAPI
+        stored = orjson.dumps(kept(answer) if kept else answer, default=jsonable_encoder).decode()
+        await session.execute(update(idempotency_keys).where(
+            idempotency_keys.c.owner == owner, idempotency_keys.c.key == self.key)
+            .values(status_code=status, response=cast(bindparam("answer", stored, type_=Text), JSONB)))
+        return answer
+
+    async def _claim(self, session: AsyncSession, *, owner: str, body: Any) -> Any:
+        """Claim the key (None), or the row of the request that claimed it first."""
         request_hash = hashlib.sha256(
             self.request.method.encode() + self.request.url.path.encode() +
             rfc8785.dumps(_json_safe(jsonable_encoder(body)))).hexdigest()
@@ -62,14 +93,7 @@ class Idempotency:
             raise Conflict("Idempotency-Key was already used with another request", slug="idempotency-key-reused")
         if prior.status_code is None:
             raise Conflict("A request with this Idempotency-Key is still being processed", slug="idempotency-in-flight")
-        return JSONResponse(prior.response, status_code=prior.status_code, headers={"Idempotent-Replayed": "true"})
-
-    async def save(self, session: AsyncSession, *, status_code: int, response: Any) -> None:
-        if self.key is None or self.owner is None:
-            return
-        await session.execute(update(idempotency_keys).where(
-            idempotency_keys.c.owner == self.owner, idempotency_keys.c.key == self.key)
-            .values(status_code=status_code, response=jsonable_encoder(response)))
+        return prior
 
 
 def _key(request: Request, idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> Idempotency:

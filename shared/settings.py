@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
-
-import re
-from functools import lru_cache
-from pathlib import Path
-
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("gateway", "registry", "funds", "notifications")

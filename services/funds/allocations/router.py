@@ -36,14 +36,13 @@ APPROVERS = require(Role.county_admin)
 async def create_allocation(allocation_in: AllocationCreate, session: SessionDep, request: Request,
                             response: Response, idempotency: IdempotencyDep,
                             principal: Principal = ALLOCATORS) -> AllocationRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=allocation_in):
-        return replay
-    allocation = await service.create(session=session, principal=principal, services=request.app.state.services,
-                                      allocation_in=allocation_in)
-    answer = await service.read(session, allocation)
-    set_etag(response, answer.version)
-    await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    async def create() -> AllocationRead:
+        allocation = await service.create(session=session, principal=principal,
+                                          services=request.app.state.services, allocation_in=allocation_in)
+        answer = await service.read(session, allocation)
+        set_etag(response, answer.version)
+        return answer
+    return await idempotency.once(session, owner=principal.sub, body=allocation_in, act=create)
 
 
 @router.get("/api/v1/allocations", response_model=Page[AllocationRead], responses=problem_responses(401, 403, 404),
@@ -92,12 +91,10 @@ async def reverse_allocation(allocation_id: IdPath, body: ReversalCreate, sessio
              summary="Propose a 调项 (another county_admin approves it)")
 async def propose_adjustment(allocation_id: IdPath, adjustment_in: AdjustmentCreate, session: SessionDep,
                              idempotency: IdempotencyDep, principal: Principal = APPROVERS) -> AdjustmentRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=adjustment_in):
-        return replay
-    answer = await service.propose(session=session, principal=principal, allocation_id=allocation_id,
-                                   adjustment_in=adjustment_in)
-    await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    async def propose() -> AdjustmentRead:
+        return await service.propose(session=session, principal=principal, allocation_id=allocation_id,
+                                     adjustment_in=adjustment_in)
+    return await idempotency.once(session, owner=principal.sub, body=adjustment_in, act=propose)
 
 
 @router.get("/api/v1/adjustments", response_model=Page[AdjustmentRead], responses=problem_responses(401, 403),

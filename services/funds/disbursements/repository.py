@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,12 +158,3 @@ async def add_events(session: AsyncSession, *, topic: str, to: Sequence[str], pa
         "SELECT gen_random_uuid(), :topic, CAST(:to AS text[]), CAST(p AS jsonb) FROM unnest(CAST(:p AS text[])) p"),
         {"topic": topic, "to": list(to), "p": list(payloads)})
     await session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
-
-
-async def save_answer(session: AsyncSession, *, owner: str, key: str, status_code: int, answer: Any) -> None:
-    """What ``shared.idempotency.save`` stores, for an answer already made of JSON values (a results post lists up
-    to 100,000 lines: written by orjson instead of walked by jsonable_encoder)."""
-    await session.execute(text(
-        "UPDATE idempotency_keys SET status_code = :status, response = CAST(:answer AS jsonb) "
-        "WHERE owner = :owner AND key = :key"),
-        {"status": status_code, "answer": orjson.dumps(answer).decode(), "owner": owner, "key": key})

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from services.funds.deps import CipherDep, SessionDep
-from services.funds.disbursements import examples, repository, results, service
+from services.funds.disbursements import examples, results, service
 from services.funds.disbursements.schemas import (
     BankBatchSummary,
     BankDisbursementRead,
@@ -56,13 +56,11 @@ async def create_disbursement(disbursement_in: DisbursementCreate, session: Sess
                               principal: Principal = MAKERS) -> DisbursementRead:
     body = {"allocation_id": disbursement_in.allocation_id, "title": disbursement_in.title,
             "lines_sha256": service.lines_digest(disbursement_in)}
-    if replay := await idempotency.replay(session, owner=principal.sub, body=body):
-        return replay
-    d = await service.create(session=session, principal=principal, services=request.app.state.services,
-                             cipher=cipher, disbursement_in=disbursement_in)
-    answer = await _answer(session, d, response)
-    await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    async def create() -> DisbursementRead:
+        d = await service.create(session=session, principal=principal, services=request.app.state.services,
+                                 cipher=cipher, disbursement_in=disbursement_in)
+        return await _answer(session, d, response)
+    return await idempotency.once(session, owner=principal.sub, body=body, act=create)
 
 
 @router.get("/api/v1/disbursements", summary="Payment batches of a region 发放批次列表",
@@ -172,10 +170,9 @@ async def bank_results(disbursement_id: IdPath, session: SessionDep, cipher: Cip
                        results_in: Annotated[ResultsIn, Body(openapi_examples={"paid_and_failed": {
                            "summary": "one line paid, one failed", "value": examples.RESULTS_IN}})],
                        principal: Principal = BANK) -> ResultsRead:
-    if replay := await idempotency.replay(session, owner=principal.sub,
-                                          body={"sha256": results.results_digest(results_in)}):
-        return replay
-    answer = await results.post_results(session=session, principal=principal, cipher=cipher,
-                                        disbursement_id=disbursement_id, results=results_in)
-    await repository.save_answer(session, owner=principal.sub, key=idempotency.key, status_code=200, answer=answer)
-    return FastJSONResponse(answer)
+    async def post() -> dict:
+        return await results.post_results(session=session, principal=principal, cipher=cipher,
+                                          disbursement_id=disbursement_id, results=results_in)
+    answer = await idempotency.once(session, owner=principal.sub, body={"sha256": results.results_digest(results_in)},
+                                    act=post, status_code=200)
+    return answer if isinstance(answer, Response) else FastJSONResponse(answer)

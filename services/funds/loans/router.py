@@ -82,18 +82,17 @@ async def post_loan_event(event_in: Annotated[LoanEventIn, Body(openapi_examples
     impossible (409 ``impossible-event``: a second issue, anything before the issue or after the loan ended, a
     repayment above what is outstanding), an ``event_id`` reused with other content (409). Every refused event
     is kept with its problem: ``GET /api/v1/bank/loan-events/rejected``."""
-    if replay := await idempotency.replay(session, owner=principal.sub, body=event_in):
-        return replay
-    stored, loan, events = await service.post_event(session=session, principal=principal,
-                                                    services=request.app.state.services, cipher=cipher,
-                                                    event_in=event_in,
-                                                    risk_share=request.app.state.settings.risk_share)
-    answer = LoanEventAnswer(stored=stored, loan=service.read(loan, events))
-    response.status_code = 201 if stored else 200
-    await idempotency.save(session, status_code=response.status_code, response=answer)
-    if stored:
-        await service.audit_event(session=session, principal=principal, event_in=event_in, loan=loan)
-    return answer
+    async def post() -> LoanEventAnswer:
+        stored, loan, events = await service.post_event(session=session, principal=principal,
+                                                        services=request.app.state.services, cipher=cipher,
+                                                        event_in=event_in,
+                                                        risk_share=request.app.state.settings.risk_share)
+        response.status_code = 201 if stored else 200
+        if stored:
+            await service.audit_event(session=session, principal=principal, event_in=event_in, loan=loan)
+        return LoanEventAnswer(stored=stored, loan=service.read(loan, events))
+    return await idempotency.once(session, owner=principal.sub, body=event_in, act=post,
+                                  status_code=lambda: response.status_code)
 
 
 @router.get("/api/v1/bank/loan-events/rejected", response_model=Page[LoanEventRejectionRead],
@@ -136,12 +135,11 @@ async def interest_subsidies(subsidy_in: SubsidyIn, session: SessionDep, request
     """A day accrues only if the borrower's household was ``registered``, ``returned`` or ``exited`` on that day
     (its status history in the registry), so registering a household later pays no interest for the days
     before."""
-    if replay := await idempotency.replay(session, owner=principal.sub, body=subsidy_in):
-        return replay
-    answer = await subsidy.subsidize(session=session, principal=principal, services=request.app.state.services,
-                                     subsidy_in=subsidy_in)
-    await idempotency.save(session, status_code=200, response=answer)
-    return FastJSONResponse(answer)
+    async def pay() -> dict:
+        return await subsidy.subsidize(session=session, principal=principal, services=request.app.state.services,
+                                       subsidy_in=subsidy_in)
+    answer = await idempotency.once(session, owner=principal.sub, body=subsidy_in, act=pay, status_code=200)
+    return answer if isinstance(answer, Response) else FastJSONResponse(answer)
 
 
 @router.get("/api/v1/stats/loans", response_model=LoanStats, responses=problem_responses(401, 403, 404, 422),

@@ -61,14 +61,12 @@ def _located(answer: JSONResponse | FundingRead | PaymentRead, kind: str, projec
              summary="Propose a project 项目申报")
 async def propose(project_in: ProjectCreate, session: SessionDep, request: Request, response: Response,
                   idempotency: IdempotencyDep, principal: Principal = PROPOSERS) -> ProjectRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=project_in):
-        return replay
-    p = await service.create(session=session, principal=principal, services=request.app.state.services,
-                             project_in=project_in)
-    answer = await _answer(session, p, request, response)
-    response.headers["Location"] = f"/api/v1/projects/{p.id}"
-    await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    async def create() -> ProjectRead:
+        p = await service.create(session=session, principal=principal, services=request.app.state.services,
+                                 project_in=project_in)
+        response.headers["Location"] = f"/api/v1/projects/{p.id}"
+        return await _answer(session, p, request, response)
+    return await idempotency.once(session, owner=principal.sub, body=project_in, act=create)
 
 
 @router.get("", summary="Projects of a region 项目列表",
@@ -102,11 +100,10 @@ async def transition(project_id: IdPath, move: TransitionIn, session: SessionDep
              summary="Commit money of an allocation with the project's purpose; answers the funding")
 async def fund(project_id: IdPath, funding_in: FundingIn, session: SessionDep, response: Response,
                idempotency: IdempotencyDep, principal: Principal = TREASURY) -> FundingRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=funding_in):
-        return _located(replay, "fundings", project_id, response)
-    f = await service.fund(session=session, principal=principal, project_id=project_id, funding_in=funding_in)
-    answer = service.funding_read(f)
-    await idempotency.save(session, status_code=201, response=answer)
+    async def fund() -> FundingRead:
+        return service.funding_read(await service.fund(session=session, principal=principal, project_id=project_id,
+                                                       funding_in=funding_in))
+    answer = await idempotency.once(session, owner=principal.sub, body=funding_in, act=fund)
     return _located(answer, "fundings", project_id, response)
 
 
@@ -133,12 +130,10 @@ async def get_funding(project_id: IdPath, funding_id: IdPath, session: SessionDe
              summary="Pay a stage of the project; answers the payment")
 async def pay(project_id: IdPath, payment_in: PaymentIn, session: SessionDep, request: Request, response: Response,
               idempotency: IdempotencyDep, principal: Principal = TREASURY) -> PaymentRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=payment_in):
-        return _located(replay, "payments", project_id, response)
-    x = await service.pay(session=session, principal=principal, project_id=project_id, payment_in=payment_in,
-                          advance_share=_share(request))
-    answer = service.payment_read(x)
-    await idempotency.save(session, status_code=201, response=answer)
+    async def pay() -> PaymentRead:
+        return service.payment_read(await service.pay(session=session, principal=principal, project_id=project_id,
+                                                      payment_in=payment_in, advance_share=_share(request)))
+    answer = await idempotency.once(session, owner=principal.sub, body=payment_in, act=pay)
     return _located(answer, "payments", project_id, response)
 
 

@@ -80,12 +80,12 @@ async def post_statement(statement_in: Annotated[StatementIn, Body(openapi_examp
                          principal: Principal = BANK) -> StatementRead:
     prepared = service.prepare(statement_in)
     # the key is compared by the statement's digest: hashing 100,000 entries' JSON again would cost seconds
-    if replay := await idempotency.replay(session, owner=principal.sub, body={"statement": prepared.digest}):
-        return replay
-    answer, stored = await service.receive(session=session, principal=principal, prepared=prepared)
-    response.status_code = 201 if stored else 200
-    await idempotency.save(session, status_code=response.status_code, response=answer)
-    return answer
+    async def receive() -> StatementRead:
+        answer, stored = await service.receive(session=session, principal=principal, prepared=prepared)
+        response.status_code = 201 if stored else 200
+        return answer
+    return await idempotency.once(session, owner=principal.sub, body={"statement": prepared.digest}, act=receive,
+                                  status_code=lambda: response.status_code)
 
 
 @router.get("/api/v1/disbursements/{disbursement_id}/reconciliation", response_model=ReconciliationRead,

@@ -42,13 +42,11 @@ async def get_claim(claim_id: IdPath, session: SessionDep, response: Response,
 
 
 async def _act(request: Request, response: Response, session, idempotency, principal, body, act) -> RiskClaimRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=body):
-        return replay
-    claim = await act()
-    answer = service.read(claim)
-    set_etag(response, claim.version)
-    await idempotency.save(session, status_code=200, response=answer)
-    return answer
+    async def acted() -> RiskClaimRead:
+        claim = await act()
+        set_etag(response, claim.version)
+        return service.read(claim)
+    return await idempotency.once(session, owner=principal.sub, body=body, act=acted, status_code=200)
 
 
 @router.post("/{claim_id}/review", response_model=RiskClaimRead,

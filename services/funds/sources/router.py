@@ -18,13 +18,11 @@ router = APIRouter(prefix="/api/v1/fund-sources")
              responses=problem_responses(401, 403, 422), summary="Register a fund source 登记资金来源")
 async def create_source(source_in: FundSourceCreate, session: SessionDep, principal: PrincipalDep,
                         response: Response, idempotency: IdempotencyDep) -> FundSourceRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=source_in):
-        return replay
-    source = await service.create(session=session, principal=principal, source_in=source_in)
-    set_etag(response, source.version)
-    answer = service.to_read(source)
-    await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    async def create() -> FundSourceRead:
+        source = await service.create(session=session, principal=principal, source_in=source_in)
+        set_etag(response, source.version)
+        return service.to_read(source)
+    return await idempotency.once(session, owner=principal.sub, body=source_in, act=create)
 
 
 @router.get("", summary="Fund sources 资金来源列表", response_model=Page[FundSourceRead], responses=problem_responses(401))

@@ -83,12 +83,10 @@ async def add_measure(household_id: IdPath, measure_in: MeasureIn, session: Sess
                       principal: PrincipalDep, idempotency: IdempotencyDep) -> MeasureRead:
     """Cadres, or the household's helper. ``Idempotency-Key`` accepted."""
     household = await households.lock_visible(session, scope=scope, household_id=household_id, for_update=False)
-    if replay := await idempotency.replay(session, owner=principal.sub, body=measure_in):
-        return replay
-    row = await service.add_measure(session=session, scope=scope, household=household, measure_in=measure_in)
-    answer = MeasureRead(**service.measure_body(row))
-    await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    async def add() -> MeasureRead:
+        row = await service.add_measure(session=session, scope=scope, household=household, measure_in=measure_in)
+        return MeasureRead(**service.measure_body(row))
+    return await idempotency.once(session, owner=principal.sub, body=measure_in, act=add)
 
 
 @router.get("/measures", response_model=Page[MeasureRead], responses=problem_responses(400, 401, 403, 404),

@@ -1,4 +1,3 @@
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -36,7 +35,7 @@ from shared.auth import BEARER, PrincipalDep, bearer_of, require_service
 from shared.db import SessionDep
 from shared.etag import check_if_match, etag
 from shared.http_types import INT64_MAX, IdPath, Limit
-from shared.idempotency import IdempotencyDep
+from shared.idempotency import REPLAYED, IdempotencyDep, id_only
 from shared.pagination import Page
 from shared.problems import NotFound, Problem, problem_response, problem_responses
 from shared.regions import RegionCode
@@ -59,15 +58,15 @@ async def create_household(household_in: HouseholdCreate, session: SessionDep, s
     """Stored as ``pending`` (识别中) with a generated ``household_no`` (village code + sequence). Exactly one
     member is the head; a person already in any household of the registry is a 409 naming that household
     (``household_id``, ``household_no``). Sex and birth date come from the ID number."""
-    if replay := await idempotency.replay(session, owner=principal.sub, body=household_in):
-        # the stored answer holds only the id (no personal data at rest in clear): show it again as of now
-        prior = json.loads(replay.body)
-        body = await service.view(session, scope=scope, cipher=cipher, household_id=prior["id"], endpoint=endpoint)
-        return _answer(body, replay.status_code, **{"Idempotent-Replayed": "true"})
-    household_id = await service.create(session=session, scope=scope, cipher=cipher, household_in=household_in)
-    await idempotency.save(session, status_code=201, response={"id": household_id})
-    body = await service.view(session, scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
-    return _answer(body, 201, Location=f"/api/v1/households/{household_id}")
+    async def show(household_id: int, status_code: int, **headers: str) -> JSONResponse:
+        body = await service.view(session, scope=scope, cipher=cipher, household_id=household_id, endpoint=endpoint)
+        return _answer(body, status_code, **headers)
+
+    async def create() -> JSONResponse:
+        household_id = await service.create(session=session, scope=scope, cipher=cipher, household_in=household_in)
+        return await show(household_id, 201, Location=f"/api/v1/households/{household_id}")
+    return await idempotency.once(session, owner=principal.sub, body=household_in, act=create, kept=id_only,
+                                  replayed=lambda kept, status: show(kept["id"], status, **REPLAYED))
 
 
 @router.get("/households", response_model=Page[HouseholdSummary], responses=problem_responses(400, 401, 403, 422),
@@ -168,20 +167,19 @@ async def add_member(household_id: IdPath, member_in: MemberIn, session: Session
     """Not a second head (422); a person already in any household is a 409 naming it. ``Idempotency-Key``
     accepted."""
     household = await service.lock_visible(session, scope=scope, household_id=household_id)
-    if replay := await idempotency.replay(session, owner=principal.sub, body=member_in):
-        member_id = json.loads(replay.body)["id"]
-        status_code, extra = replay.status_code, {"Idempotent-Replayed": "true"}
-    else:
-        member_id = await service.add_member(session=session, scope=scope, cipher=cipher, household=household,
-                                             member_in=member_in)
-        await idempotency.save(session, status_code=201, response={"id": member_id})
-        status_code, extra = 201, {}
-    member = await repository.member_by_id(session, member_id)
-    if member is None or member["household_id"] != household_id:
-        raise NotFound("No such member")
-    if scope.full_pii:
-        await repository.log_access(session, scope=scope, endpoint=endpoint, household_ids=[household_id])
-    return _answer(service.member_body(member, cipher=cipher, scope=scope), status_code, **extra)
+    async def show(member_id: int, status_code: int, **headers: str) -> JSONResponse:
+        member = await repository.member_by_id(session, member_id)
+        if member is None or member["household_id"] != household_id:
+            raise NotFound("No such member")
+        if scope.full_pii:
+            await repository.log_access(session, scope=scope, endpoint=endpoint, household_ids=[household_id])
+        return _answer(service.member_body(member, cipher=cipher, scope=scope), status_code, **headers)
+
+    async def add() -> JSONResponse:
+        return await show(await service.add_member(session=session, scope=scope, cipher=cipher, household=household,
+                                                   member_in=member_in), 201)
+    return await idempotency.once(session, owner=principal.sub, body=member_in, act=add, kept=id_only,
+                                  replayed=lambda kept, status: show(kept["id"], status, **REPLAYED))
 
 
 @router.patch("/households/{household_id}/members/{member_id}", response_model=MemberRead,

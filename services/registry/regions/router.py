@@ -15,13 +15,11 @@ router = APIRouter(prefix="/api/v1/regions")
              responses=problem_responses(401, 403, 404, 409, 422), summary="Create a region 新增行政区划")
 async def create_region(region_in: RegionCreate, session: SessionDep, principal: PrincipalDep,
                         response: Response, idempotency: IdempotencyDep) -> RegionRead:
-    if replay := await idempotency.replay(session, owner=principal.sub, body=region_in):
-        return replay
-    region = await service.create(session=session, principal=principal, region_in=region_in)
-    set_etag(response, region.version)
-    answer = service.to_read(region)
-    await idempotency.save(session, status_code=201, response=answer)
-    return answer
+    async def create() -> RegionRead:
+        region = await service.create(session=session, principal=principal, region_in=region_in)
+        set_etag(response, region.version)
+        return service.to_read(region)
+    return await idempotency.once(session, owner=principal.sub, body=region_in, act=create)
 
 
 @router.get("/{code}", summary="A region 行政区划详情", response_model=RegionRead, responses=problem_responses(401, 404))

@@ -1,4 +1,3 @@
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +11,7 @@ from shared.auth import PrincipalDep
 from shared.db import SessionDep
 from shared.etag import etag
 from shared.http_types import IdPath, Limit
-from shared.idempotency import IdempotencyDep
+from shared.idempotency import REPLAYED, IdempotencyDep, id_only
 from shared.pagination import Page
 from shared.problems import problem_responses
 from shared.regions import RegionCode
@@ -34,14 +33,14 @@ async def create_case(case_in: CaseCreate, session: SessionDep, scope: CadreScop
     """A village cadre (or a county admin) reports a household of their region; the case starts ``reported``.
     The category must fit the household's status (422 naming the rule otherwise); a household has at most one
     open case (409 naming it). ``Idempotency-Key`` honoured."""
-    if replay := await idempotency.replay(session, owner=principal.sub, body=case_in):
-        prior = json.loads(replay.body)
-        body = await service.read(session, scope=scope, case_id=prior["id"])
-        return _answer(body, replay.status_code, **{"Idempotent-Replayed": "true"})
-    case_id = await service.create(session=session, scope=scope, case_in=case_in)
-    await idempotency.save(session, status_code=201, response={"id": case_id})
-    body = await service.read(session, scope=scope, case_id=case_id)
-    return _answer(body, 201, Location=f"/api/v1/monitoring/cases/{case_id}")
+    async def show(case_id: int, status_code: int, **headers: str) -> JSONResponse:
+        return _answer(await service.read(session, scope=scope, case_id=case_id), status_code, **headers)
+
+    async def create() -> JSONResponse:
+        case_id = await service.create(session=session, scope=scope, case_in=case_in)
+        return await show(case_id, 201, Location=f"/api/v1/monitoring/cases/{case_id}")
+    return await idempotency.once(session, owner=principal.sub, body=case_in, act=create, kept=id_only,
+                                  replayed=lambda kept, status: show(kept["id"], status, **REPLAYED))
 
 
 @router.get("", response_model=Page[CaseSummary], responses=problem_responses(400, 401, 403, 422),
