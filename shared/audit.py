@@ -20,14 +20,13 @@ from typing import Any
 
 import rfc8785
 from fastapi import APIRouter, Query, Request
-from fastapi.encoders import jsonable_encoder
 from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from shared.auth import require_service
-from shared.db import SessionDep
-from shared.tables import GENESIS, audit_head, audit_log, audit_pending
+from shared.db import SessionDep, driver, to_json
+from shared.tables import GENESIS, audit_head, audit_log
 
 log = logging.getLogger("jingzhun.audit")
 
@@ -43,9 +42,10 @@ async def record(session: AsyncSession, *, actor: str, action: str, entity: str,
                  diff: Any = None) -> None:
     """Append one audit row in the caller's transaction. It takes no lock: once the transaction commits, the
     sealer links it into the chain (in this process at once, else at the next read or sweep)."""
-    diff = jsonable_encoder(diff if diff is not None else {})
-    await session.execute(audit_pending.insert().values(at=datetime.now(UTC), actor=actor, action=action,
-                                                        entity=entity, entity_id=str(entity_id), diff=diff))
+    await (await driver(session)).execute(
+        "INSERT INTO audit_pending (at, actor, action, entity, entity_id, diff) "
+        "VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)",
+        datetime.now(UTC), actor, action, entity, str(entity_id), to_json(diff if diff is not None else {}))
     bind = session.sync_session.get_bind()
     session.sync_session.info[_ENGINE] = getattr(bind, "engine", bind)      # the sync Engine behind the session
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
+import orjson
 from fastapi import Depends, Request
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
@@ -116,6 +118,21 @@ class Database:
         if self._pool is not None:
             await self._pool.close()
         await self.engine.dispose()
+
+
+async def driver(session: AsyncSession) -> asyncpg.Connection:
+    """The session's own asyncpg connection, inside its transaction: for COPY, and for the few statements every
+    write runs (idempotency, audit, outbox) where SQLAlchemy's statement building would cost more than the query."""
+    fairy = await (await session.connection()).get_raw_connection()
+    adapted = fairy.dbapi_connection
+    if adapted._transaction is None:    # SQLAlchemy sends BEGIN lazily, before its first statement: send it now
+        await adapted._start_transaction()
+    return fairy.driver_connection
+
+
+def to_json(value: Any) -> str:
+    """JSON text of plain values by orjson, of anything else (models, Decimal) as FastAPI encodes it."""
+    return orjson.dumps(value, default=jsonable_encoder, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

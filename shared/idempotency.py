@@ -16,13 +16,10 @@ import rfc8785
 from fastapi import Depends, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import Text, bindparam, cast, select, update
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import driver, to_json
 from shared.problems import BadRequest, Conflict
-from shared.tables import idempotency_keys
 
 
 
@@ -65,16 +62,15 @@ class Idempotency:
             return await act()
         prior = await self._claim(session, owner=owner, body=body)
         if prior is not None:
+            kept_answer = orjson.loads(prior["response"])
             if replayed is not None:
-                return await replayed(prior.response, prior.status_code)
-            return JSONResponse(prior.response, status_code=prior.status_code, headers=REPLAYED)
+                return await replayed(kept_answer, prior["status_code"])
+            return JSONResponse(kept_answer, status_code=prior["status_code"], headers=REPLAYED)
         answer = await act()
         status = status_code() if callable(status_code) else status_code
-        # orjson writes plain JSON values itself (a batch's results list 100,000 lines), models through FastAPI
-        stored = orjson.dumps(kept(answer) if kept else answer, default=jsonable_encoder).decode()
-        await session.execute(update(idempotency_keys).where(
-            idempotency_keys.c.owner == owner, idempotency_keys.c.key == self.key)
-            .values(status_code=status, response=cast(bindparam("answer", stored, type_=Text), JSONB)))
+        await (await driver(session)).execute(
+            "UPDATE idempotency_keys SET status_code = $3, response = $4::text::jsonb WHERE owner = $1 AND key = $2",
+            owner, self.key, status, to_json(kept(answer) if kept else answer))
         return answer
 
     async def _claim(self, session: AsyncSession, *, owner: str, body: Any) -> Any:
@@ -82,16 +78,15 @@ class Idempotency:
         request_hash = hashlib.sha256(
             self.request.method.encode() + self.request.url.path.encode() +
             rfc8785.dumps(_json_safe(jsonable_encoder(body)))).hexdigest()
-        claimed = (await session.execute(
-            pg_insert(idempotency_keys).values(owner=owner, key=self.key, request_hash=request_hash)
-            .on_conflict_do_nothing().returning(idempotency_keys.c.key))).first()
-        if claimed:
+        conn = await driver(session)
+        if await conn.fetchval("INSERT INTO idempotency_keys (owner, key, request_hash) VALUES ($1, $2, $3) "
+                               "ON CONFLICT DO NOTHING RETURNING true", owner, self.key, request_hash):
             return None
-        prior = (await session.execute(select(idempotency_keys).where(
-            idempotency_keys.c.owner == owner, idempotency_keys.c.key == self.key))).one()
-        if prior.request_hash != request_hash:
+        prior = await conn.fetchrow("SELECT request_hash, status_code, response::text AS response "
+                                    "FROM idempotency_keys WHERE owner = $1 AND key = $2", owner, self.key)
+        if prior["request_hash"] != request_hash:
             raise Conflict("Idempotency-Key was already used with another request", slug="idempotency-key-reused")
-        if prior.status_code is None:
+        if prior["status_code"] is None:
             raise Conflict("A request with this Idempotency-Key is still being processed", slug="idempotency-in-flight")
         return prior
 

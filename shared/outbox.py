@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from fastapi.encoders import jsonable_encoder
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import queue
+from shared.db import driver, to_json
 from shared.settings import Settings
-from shared.tables import outbox, processed_events
+from shared.tables import processed_events
 
 log = logging.getLogger("jingzhun.outbox")
 CHANNEL = "jingzhun_outbox"
@@ -28,9 +28,10 @@ async def emit(session: AsyncSession, *, topic: str, payload: dict[str, Any], to
                event_id: uuid.UUID | None = None) -> uuid.UUID:
     """Write an event for the services in ``to``; it leaves only if the caller's transaction commits."""
     event_id = event_id or uuid.uuid4()
-    await session.execute(outbox.insert().values(event_id=event_id, topic=topic, destinations=list(to),
-                                                 payload=jsonable_encoder(payload)))
-    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+    await (await driver(session)).execute(
+        "WITH e AS (INSERT INTO outbox (event_id, topic, destinations, payload) "
+        "VALUES ($1, $2, $3, $4::text::jsonb) RETURNING 1) SELECT pg_notify($5, '') FROM e",
+        event_id, topic, list(to), to_json(payload), CHANNEL)
     return event_id
 
 

@@ -215,10 +215,11 @@ def database_away(exc: BaseException) -> Problem | None:
     return None
 
 
-def _db_problem(exc: sa_exc.DBAPIError) -> Problem | None:
+def _db_problem(exc: Exception) -> Problem | None:
+    """For SQLAlchemy's errors and asyncpg's own (statements run on the driver connection)."""
     if (away := database_away(exc)) is not None:
         return away
-    orig = getattr(exc, "orig", None)
+    orig = getattr(exc, "orig", None) or exc
     code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
     if isinstance(exc, sa_exc.IntegrityError) or (code or "").startswith("23"):
         return Conflict("The change conflicts with existing data")
@@ -245,12 +246,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             p.headers = dict(exc.headers)
         return problem_response(p)
 
-    @app.exception_handler(sa_exc.DBAPIError)
-    async def _db(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
+    async def _db(request: Request, exc: Exception) -> JSONResponse:
         p = _db_problem(exc)
         if p is None:
             return await _unexpected(request, exc)
         return problem_response(p)
+
+    for kind in (sa_exc.DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(kind, _db)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

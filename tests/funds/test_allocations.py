@@ -272,3 +272,15 @@ async def test_entries_show_both_sides_a_page_at_a_time(stack, token, source):
     forged = await stack.get(f"/api/v1/allocations/{a['id']}/entries", params={"cursor": "eyJpZCI6ImEifQ"},
                              headers=auth(token()))
     assert forged.status_code == 400 and forged.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_refused_allocation_does_not_burn_its_key(stack, token, source):
+    """The key is claimed before the region is checked: the refusal rolls the claim back, a corrected retry is
+    refused the same way (not 'still being processed'), and another body under the key is then accepted."""
+    headers = auth(token()) | {"Idempotency-Key": "alloc-refused"}
+    wrong = allocation(source, region_code="640122100999")
+    first = await stack.post("/api/v1/allocations", json=wrong, headers=headers)
+    again = await stack.post("/api/v1/allocations", json=wrong, headers=headers)
+    assert first.status_code == again.status_code == 422, again.text
+    fixed = await stack.post("/api/v1/allocations", json=allocation(source), headers=headers)
+    assert fixed.status_code == 201, fixed.text
