@@ -10,7 +10,6 @@ import time
 
 import pytest
 from arq.worker import Worker
-from sqlalchemy import make_url, text
 
 from services.gateway.app import create as create_gateway
 from services.notifications import worker as notifications_worker
@@ -18,16 +17,16 @@ from services.registry.app import create as create_registry
 from services.notifications.app import create as create_notifications
 from services.notifications.handlers import HANDLERS
 from jingzhun import children, supervisor
-from shared import migrations, outbox, queue
+from shared import outbox, queue
 from shared.db import Database
-from shared.embedded import EmbeddedPostgres, RunDir
 from shared.settings import Settings
 from shared.testing import auth, running, wait_until
 from shared.worker import worker_settings
-from tests.notifications.conftest import envelope, paid, provider  # noqa: F401 - the provider fixture
+from tests.notifications.conftest import envelope, paid
 from tests.shared.workers import publish, worker_running
 from tests.conftest import COUNTY, TOWNSHIP, VILLAGE
 from tests.registry.conftest import household
+from tests.outage_faults import count
 
 ADMIN_PASSWORD = "Helan-admin-2024"
 
@@ -82,167 +81,6 @@ async def run_notifications_worker(settings) -> None:
 
 
 # --- faults while events are handled (issue 11: defects 10, 11, 13) ----------------------------------------------
-
-class DyingDatabase:
-    """A TCP stand-in for the PostgreSQL server that can die like one: ``kill()`` resets every connection (the
-    server rolls back what was open) and refuses new ones until ``revive()``."""
-
-    def __init__(self, settings) -> None:
-        url = make_url(settings.database_url)
-        socket_dir = url.query.get("host")
-        self.unix = f"{socket_dir}/.s.PGSQL.{url.port or 5432}" if socket_dir else None
-        self.target = (url.host or "127.0.0.1", url.port or 5432)
-        self.server: asyncio.Server | None = None
-        self.port = 0
-        self.links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self.kills = 0
-
-    def url_for(self, settings) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    async def start(self) -> "DyingDatabase":
-        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def _link(self, reader, writer) -> None:
-        try:
-            if self.unix:
-                up_reader, up_writer = await asyncio.open_unix_connection(self.unix)
-            else:
-                up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        link = (writer, up_writer)
-        self.links.add(link)
-
-        async def pump(src, dst) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, RuntimeError):
-                pass
-            finally:
-                dst.transport.abort()
-
-        try:
-            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-        finally:
-            self.links.discard(link)
-
-    async def kill(self) -> None:
-        self.kills += 1
-        self.server.close()
-        for a, b in list(self.links):
-            a.transport.abort()
-            b.transport.abort()
-        self.server = None
-
-    async def revive(self) -> None:
-        await self.start()
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.kill()
-
-
-async def count(db: Database, sql: str) -> int:
-    async with db.sessionmaker() as s:
-        return (await s.execute(text(sql))).scalar_one()
-
-
-class KilledPostgres:
-    """A PostgreSQL of the test's own whose postmaster is SIGKILLed, then started again on its data (crash recovery)."""
-
-    def __init__(self, data_dir) -> None:
-        self.run = RunDir(data_dir)
-        self.pg = EmbeddedPostgres(data_dir, self.run.path)
-
-    async def start(self) -> "KilledPostgres":
-        await asyncio.to_thread(self.pg.start)
-        return self
-
-    def url_for(self, settings) -> str:
-        return self.pg.url
-
-    async def kill(self) -> None:
-        os.kill(self.pg.proc.pid, signal.SIGKILL)
-        await asyncio.to_thread(self.pg.proc.wait)
-
-    async def revive(self) -> None:
-        for _ in range(50):          # its orphaned backends must notice the death and leave its shared memory first
-            try:
-                await asyncio.to_thread(self.pg.start)
-                return
-            except RuntimeError:
-                await asyncio.sleep(0.2)
-        raise RuntimeError("PostgreSQL did not start again after the kill")
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self.pg.stop)
-        self.pg.remove_outside_data()
-        self.run.cleanup()
-
-
-@pytest.mark.parametrize("death", ["connections reset", "postmaster SIGKILLed"])
-async def test_every_payment_sms_arrives_once_when_postgresql_dies_while_events_are_handled(settings, own_redis,
-                                                                                          provider, tmp_path, death):
-    """Issue 11 defect 10: the server dies under 200 payment.paid events being consumed; every event is applied once
-    and every head gets one SMS (one Idempotency-Key each), none dead-lettered. Two deaths: a stand-in that resets
-    every connection and refuses new ones for 3 s, and a real server SIGKILLed and started again."""
-    if death == "connections reset":
-        dying = await DyingDatabase(settings).start()
-        direct_url = dying_target(dying)
-    else:
-        dying = await KilledPostgres(tmp_path / "pg").start()
-        direct_url = dying.url_for(settings)
-        await asyncio.to_thread(migrations.upgrade, settings.model_copy(update={"database_url": direct_url}),
-                                "notifications")
-    settings = settings.model_copy(update={"redis_url": own_redis.url, "database_url": dying.url_for(settings),
-                                           "sms_url": provider.url})
-    direct = Database(settings.model_copy(update={"database_url": direct_url}), "notifications")
-    events = [envelope("payment.paid", paid(household_id=n + 1, head_phone=f"1395123{n:04d}")) for n in range(200)]
-
-    async def bank_posts_results() -> None:          # lines reported paid over a couple of seconds
-        for i in range(0, len(events), 10):
-            await publish(settings, "notifications", *events[i:i + 10])
-            await asyncio.sleep(0.05)
-
-    try:
-        async with worker_running(notifications_worker.settings(settings)) as worker:
-            posting = asyncio.create_task(bank_posts_results())
-            assert await wait_until(lambda: count(direct, "SELECT count(*) >= 20 FROM processed_events"), 20)
-            await dying.kill()                        # mid-handling: some in their transaction, more queued
-            await asyncio.sleep(3)
-            await dying.revive()
-            await posting
-
-            async def all_sent() -> bool:
-                return await count(direct, "SELECT count(*) FROM sms_message WHERE status = 'sent'") == 200
-
-            assert await wait_until(all_sent, timeout=90, interval=0.25), (
-                await count(direct, "SELECT count(*) FROM sms_message"), len(set(provider.keys())))
-            assert worker.jobs_retried > 0            # the outage did hit consumers, which were run again
-        assert await count(direct, "SELECT count(*) FROM processed_events") == 200
-        assert await count(direct, "SELECT count(*) FROM sms_message") == 200
-        assert await count(direct, "SELECT count(*) FROM dead_letters") == 0
-        keys = provider.keys()
-        assert len(set(keys)) == 200                  # every head once per Idempotency-Key
-        phones = {p.json["phone"] for p in provider.posts}
-        assert phones == {e["payload"]["head_phone"] for e in events}
-    finally:
-        await direct.close()
-        await dying.close()
-
-
-def dying_target(dying: DyingDatabase) -> str:
-    """The real server behind the stand-in (for the test's own look at the data)."""
-    if dying.unix:
-        return f"postgresql://postgres@/postgres?host={dying.unix.rsplit('/', 1)[0]}"
-    return f"postgresql://postgres@{dying.target[0]}:{dying.target[1]}/postgres"
-
 
 async def test_a_job_in_flight_when_redis_is_killed_runs_again_seconds_after_redis_is_back(settings, own_redis):
     """Issue 11 defect 11: arq's in-progress mark of a job whose worker died with Redis came back from the
