@@ -83,9 +83,9 @@ async def matching(session: AsyncSession, *, statement_pk: int, bank_code: str) 
 # refund entry's ref names the line; the ledger's unique index on it keeps a line to one refund), with the two
 # accounts a refund moves. Their lines are locked first, in id order: two statements reversing one line queue.
 _LOCK_REVERSED = """
-SELECT l.id FROM disbursement_line l
+SELECT l.id FROM disbursement_line l JOIN disbursement d ON d.id = l.disbursement_id AND d.bank_code = :b
 WHERE l.id IN (SELECT e.line_id FROM bank_statement_entry e WHERE e.statement_pk = :s AND e.reversal)
-ORDER BY l.id FOR UPDATE"""
+ORDER BY l.id FOR UPDATE OF l"""
 
 _REFUNDABLE = """
 SELECT DISTINCT ON (l.id) l.id AS line_id, l.disbursement_id, d.allocation_id, l.amount, e.seq,
@@ -104,7 +104,7 @@ ORDER BY l.id, e.seq"""
 async def refundable(session: AsyncSession, *, statement_pk: int, bank_code: str) -> list[Mapping[str, Any]]:
     """The lines this statement reverses that are still to be refunded, in line order, each with its ``ref`` and
     its allocation's ``spent`` and ``available`` account ids."""
-    await session.execute(text(_LOCK_REVERSED), {"s": statement_pk})
+    await session.execute(text(_LOCK_REVERSED), {"s": statement_pk, "b": bank_code})
     return list((await session.execute(text(_REFUNDABLE), {"s": statement_pk, "b": bank_code})).mappings().all())
 
 
