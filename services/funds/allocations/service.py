@@ -131,7 +131,7 @@ async def reverse_allocation(*, session: AsyncSession, principal: Principal, all
     if allocation.adjustment_id is not None:
         raise Conflict("This allocation came from a 调项; move its money with another adjustment",
                        slug="not-reversible")
-    entry_id = await ledger.entry_id(session, kind=EntryKind.allocate, ref=f"allocation:{allocation.id}")
+    entry_id = await ledger.entry_by_ref(session, kind=EntryKind.allocate, ref=f"allocation:{allocation.id}")
     reversal = await ledger.reverse(session, entry_id=entry_id, actor=principal.sub, memo=reason)
     await audit.record(session, actor=principal.sub, action="allocation.reverse", entity="allocation",
                        entity_id=allocation.id, diff={"entry_id": reversal, "reverses": entry_id, "reason": reason})

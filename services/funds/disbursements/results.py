@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.funds.disbursements import repository
 from services.funds.disbursements.models import Disbursement
 from services.funds.disbursements.schemas import BankBatchSummary, BankDisbursementRead, BankLineRead, ResultsIn
-from services.funds.disbursements.service import (conflict_state, end_to_end_id, fen_of, line_counts, line_errors,
-                                                  lines)
+from services.funds.disbursements.service import conflict_state, fen_of, line_counts, line_errors, lines
 from services.funds.glossary import PURPOSE_LABELS, DisbursementStatus, EntryKind
 from services.funds.ledger import service as ledger
+from services.funds.reconciliation.reference import end_to_end_id
 from shared import audit
 from shared.auth import Principal
 from shared.money import from_fen

@@ -37,9 +37,6 @@ S = DisbursementStatus
 WARNINGS_SHOWN = 100            # warnings carried by the batch read; all of them at …/warnings
 
 
-__all__ = ["end_to_end_id"]      # the line's reference with the bank, one function for batches and 对账
-
-
 def conflict_state(d: Disbursement, doing: str) -> Conflict:
     return Conflict(f"The batch is {d.status}; it cannot be {doing} now", slug="disbursement-state",
                     status_now=d.status)

@@ -61,7 +61,7 @@ async def reversal_of(session: AsyncSession, entry_id: int) -> int | None:
     return (await session.execute(select(entry_t.c.id).where(entry_t.c.reverses_id == entry_id))).scalar()
 
 
-async def entry_id(session: AsyncSession, *, kind: EntryKind, ref: str) -> int:
+async def entry_by_ref(session: AsyncSession, *, kind: EntryKind, ref: str) -> int:
     return (await session.execute(select(entry_t.c.id).where(entry_t.c.ref == ref, entry_t.c.kind == kind.value)
                                   )).scalar_one()
 

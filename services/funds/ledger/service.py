@@ -19,11 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.glossary import EntryKind
 from services.funds.ledger import repository
-from services.funds.ledger.repository import (ALLOCATION_KINDS, accounts, entries_of, entry_id, open_accounts,
-                                              source_account)
+from services.funds.ledger.repository import (  # noqa: F401 (the reads callers make as ledger.accounts(…))
+    ALLOCATION_KINDS, accounts, entries_of, entry_by_ref, open_accounts, source_account)
 from shared.problems import Conflict
 
-__all__ = ["ALLOCATION_KINDS", "accounts", "entries_of", "entry_id", "open_accounts", "source_account"]    # queries
 ACCOUNT_LABELS = {"source": "资金来源", "available": "可用", "committed": "已占用", "spent": "已支出"}
 
 
