@@ -272,3 +272,18 @@ async def test_entries_show_both_sides_a_page_at_a_time(stack, token, source):
     forged = await stack.get(f"/api/v1/allocations/{a['id']}/entries", params={"cursor": "eyJpZCI6ImEifQ"},
                              headers=auth(token()))
     assert forged.status_code == 400 and forged.headers["content-type"] == "application/problem+json"
+
+
+async def test_fund_sources_are_listed_as_they_are_read(stack, token):
+    """One rule for both: the caller's subtree and the regions above it (a city's source reaches its villages)."""
+    ids = {}
+    for region in ("640100000000", COUNTY, "640121000000"):         # the city, this county, a neighbouring one
+        r = await stack.post("/api/v1/fund-sources", headers=auth(token(region=region)), json={
+            "name": f"专项资金 {region}", "level": "municipal", "doc_no": f"文号{region}", "year": 2020})
+        assert r.status_code == 201, r.text
+        ids[region] = r.json()["id"]
+    officer = auth(token(role="finance_officer", region=TOWNSHIP, sub="u-fin"))
+    listed = (await stack.get("/api/v1/fund-sources", headers=officer)).json()["items"]
+    assert {s["id"] for s in listed} == {ids["640100000000"], ids[COUNTY]}
+    for region, seen in (("640100000000", 200), (COUNTY, 200), ("640121000000", 404)):
+        assert (await stack.get(f"/api/v1/fund-sources/{ids[region]}", headers=officer)).status_code == seen
