@@ -284,3 +284,18 @@ async def test_a_refused_allocation_does_not_burn_its_key(stack, token, source):
     assert first.status_code == again.status_code == 422, again.text
     fixed = await stack.post("/api/v1/allocations", json=allocation(source), headers=headers)
     assert fixed.status_code == 201, fixed.text
+
+
+async def test_fund_sources_are_listed_as_they_are_read(stack, token):
+    """One rule for both: the caller's subtree and the regions above it (a city's source reaches its villages)."""
+    ids = {}
+    for region in ("640100000000", COUNTY, "640121000000"):         # the city, this county, a neighbouring one
+        r = await stack.post("/api/v1/fund-sources", headers=auth(token(region=region)), json={
+            "name": f"专项资金 {region}", "level": "municipal", "doc_no": f"文号{region}", "year": 2020})
+        assert r.status_code == 201, r.text
+        ids[region] = r.json()["id"]
+    officer = auth(token(role="finance_officer", region=TOWNSHIP, sub="u-fin"))
+    listed = (await stack.get("/api/v1/fund-sources", headers=officer)).json()["items"]
+    assert {s["id"] for s in listed} == {ids["640100000000"], ids[COUNTY]}
+    for region, seen in (("640100000000", 200), (COUNTY, 200), ("640121000000", 404)):
+        assert (await stack.get(f"/api/v1/fund-sources/{ids[region]}", headers=officer)).status_code == seen

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.funds.allocations.models import Adjustment, Allocation
+from services.funds.allocations import repository
+from services.funds.allocations.models import Allocation
 from services.funds.allocations.schemas import (AdjustmentCreate, AdjustmentRead, AllocationCreate, AllocationRead,
                                                 EntryLineRead, EntryRead)
 from services.funds.clients import registry
@@ -24,11 +23,9 @@ from shared.money import from_fen, to_fen
 from shared.pagination import decode_cursor, page
 from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
-allocation_t, adjustment_t = Allocation.__table__, Adjustment.__table__
-
 
 def _visible(principal: Principal, region_code: str) -> bool:
-    """Inside the caller's subtree, or above it (a township sees the county's allocations)."""
+    """A region the caller names: inside its subtree, or above it (a township sees the county's allocations)."""
     return principal.covers(region_code) or regions.covers(region_code, principal.region)
 
 
@@ -86,36 +83,25 @@ async def create(*, session: AsyncSession, principal: Principal, services: Servi
     return allocation
 
 
-async def get(*, session: AsyncSession, principal: Principal, allocation_id: int, lock: bool = False
-              ) -> Allocation:
-    q = select(Allocation).where(Allocation.id == allocation_id)
-    if lock:
-        q = q.with_for_update()
-    allocation = (await session.execute(q)).scalars().first()
-    if allocation is None or not _visible(principal, allocation.region_code):
-        raise NotFound("No such allocation")
+async def get(*, session: AsyncSession, principal: Principal, allocation_id: int, lock: bool = False,
+              to_change: bool = False, not_found: str = "No such allocation") -> Allocation:
+    """An allocation the caller may read (``to_change``: may change); any other is not found."""
+    scope = repository.writable(principal) if to_change else repository.readable(principal)
+    allocation = await repository.one(session, scope, allocation_id, lock=lock)
+    if allocation is None:
+        raise NotFound(not_found)
     return allocation
 
 
 async def list_(*, session: AsyncSession, principal: Principal, region: str | None, purpose: str | None,
                 year: int | None, limit: int, cursor: str | None) -> tuple[list[AllocationRead], str | None]:
-    scope = region or principal.region
-    if not scope:       # a service asking for everything
-        q = select(Allocation)
-    elif not _visible(principal, scope):
+    scope = region or principal.region      # "" for a service asking for everything
+    if scope and not _visible(principal, scope):
         raise NotFound("No such region")
-    elif principal.covers(scope):
-        q = select(Allocation).where(Allocation.region_code.startswith(regions.prefix(scope)))
-    else:       # a region above the caller's: only what covers the caller
-        q = select(Allocation).where(Allocation.region_code == scope)
-    if purpose is not None:
-        q = q.where(Allocation.purpose == purpose)
-    if year is not None:
-        q = q.where(Allocation.year == year)
-    if (key := decode_cursor(cursor, id=int)) is not None:
-        q = q.where(Allocation.id > key["id"])
-    rows = [a for a in (await session.execute(q.order_by(Allocation.id).limit(limit + 1))).scalars().all()
-            if _visible(principal, a.region_code)]
+    key = decode_cursor(cursor, id=int)
+    rows = await repository.page_of(       # a region above the caller's: only what covers the caller
+        session, principal, region=scope or None, below=bool(scope) and principal.covers(scope), purpose=purpose,
+        year=year, after=key["id"] if key else None, limit=limit + 1)
     items, next_cursor = page(rows, limit, lambda a: {"id": a.id})
     balances = await ledger.accounts(session, [a.id for a in items])
     return [to_read(a, balances) for a in items], next_cursor
@@ -140,15 +126,12 @@ async def reverse_allocation(*, session: AsyncSession, principal: Principal, all
                              ) -> Allocation:
     """冲正 of a mistaken allocation: its money goes back to the source; refused (409) once any of it is committed
     or spent, or if it was reversed already."""
-    allocation = await get(session=session, principal=principal, allocation_id=allocation_id, lock=True)
-    if not principal.covers(allocation.region_code):
-        raise NotFound("No such allocation")
+    allocation = await get(session=session, principal=principal, allocation_id=allocation_id, lock=True,
+                           to_change=True)
     if allocation.adjustment_id is not None:
         raise Conflict("This allocation came from a 调项; move its money with another adjustment",
                        slug="not-reversible")
-    entry_id = (await session.execute(select(ledger.entry_t.c.id).where(
-        ledger.entry_t.c.ref == f"allocation:{allocation.id}", ledger.entry_t.c.kind == EntryKind.allocate.value)
-    )).scalar_one()
+    entry_id = await ledger.entry_by_ref(session, kind=EntryKind.allocate, ref=f"allocation:{allocation.id}")
     reversal = await ledger.reverse(session, entry_id=entry_id, actor=principal.sub, memo=reason)
     await audit.record(session, actor=principal.sub, action="allocation.reverse", entity="allocation",
                        entity_id=allocation.id, diff={"entry_id": reversal, "reverses": entry_id, "reason": reason})
@@ -168,18 +151,16 @@ def adjustment_read(adj: Mapping[str, Any], from_purpose: str) -> AdjustmentRead
 
 async def propose(*, session: AsyncSession, principal: Principal, allocation_id: int,
                   adjustment_in: AdjustmentCreate) -> AdjustmentRead:
-    allocation = await get(session=session, principal=principal, allocation_id=allocation_id)
-    if not principal.covers(allocation.region_code):
-        raise NotFound("No such allocation")
+    allocation = await get(session=session, principal=principal, allocation_id=allocation_id, to_change=True)
     if adjustment_in.to_purpose.value == allocation.purpose:
         raise _field_error("to_purpose", "The allocation already has this purpose")
     fen = to_fen(adjustment_in.amount)
     available = (await ledger.accounts(session, [allocation.id]))[(allocation.id, "available")]["balance"]
     if fen > available:
         raise ledger.InsufficientFunds(f"The allocation has {from_fen(available)} available")
-    row = (await session.execute(adjustment_t.insert().values(
-        allocation_id=allocation.id, to_purpose=adjustment_in.to_purpose.value, amount=fen,
-        reason=adjustment_in.reason, proposed_by=principal.sub).returning(*adjustment_t.c))).mappings().one()
+    row = await repository.add_adjustment(session, allocation_id=allocation.id,
+                                          to_purpose=adjustment_in.to_purpose.value, amount=fen,
+                                          reason=adjustment_in.reason, proposed_by=principal.sub)
     await audit.record(session, actor=principal.sub, action="adjustment.propose", entity="adjustment",
                        entity_id=row["id"], diff=adjustment_in.model_dump(mode="json") | {"allocation_id": allocation.id})
     return adjustment_read(row, allocation.purpose)
@@ -187,13 +168,11 @@ async def propose(*, session: AsyncSession, principal: Principal, allocation_id:
 
 async def _locked_adjustment(session: AsyncSession, principal: Principal, adjustment_id: int
                              ) -> tuple[Mapping[str, Any], Allocation]:
-    adj = (await session.execute(select(adjustment_t).where(adjustment_t.c.id == adjustment_id).with_for_update()
-                                 )).mappings().first()
+    adj = await repository.adjustment(session, adjustment_id, lock=True)
     if adj is None:
         raise NotFound("No such adjustment")
-    allocation = await get(session=session, principal=principal, allocation_id=adj["allocation_id"])
-    if not principal.covers(allocation.region_code):
-        raise NotFound("No such adjustment")
+    allocation = await get(session=session, principal=principal, allocation_id=adj["allocation_id"],
+                           to_change=True, not_found="No such adjustment")
     if adj["status"] != AdjustmentStatus.proposed.value:
         raise Conflict(f"The adjustment is already {adj['status']}", slug="adjustment-decided")
     return adj, allocation
@@ -201,9 +180,7 @@ async def _locked_adjustment(session: AsyncSession, principal: Principal, adjust
 
 async def _decide(session: AsyncSession, principal: Principal, adj: Mapping[str, Any], **values: Any
                   ) -> Mapping[str, Any]:
-    return (await session.execute(update(adjustment_t).where(adjustment_t.c.id == adj["id"]).values(
-        decided_by=principal.sub, decided_at=datetime.now(UTC), version=adjustment_t.c.version + 1, **values
-    ).returning(*adjustment_t.c))).mappings().one()
+    return await repository.decide(session, adj["id"], by=principal.sub, **values)
 
 
 async def approve(*, session: AsyncSession, principal: Principal, adjustment_id: int) -> AdjustmentRead:
@@ -235,23 +212,18 @@ async def reject(*, session: AsyncSession, principal: Principal, adjustment_id: 
 
 
 async def get_adjustment(*, session: AsyncSession, principal: Principal, adjustment_id: int) -> AdjustmentRead:
-    adj = (await session.execute(select(adjustment_t).where(adjustment_t.c.id == adjustment_id))).mappings().first()
+    adj = await repository.adjustment(session, adjustment_id)
     if adj is None:
         raise NotFound("No such adjustment")
-    allocation = await get(session=session, principal=principal, allocation_id=adj["allocation_id"])
+    allocation = await get(session=session, principal=principal, allocation_id=adj["allocation_id"],
+                           not_found="No such adjustment")
     return adjustment_read(adj, allocation.purpose)
 
 
 async def list_adjustments(*, session: AsyncSession, principal: Principal, status: str | None, limit: int,
                            cursor: str | None) -> tuple[list[AdjustmentRead], str | None]:
-    q = (select(adjustment_t, allocation_t.c.purpose.label("from_purpose"), allocation_t.c.region_code)
-         .join(allocation_t, allocation_t.c.id == adjustment_t.c.allocation_id))
-    if not principal.is_service:
-        q = q.where(allocation_t.c.region_code.startswith(regions.prefix(principal.region)))
-    if status is not None:
-        q = q.where(adjustment_t.c.status == status)
-    if (key := decode_cursor(cursor, id=int)) is not None:
-        q = q.where(adjustment_t.c.id > key["id"])
-    rows = (await session.execute(q.order_by(adjustment_t.c.id).limit(limit + 1))).mappings().all()
-    rows, next_cursor = page(list(rows), limit, lambda r: {"id": r["id"]})
+    key = decode_cursor(cursor, id=int)
+    rows = await repository.adjustments_page(session, principal, status=status, after=key["id"] if key else None,
+                                             limit=limit + 1)
+    rows, next_cursor = page(rows, limit, lambda r: {"id": r["id"]})
     return [adjustment_read(r, r["from_purpose"]) for r in rows], next_cursor

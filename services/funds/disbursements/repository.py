@@ -1,27 +1,75 @@
 """Every query on batches and their lines. Batches hold up to 100,000 lines: lines go in by COPY, change by one
-``UPDATE … FROM unnest(…)``, are counted by one aggregate and read a page at a time; never a query per line."""
+``UPDATE … FROM unnest(…)``, are counted by one aggregate and read a page at a time; never a query per line.
+
+A caller reads batches through :func:`readable` (its subtree and the regions above it), changes them through
+:func:`writable` (its subtree), a bank only the batches sent to it: a row outside is simply not found."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import asyncpg
-from sqlalchemy import text
+from sqlalchemy import Select, false, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.funds.disbursements.models import Disbursement
 from services.funds.glossary import DisbursementStatus as S
+from shared import scoping
+from shared.auth import Principal
+from shared.db import driver
 from shared.outbox import CHANNEL
 
 LINE_COLUMNS = ("disbursement_id", "household_id", "amount", "memo", "village_code", "household_no", "head_name",
                 "head_id_masked", "head_id_enc", "phone_enc", "account_bank_code", "account_enc", "account_masked")
 
 
-async def _raw(session: AsyncSession) -> asyncpg.Connection:
-    """The session's own asyncpg connection (same transaction), for COPY."""
-    conn = await session.connection()
-    return (await conn.get_raw_connection()).driver_connection
+# --- batches ----------------------------------------------------------------------------------------------
 
+def readable(principal: Principal) -> Select:
+    """The batches the caller may read: its subtree and the regions above it."""
+    return select(Disbursement).where(scoping.subtree_or_above(Disbursement.region_code, principal))
+
+
+def writable(principal: Principal) -> Select:
+    """The batches the caller may change: its subtree only."""
+    return select(Disbursement).where(scoping.subtree(Disbursement.region_code, principal))
+
+
+def sent_to(principal: Principal) -> Select:
+    """The batches sent to the caller's bank (none for a caller that is no bank)."""
+    if principal.bank is None:
+        return select(Disbursement).where(false())
+    return select(Disbursement).where(Disbursement.bank_code == principal.bank)
+
+
+async def one(session: AsyncSession, statement: Select, disbursement_id: int, *, lock: bool = False
+              ) -> Disbursement | None:
+    q = statement.where(Disbursement.id == disbursement_id)
+    if lock:
+        q = q.with_for_update()
+    return (await session.execute(q)).scalars().first()
+
+
+async def locked(session: AsyncSession, disbursement_id: int) -> Disbursement | None:
+    """The batch, locked, for the funds service's own handlers (no caller to scope by)."""
+    return (await session.execute(select(Disbursement).where(Disbursement.id == disbursement_id).with_for_update()
+                                  )).scalars().first()
+
+
+async def page_of(session: AsyncSession, statement: Select, *, status: str | None, allocation_id: int | None = None,
+                  after: int | None, limit: int) -> list[Disbursement]:
+    """``limit`` batches of ``statement`` after id ``after``, in id order."""
+    q = statement
+    if status is not None:
+        q = q.where(Disbursement.status == status)
+    if allocation_id is not None:
+        q = q.where(Disbursement.allocation_id == allocation_id)
+    if after is not None:
+        q = q.where(Disbursement.id > after)
+    return list((await session.execute(q.order_by(Disbursement.id).limit(limit))).scalars().all())
+
+
+# --- lines -------------------------------------------------------------------------------------------------
 
 async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[Mapping[str, Any]]:
     return [r._mapping for r in (await session.execute(text(sql), params)).all()]
@@ -29,7 +77,7 @@ async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[Mapping[
 
 async def add_lines(session: AsyncSession, records: Sequence[tuple]) -> None:
     """Lines in the order given (their ids follow it), values in :data:`LINE_COLUMNS` order."""
-    await (await _raw(session)).copy_records_to_table("disbursement_line", records=records, columns=LINE_COLUMNS)
+    await (await driver(session)).copy_records_to_table("disbursement_line", records=records, columns=LINE_COLUMNS)
 
 
 async def add_warnings(session: AsyncSession, *, disbursement_id: int, purpose: str, year: int) -> int:

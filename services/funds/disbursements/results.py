@@ -9,16 +9,15 @@ import hashlib
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.disbursements import repository
 from services.funds.disbursements.models import Disbursement
 from services.funds.disbursements.schemas import BankBatchSummary, BankDisbursementRead, BankLineRead, ResultsIn
-from services.funds.disbursements.service import (conflict_state, end_to_end_id, fen_of, line_counts, line_errors,
-                                                  lines)
+from services.funds.disbursements.service import conflict_state, fen_of, line_counts, line_errors, lines
 from services.funds.glossary import PURPOSE_LABELS, DisbursementStatus, EntryKind
 from services.funds.ledger import service as ledger
+from services.funds.reconciliation.reference import end_to_end_id
 from shared import audit
 from shared.auth import Principal
 from shared.money import from_fen
@@ -33,11 +32,8 @@ FIRST_PAGE = 500        # lines carried by the batch read itself
 async def for_bank(*, session: AsyncSession, principal: Principal, disbursement_id: int, lock: bool = False
                    ) -> Disbursement:
     """Only the bank the batch was sent to sees it; for any other caller it does not exist."""
-    q = select(Disbursement).where(Disbursement.id == disbursement_id, Disbursement.bank_code.is_not(None))
-    if lock:
-        q = q.with_for_update()
-    d = (await session.execute(q)).scalars().first()
-    if d is None or principal.bank is None or d.bank_code != principal.bank:
+    d = await repository.one(session, repository.sent_to(principal), disbursement_id, lock=lock)
+    if d is None:
         raise NotFound("No such disbursement")
     return d
 
@@ -83,12 +79,9 @@ async def bank_lines(*, session: AsyncSession, d: Disbursement, cipher: PiiCiphe
 
 async def bank_list(*, session: AsyncSession, principal: Principal, status: str | None, limit: int,
                     cursor: str | None) -> tuple[list[Disbursement], str | None]:
-    q = select(Disbursement).where(Disbursement.bank_code == (principal.bank or ""))
-    if status is not None:
-        q = q.where(Disbursement.status == status)
-    if (key := decode_cursor(cursor, id=int)) is not None:
-        q = q.where(Disbursement.id > key["id"])
-    rows = list((await session.execute(q.order_by(Disbursement.id).limit(limit + 1))).scalars().all())
+    key = decode_cursor(cursor, id=int)
+    rows = await repository.page_of(session, repository.sent_to(principal), status=status,
+                                    after=key["id"] if key else None, limit=limit + 1)
     return page(rows, limit, lambda d: {"id": d.id})
 
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.allocations import service as allocations
@@ -25,7 +24,8 @@ from services.funds.glossary import (DISBURSEMENT_STATUS_LABELS, LINE_STATUS_LAB
 from services.funds.ledger import service as ledger
 from services.funds.notices import service as notices
 from services.funds.notices.content import publish_value, scrub
-from shared import audit, regions
+from services.funds.reconciliation.reference import end_to_end_id
+from shared import audit
 from shared.auth import Principal
 from shared.http import ServiceClient
 from shared.money import from_fen, to_fen
@@ -35,11 +35,6 @@ from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 S = DisbursementStatus
 WARNINGS_SHOWN = 100            # warnings carried by the batch read; all of them at …/warnings
-
-
-def end_to_end_id(disbursement_id: int, line_id: int) -> str:
-    """The line's reference with the bank (statements and 对账 parse exactly this)."""
-    return f"JZ-{disbursement_id}-{line_id}"
 
 
 def conflict_state(d: Disbursement, doing: str) -> Conflict:
@@ -115,9 +110,7 @@ def lines_digest(disbursement_in: DisbursementCreate) -> str:
 async def create(*, session: AsyncSession, principal: Principal, services: ServiceClient, cipher: PiiCipher,
                  disbursement_in: DisbursementCreate) -> Disbursement:
     allocation = await allocations.get(session=session, principal=principal,
-                                       allocation_id=disbursement_in.allocation_id)
-    if not principal.covers(allocation.region_code):
-        raise NotFound("No such allocation")
+                                       allocation_id=disbursement_in.allocation_id, to_change=True)
     if allocation.purpose in NOT_FOR_HOUSEHOLDS:
         raise ledger.EarmarkViolation(f"Money for {PURPOSE_LABELS[allocation.purpose]} is not paid to households by a batch")
     lines = disbursement_in.lines
@@ -159,30 +152,21 @@ async def create(*, session: AsyncSession, principal: Principal, services: Servi
     return d
 
 
-async def get(*, session: AsyncSession, principal: Principal, disbursement_id: int, lock: bool = False
-              ) -> Disbursement:
-    q = select(Disbursement).where(Disbursement.id == disbursement_id)
-    if lock:
-        q = q.with_for_update()
-    d = (await session.execute(q)).scalars().first()
-    if d is None or not (principal.covers(d.region_code) or regions.covers(d.region_code, principal.region)):
+async def get(*, session: AsyncSession, principal: Principal, disbursement_id: int, lock: bool = False,
+              to_change: bool = False) -> Disbursement:
+    """A batch the caller may read (``to_change``: may change); any other is not found."""
+    scope = repository.writable(principal) if to_change else repository.readable(principal)
+    d = await repository.one(session, scope, disbursement_id, lock=lock)
+    if d is None:
         raise NotFound("No such disbursement")
     return d
 
 
 async def list_(*, session: AsyncSession, principal: Principal, status: str | None, allocation_id: int | None,
                 limit: int, cursor: str | None) -> tuple[list[Disbursement], str | None]:
-    q = select(Disbursement)
-    if not principal.is_service:
-        q = q.where(Disbursement.region_code.startswith(regions.prefix(principal.region)[:6]))
-    if status is not None:
-        q = q.where(Disbursement.status == status)
-    if allocation_id is not None:
-        q = q.where(Disbursement.allocation_id == allocation_id)
-    if (key := decode_cursor(cursor, id=int)) is not None:
-        q = q.where(Disbursement.id > key["id"])
-    rows = [d for d in (await session.execute(q.order_by(Disbursement.id).limit(limit + 1))).scalars().all()
-            if principal.covers(d.region_code) or regions.covers(d.region_code, principal.region)]
+    key = decode_cursor(cursor, id=int)
+    rows = await repository.page_of(session, repository.readable(principal), status=status,
+                                    allocation_id=allocation_id, after=key["id"] if key else None, limit=limit + 1)
     return page(rows, limit, lambda d: {"id": d.id})
 
 
@@ -221,9 +205,7 @@ def _bump(d: Disbursement, status: DisbursementStatus) -> None:
 async def publicize(*, session: AsyncSession, principal: Principal, services: ServiceClient, disbursement_id: int,
                     days: int | None, min_days: int) -> int:
     """Open the batch's 公示 (who gets how much); while it is open the batch cannot change or be approved."""
-    d = await get(session=session, principal=principal, disbursement_id=disbursement_id, lock=True)
-    if not principal.covers(d.region_code):
-        raise NotFound("No such disbursement")
+    d = await get(session=session, principal=principal, disbursement_id=disbursement_id, lock=True, to_change=True)
     if d.status == S.publicizing:
         return d.notice_id
     if d.status != S.draft:
@@ -250,8 +232,7 @@ async def apply_notice(session: AsyncSession, *, notice_id: int, requester_ref: 
     if kind != "disbursement" or not batch.isdigit():
         return
     disbursement_id = int(batch)
-    d = (await session.execute(select(Disbursement).where(Disbursement.id == disbursement_id).with_for_update()
-                               )).scalars().first()
+    d = await repository.locked(session, disbursement_id)
     if d is None or d.notice_id != notice_id or d.status != S.publicizing:
         return
     struck = sorted({str(i.get("ref")) for i in items if i.get("struck")})
@@ -268,9 +249,7 @@ async def apply_notice(session: AsyncSession, *, notice_id: int, requester_ref: 
 
 async def approve(*, session: AsyncSession, principal: Principal, disbursement_id: int) -> Disbursement:
     """Four eyes: not by the batch's creator. Commits the payable lines' money (available → committed)."""
-    d = await get(session=session, principal=principal, disbursement_id=disbursement_id, lock=True)
-    if not principal.covers(d.region_code):
-        raise NotFound("No such disbursement")
+    d = await get(session=session, principal=principal, disbursement_id=disbursement_id, lock=True, to_change=True)
     if d.created_by == principal.sub:
         raise Forbidden("The creator of a batch cannot approve it (four eyes)")
     if d.status != S.publicized:
@@ -290,9 +269,7 @@ async def approve(*, session: AsyncSession, principal: Principal, disbursement_i
 
 
 async def send(*, session: AsyncSession, principal: Principal, disbursement_id: int, bank_code: str) -> Disbursement:
-    d = await get(session=session, principal=principal, disbursement_id=disbursement_id, lock=True)
-    if not principal.covers(d.region_code):
-        raise NotFound("No such disbursement")
+    d = await get(session=session, principal=principal, disbursement_id=disbursement_id, lock=True, to_change=True)
     if d.status == S.sent and d.bank_code == bank_code:
         return d
     if d.status != S.approved:

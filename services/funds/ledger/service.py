@@ -10,20 +10,19 @@ then X). A request that moves money of several allocations posts its entries in 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.funds.glossary import AccountKind, EntryKind
-from services.funds.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
+from services.funds.glossary import EntryKind
+from services.funds.ledger import repository
+from services.funds.ledger.repository import (  # noqa: F401 (the reads callers make as ledger.accounts(…))
+    ALLOCATION_KINDS, accounts, entries_of, entry_by_ref, open_accounts, source_account)
 from shared.problems import Conflict
 
-account_t, entry_t, line_t = LedgerAccount.__table__, LedgerEntry.__table__, LedgerLine.__table__
-ALLOCATION_KINDS = (AccountKind.available, AccountKind.committed, AccountKind.spent)
 ACCOUNT_LABELS = {"source": "资金来源", "available": "可用", "committed": "已占用", "spent": "已支出"}
 
 
@@ -90,35 +89,6 @@ def _constraint(exc: sa_exc.DBAPIError) -> str | None:
     return None
 
 
-async def open_accounts(session: AsyncSession, *, allocation_id: int, source_id: int, purpose: str,
-                        region_code: str) -> None:
-    """The allocation's three accounts, and its source's account if this is the source's first allocation."""
-    await session.execute(text(
-        "INSERT INTO ledger_account (kind, source_id) VALUES ('source', :s) "
-        "ON CONFLICT (source_id) WHERE kind = 'source' DO NOTHING"), {"s": source_id})
-    await session.execute(insert(account_t), [
-        {"kind": k.value, "source_id": source_id, "allocation_id": allocation_id, "purpose": purpose,
-         "region_code": region_code, "balance": 0} for k in ALLOCATION_KINDS])
-
-
-async def accounts(session: AsyncSession, allocation_ids: Iterable[int]) -> dict[tuple[int, str], Mapping[str, Any]]:
-    """(allocation id, kind) → {id, balance} for the allocations' accounts."""
-    rows = (await session.execute(select(account_t.c.id, account_t.c.allocation_id, account_t.c.kind,
-                                         account_t.c.balance).where(
-        account_t.c.allocation_id.in_(list(allocation_ids))))).mappings().all()
-    return {(r["allocation_id"], r["kind"]): r for r in rows}
-
-
-async def source_account(session: AsyncSession, source_id: int) -> int:
-    return (await session.execute(select(account_t.c.id).where(
-        account_t.c.source_id == source_id, account_t.c.kind == AccountKind.source.value))).scalar_one()
-
-
-POST = text("SELECT ledger_post(CAST(:kinds AS text[]), CAST(:refs AS text[]), CAST(:actors AS text[]), "
-            "CAST(:memos AS text[]), CAST(:reverses AS bigint[]), CAST(:line_entry AS int[]), "
-            "CAST(:line_account AS bigint[]), CAST(:line_amount AS bigint[]))")
-
-
 async def post_entries(session: AsyncSession, entries: Sequence[Entry]) -> list[int]:
     """Post ``entries`` at once, their accounts locked in id order first; returns their ids in order. An account
     that would go below zero refuses them all (409 insufficient-funds); so does a second reversal of an entry."""
@@ -134,7 +104,7 @@ async def post_entries(session: AsyncSession, entries: Sequence[Entry]) -> list[
               "line_entry": [n for n, _, _ in lines], "line_account": [a for _, a, _ in lines],
               "line_amount": [m for _, _, m in lines]}
     try:
-        return list((await session.execute(POST, params)).scalar_one())
+        return await repository.post(session, params)
     except sa_exc.IntegrityError as exc:
         constraint = _constraint(exc)
         if constraint == "ck_ledger_account_balance":
@@ -160,34 +130,9 @@ async def post(session: AsyncSession, *, kind: EntryKind, ref: str, actor: str, 
 
 async def reverse(session: AsyncSession, *, entry_id: int, actor: str, memo: str) -> int:
     """A correction: the negation of ``entry_id`` (an entry is reversed at most once: 409 the second time)."""
-    lines = (await session.execute(select(line_t.c.account_id, line_t.c.amount).where(
-        line_t.c.entry_id == entry_id))).all()
-    taken = (await session.execute(select(entry_t.c.id).where(entry_t.c.reverses_id == entry_id))).first()
+    lines = await repository.entry_lines(session, entry_id)
+    taken = await repository.reversal_of(session, entry_id)
     if taken is not None:
-        raise Conflict(f"Entry {entry_id} was already reversed by entry {taken.id}", slug="already-reversed")
+        raise Conflict(f"Entry {entry_id} was already reversed by entry {taken}", slug="already-reversed")
     return await post(session, kind=EntryKind.reverse, ref=f"entry:{entry_id}", actor=actor, memo=memo,
                       lines=[(acc, -amount) for acc, amount in lines], reverses_id=entry_id)
-
-
-ENTRIES_OF = text("""
-WITH page AS (
-  SELECT l.entry_id FROM ledger_line l
-  WHERE l.account_id IN (SELECT id FROM ledger_account WHERE allocation_id = :a) AND l.entry_id > :after
-  GROUP BY l.entry_id ORDER BY l.entry_id LIMIT :n)
-SELECT e.id AS entry_id, e.kind, e.ref, e.memo, e.reverses_id, e.actor, e.at, l.id AS line_id, l.amount,
-       a.kind AS account, a.allocation_id, a.source_id, a.purpose, a.region_code
-FROM page JOIN ledger_entry e ON e.id = page.entry_id JOIN ledger_line l ON l.entry_id = e.id
-JOIN ledger_account a ON a.id = l.account_id
-ORDER BY e.id, l.id""")
-
-
-async def entries_of(session: AsyncSession, *, allocation_id: int, limit: int, after: int
-                     ) -> list[dict[str, Any]]:
-    """The entries that moved the allocation, in order, each with all its lines (both sides)."""
-    out: dict[int, dict[str, Any]] = {}
-    for r in (await session.execute(ENTRIES_OF, {"a": allocation_id, "after": after, "n": limit})).mappings():
-        entry = out.setdefault(r["entry_id"], {k: r[k] for k in ("entry_id", "kind", "ref", "memo", "reverses_id",
-                                                                  "actor", "at")} | {"lines": []})
-        entry["lines"].append({k: r[k] for k in ("line_id", "amount", "account", "allocation_id", "source_id",
-                                                 "purpose", "region_code")})
-    return list(out.values())

@@ -1,4 +1,5 @@
-"""Every query on notices, their items and objections."""
+"""Every query on notices, their items and objections. The public reads every notice; a caller reads those of
+its subtree (:func:`readable`): any other is simply not found."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -7,14 +8,25 @@ import orjson
 from sqlalchemy import func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from services.funds.notices.models import Notice, NoticeItem, Objection
-from shared import regions
+from shared import regions, scoping
+from shared.auth import Principal
+from shared.db import driver
 
 
-async def get(session: AsyncSession, notice_id: int, *, lock: str | None = None) -> Notice | None:
-    """``lock``: ``"update"`` (close, withdraw) or ``"share"`` (objections, which may run side by side)."""
-    q = select(Notice).where(Notice.id == notice_id)
+def readable(principal: Principal | None) -> SelectOfScalar[Notice]:
+    """The notices of the caller's subtree; every notice for the public (``None``)."""
+    q = select(Notice)
+    return q if principal is None else q.where(scoping.subtree(Notice.region_code, principal))
+
+
+async def get(session: AsyncSession, notice_id: int, *, lock: str | None = None, principal: Principal | None = None
+              ) -> Notice | None:
+    """``lock``: ``"update"`` (close, withdraw) or ``"share"`` (objections, which may run side by side);
+    ``principal``: only a notice it may read."""
+    q = readable(principal).where(Notice.id == notice_id)
     if lock == "update":
         q = q.with_for_update()
     elif lock == "share":
@@ -64,15 +76,12 @@ async def list_objections(session: AsyncSession, *, notice_id: int, status: str 
     return list((await session.exec(q)).all())
 
 
-
 # --- items -------------------------------------------------------------------------------------------------
 
 async def add_items(session: AsyncSession, notice_id: int, items: Sequence[dict[str, Any]]) -> None:
     """The notice's items in order (``seq`` from 1), by one COPY in the session's transaction."""
-    conn = await session.connection()
-    raw = (await conn.get_raw_connection()).driver_connection
     dumps = orjson.dumps
-    await raw.copy_records_to_table(
+    await (await driver(session)).copy_records_to_table(
         "notice_item", columns=("notice_id", "seq", "ref", "item"),
         records=[(notice_id, seq, item["ref"], dumps(item).decode()) for seq, item in enumerate(items, 1)])
 

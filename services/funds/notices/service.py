@@ -214,8 +214,8 @@ async def get_public(*, session: AsyncSession, notice_id: int) -> Notice:
 
 async def get_for(*, session: AsyncSession, principal: Principal, notice_id: int, lock: str | None = None) -> Notice:
     """The notice when it lies in the caller's region, else 404 (existence is not leaked)."""
-    notice = await repository.get(session, notice_id, lock=lock)
-    if notice is None or not principal.covers(notice.region_code):
+    notice = await repository.get(session, notice_id, lock=lock, principal=principal)
+    if notice is None:
         raise NotFound("No such notice")
     return notice
 
@@ -293,8 +293,9 @@ async def list_objections(*, session: AsyncSession, principal: Principal, notice
 async def resolve(*, session: AsyncSession, principal: Principal, objection_id: int,
                   resolve_in: ObjectionResolve) -> tuple[Objection, Notice]:
     objection = await repository.get_objection(session, objection_id, lock=True)
-    notice = await repository.get(session, objection.notice_id, lock="share") if objection else None
-    if objection is None or notice is None or not principal.covers(notice.region_code):
+    notice = (await repository.get(session, objection.notice_id, lock="share", principal=principal)
+              if objection else None)
+    if objection is None or notice is None:
         raise NotFound("No such objection")
     if objection.status != "pending":
         raise Conflict(f"objection {objection.id} is already {objection.status}", slug="objection-resolved")

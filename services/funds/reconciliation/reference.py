@@ -12,6 +12,7 @@ _REFERENCE = re.compile(REFERENCE_PATTERN, re.ASCII)
 
 
 def end_to_end_id(disbursement_id: int, line_id: int) -> str:
+    """The one formatter of a line's reference: batches, the bank's lines, events and 对账 all use it."""
     return f"JZ-{disbursement_id}-{line_id}"
 
 

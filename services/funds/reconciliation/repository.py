@@ -1,4 +1,5 @@
-"""Queries of 对账: statements stored with COPY, matching and breaks computed in SQL, refunds posted set-based.
+"""Queries of 对账: statements stored with COPY, matching and breaks computed in SQL, the lines to refund found
+set-based (their entries are posted by the ledger, services/funds/ledger).
 
 Reads the batch tables (``disbursement``, ``disbursement_line``) by their stable columns only."""
 
@@ -9,18 +10,16 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-import asyncpg
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.funds.disbursements.models import Disbursement
+from shared import scoping
+from shared.auth import Principal
+from shared.db import driver
 
 ENTRY_COLUMNS = ("statement_pk", "seq", "disbursement_id", "line_id", "amount", "booked_on", "bank_ref", "reversal")
 SAMPLE = 100
-
-
-async def _raw(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside its transaction."""
-    conn = await session.connection()
-    return (await conn.get_raw_connection()).driver_connection
 
 
 async def claim_statement(session: AsyncSession, *, bank_code: str, statement_id: str, booked_on: date,
@@ -54,63 +53,67 @@ def _json(value: Any) -> str:
 
 async def copy_entries(session: AsyncSession, records: Sequence[tuple]) -> None:
     if records:
-        await (await _raw(session)).copy_records_to_table("bank_statement_entry", records=records,
+        await (await driver(session)).copy_records_to_table("bank_statement_entry", records=records,
                                                           columns=ENTRY_COLUMNS)
 
 
 async def matching(session: AsyncSession, *, statement_pk: int, bank_code: str) -> Mapping[str, Any]:
-    """How many entries name a batch sent to this bank, the first unmatched ones, and the batches named."""
+    """How many entries name a batch sent to this bank, the first unmatched ones ((batch id, line id) pairs), and
+    the batches named."""
     return (await session.execute(text("""
         WITH e AS (SELECT e.seq, e.disbursement_id, e.line_id, d.id IS NOT NULL AS matched
                    FROM bank_statement_entry e
                    LEFT JOIN disbursement d ON d.id = e.disbursement_id AND d.bank_code = :b
                    WHERE e.statement_pk = :s)
         SELECT count(*) FILTER (WHERE matched) AS matched, count(*) FILTER (WHERE NOT matched) AS unmatched,
-               coalesce((SELECT array_agg('JZ-' || disbursement_id || '-' || line_id ORDER BY seq)
+               coalesce((SELECT array_agg(ARRAY[disbursement_id, line_id] ORDER BY seq)
                          FROM (SELECT * FROM e WHERE NOT matched ORDER BY seq LIMIT :sample) u), '{}') AS sample,
                coalesce((SELECT array_agg(DISTINCT disbursement_id ORDER BY disbursement_id) FROM e WHERE matched),
                         '{}') AS disbursement_ids
         FROM e"""), {"s": statement_pk, "b": bank_code, "sample": SAMPLE})).mappings().one()
 
 
-# Paid lines of this bank's batches reversed by the statement, for their own amount, not refunded before. The
-# refund entry's ref names the line; the ledger's unique index on it makes a second refund of a line do nothing.
-_REFUNDS = """
-WITH cand AS (
-  SELECT DISTINCT ON (l.id) l.id AS line_id, l.disbursement_id, d.allocation_id, l.amount, e.seq,
-         'disbursement:' || l.disbursement_id || ':line:' || l.id AS ref
-  FROM bank_statement_entry e
-  JOIN disbursement d ON d.id = e.disbursement_id AND d.bank_code = :b
-  JOIN disbursement_line l ON l.id = e.line_id AND l.disbursement_id = e.disbursement_id
-  WHERE e.statement_pk = :s AND e.reversal AND l.status = 'paid' AND e.amount = l.amount
-  ORDER BY l.id, e.seq),
-entry AS (
-  INSERT INTO ledger_entry (kind, ref, actor, memo)
-  SELECT 'refund', ref, :actor, :memo FROM cand ORDER BY line_id
-  ON CONFLICT (ref) WHERE kind = 'refund' DO NOTHING
-  RETURNING id, ref)
-INSERT INTO payment_reversal (line_id, disbursement_id, allocation_id, amount, entry_id, statement_pk, seq)
-SELECT c.line_id, c.disbursement_id, c.allocation_id, c.amount, entry.id, :s, c.seq
-FROM cand c JOIN entry ON entry.ref = c.ref
-RETURNING line_id"""
+# Paid lines of this bank's batches reversed by the statement, for their own amount, not refunded before (the
+# refund entry's ref names the line; the ledger's unique index on it keeps a line to one refund), with the two
+# accounts a refund moves. Their lines are locked first, in id order: two statements reversing one line queue.
+_LOCK_REVERSED = """
+SELECT l.id FROM disbursement_line l JOIN disbursement d ON d.id = l.disbursement_id AND d.bank_code = :b
+WHERE l.id IN (SELECT e.line_id FROM bank_statement_entry e WHERE e.statement_pk = :s AND e.reversal)
+ORDER BY l.id FOR UPDATE OF l"""
 
-# each refund's two lines (spent −, available +), in account order like every posting (no deadlock)
-_REFUND_LINES = """
-INSERT INTO ledger_line (entry_id, account_id, amount)
-SELECT r.entry_id, a.id, CASE a.kind WHEN 'spent' THEN -r.amount ELSE r.amount END
-FROM payment_reversal r
-JOIN ledger_account a ON a.allocation_id = r.allocation_id AND a.kind IN ('spent', 'available')
-WHERE r.statement_pk = :s
-ORDER BY a.id, r.entry_id"""
+_REFUNDABLE = """
+SELECT DISTINCT ON (l.id) l.id AS line_id, l.disbursement_id, d.allocation_id, l.amount, e.seq,
+       'disbursement:' || l.disbursement_id || ':line:' || l.id AS ref, sp.id AS spent, av.id AS available
+FROM bank_statement_entry e
+JOIN disbursement d ON d.id = e.disbursement_id AND d.bank_code = :b
+JOIN disbursement_line l ON l.id = e.line_id AND l.disbursement_id = e.disbursement_id
+JOIN ledger_account sp ON sp.allocation_id = d.allocation_id AND sp.kind = 'spent'
+JOIN ledger_account av ON av.allocation_id = d.allocation_id AND av.kind = 'available'
+WHERE e.statement_pk = :s AND e.reversal AND l.status = 'paid' AND e.amount = l.amount
+  AND NOT EXISTS (SELECT 1 FROM ledger_entry x WHERE x.kind = 'refund'
+                  AND x.ref = 'disbursement:' || l.disbursement_id || ':line:' || l.id)
+ORDER BY l.id, e.seq"""
 
 
-async def post_refunds(session: AsyncSession, *, statement_pk: int, bank_code: str, actor: str, memo: str) -> int:
-    """Re-open the money of the lines this statement reversed; returns how many."""
-    n = len((await session.execute(text(_REFUNDS), {"s": statement_pk, "b": bank_code, "actor": actor,
-                                                    "memo": memo})).all())
-    if n:
-        await session.execute(text(_REFUND_LINES), {"s": statement_pk})
-    return n
+async def refundable(session: AsyncSession, *, statement_pk: int, bank_code: str) -> list[Mapping[str, Any]]:
+    """The lines this statement reverses that are still to be refunded, in line order, each with its ``ref`` and
+    its allocation's ``spent`` and ``available`` account ids."""
+    await session.execute(text(_LOCK_REVERSED), {"s": statement_pk, "b": bank_code})
+    return list((await session.execute(text(_REFUNDABLE), {"s": statement_pk, "b": bank_code})).mappings().all())
+
+
+async def add_reversals(session: AsyncSession, *, statement_pk: int, refunds: Sequence[Mapping[str, Any]],
+                        entry_ids: Sequence[int]) -> None:
+    """One ``payment_reversal`` per refunded line, naming its ledger entry."""
+    await session.execute(text("""
+        INSERT INTO payment_reversal (line_id, disbursement_id, allocation_id, amount, entry_id, statement_pk, seq)
+        SELECT t.line_id, t.disbursement_id, t.allocation_id, t.amount, t.entry_id, :s, t.seq
+        FROM unnest(CAST(:lines AS bigint[]), CAST(:batches AS bigint[]), CAST(:allocations AS bigint[]),
+                    CAST(:amounts AS bigint[]), CAST(:entries AS bigint[]), CAST(:seqs AS int[]))
+             AS t(line_id, disbursement_id, allocation_id, amount, entry_id, seq)"""),
+        {"s": statement_pk, "lines": [r["line_id"] for r in refunds],
+         "batches": [r["disbursement_id"] for r in refunds], "allocations": [r["allocation_id"] for r in refunds],
+         "amounts": [r["amount"] for r in refunds], "entries": list(entry_ids), "seqs": [r["seq"] for r in refunds]})
 
 
 async def refunds_of(session: AsyncSession, *, statement_pk: int) -> list[Mapping[str, Any]]:
@@ -125,10 +128,11 @@ async def refunds_of(session: AsyncSession, *, statement_pk: int) -> list[Mappin
         WHERE r.statement_pk = :s ORDER BY r.line_id"""), {"s": statement_pk})).mappings().all())
 
 
-async def batch(session: AsyncSession, disbursement_id: int) -> Mapping[str, Any] | None:
-    return (await session.execute(text(
-        "SELECT id, region_code, bank_code, status FROM disbursement WHERE id = :d"),
-        {"d": disbursement_id})).mappings().first()
+async def batch(session: AsyncSession, disbursement_id: int, *, principal: Principal) -> Mapping[str, Any] | None:
+    """The batch when it lies in the caller's subtree (its 对账 is read by those who may change it)."""
+    d = Disbursement.__table__.c
+    return (await session.execute(select(d.id, d.region_code, d.bank_code, d.status).where(
+        d.id == disbursement_id, scoping.subtree(d.region_code, principal)))).mappings().first()
 
 
 # One row per line of the batch or line id its bank's statements named, with what was paid, booked and re-opened;

@@ -14,7 +14,8 @@ from itertools import groupby
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.glossary import (BREAK_KIND_LABELS, PURPOSE_LABELS, RECONCILIATION_STATUS_LABELS, BreakKind,
-                                     ReconciliationStatus)
+                                     EntryKind, ReconciliationStatus)
+from services.funds.ledger import service as ledger
 from services.funds.reconciliation import repository
 from services.funds.reconciliation.reference import end_to_end_id, parse_end_to_end_id
 from services.funds.reconciliation.schemas import BreakRead, ReconciliationRead, StatementIn, StatementRead
@@ -48,6 +49,18 @@ def prepare(statement_in: StatementIn) -> Prepared:
     return Prepared(statement_in, rows, totals[0], totals[1], digest)
 
 
+async def post_refunds(session: AsyncSession, *, statement_pk: int, bank_code: str, actor: str, memo: str) -> int:
+    """Re-open the money of the lines this statement reversed (``refund``: spent → available), each one entry
+    posted through the ledger in one call; returns how many."""
+    refunds = await repository.refundable(session, statement_pk=statement_pk, bank_code=bank_code)
+    entry_ids = await ledger.post_entries(session, [
+        ledger.Entry(kind=EntryKind.refund, ref=r["ref"], actor=actor, memo=memo,
+                     lines=[(r["spent"], -r["amount"]), (r["available"], r["amount"])]) for r in refunds])
+    if refunds:
+        await repository.add_reversals(session, statement_pk=statement_pk, refunds=refunds, entry_ids=entry_ids)
+    return len(refunds)
+
+
 async def receive(*, session: AsyncSession, principal: Principal, prepared: Prepared) -> tuple[StatementRead, bool]:
     """Store a statement and apply its reversals; returns the answer and whether it was new."""
     bank = principal.bank
@@ -68,8 +81,8 @@ async def receive(*, session: AsyncSession, principal: Principal, prepared: Prep
     pk, received_at = claimed
     await repository.copy_entries(session, [(pk, *r) for r in records])
     matched = await repository.matching(session, statement_pk=pk, bank_code=bank)
-    reversed_n = await repository.post_refunds(session, statement_pk=pk, bank_code=bank, actor=principal.sub,
-                                               memo=f"银行退回 {bank} {statement_in.statement_id}")
+    reversed_n = await post_refunds(session, statement_pk=pk, bank_code=bank, actor=principal.sub,
+                                    memo=f"银行退回 {bank} {statement_in.statement_id}")
     refunds = await repository.refunds_of(session, statement_pk=pk) if reversed_n else []
     for r in refunds:
         await outbox.emit(session, topic="payment.reversed", to=["notifications"], payload={
@@ -89,7 +102,8 @@ async def receive(*, session: AsyncSession, principal: Principal, prepared: Prep
         statement_id=statement_in.statement_id, bank_code=bank, booked_on=statement_in.booked_on,
         received_at=received_at, duplicate=False, entries=len(records), total=from_fen(total),
         reversed_total=from_fen(reversed_total),
-        matched=matched["matched"], unmatched=matched["unmatched"], unmatched_end_to_end_ids=list(matched["sample"]),
+        matched=matched["matched"], unmatched=matched["unmatched"],
+        unmatched_end_to_end_ids=[end_to_end_id(*pair) for pair in matched["sample"]],
         disbursement_ids=list(matched["disbursement_ids"]), reversed=reversed_n)
     await repository.save_answer(session, statement_pk=pk, answer=answer.model_dump(mode="json"))
     await audit.record(session, actor=principal.sub, action="bank_statement.receive", entity="bank_statement",
@@ -140,8 +154,8 @@ async def reconciliation(*, session: AsyncSession, principal: Principal, disburs
     key = decode_cursor(cursor, line_id=int, kind=str)
     if key is not None and key["kind"] not in _KINDS:
         raise BadRequest("cursor is not one this API issued")
-    d = await repository.batch(session, disbursement_id)
-    if d is None or not principal.covers(d["region_code"]):
+    d = await repository.batch(session, disbursement_id, principal=principal)
+    if d is None:
         raise NotFound("No such disbursement")
     found = await repository.reconciliation(session, disbursement_id=d["id"], bank_code=d["bank_code"],
                                             after=(key["line_id"], key["kind"]) if key else (0, ""), limit=limit + 1)

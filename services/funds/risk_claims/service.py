@@ -13,14 +13,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.glossary import RISK_CLAIM_STATUS_LABELS, EntryKind, RiskClaimStatus
 from services.funds.ledger import service as ledger
 from services.funds.loans.models import Loan
 from services.funds.loans.state import LoanState
+from services.funds.risk_claims import repository
 from services.funds.risk_claims.models import RiskClaim
 from services.funds.risk_claims.schemas import RiskClaimRead
 from shared import audit, regions
@@ -53,19 +52,14 @@ async def open_for(*, session: AsyncSession, loan: Loan, state: LoanState, share
     values = {"loan_no": loan.loan_no, "bank_code": loan.bank_code, "household_id": loan.household_id,
               "region_code": loan.region_code, "defaulted_on": defaulted_on, "principal": state.compensated,
               "share": share, "amount": share_of(state.compensated, share)}
-    made = (await session.execute(insert(RiskClaim.__table__).values(**values).on_conflict_do_nothing(
-        index_elements=["loan_no"]).returning(RiskClaim.__table__.c.id))).scalar()
+    made = await repository.add_once(session, values)
     if made is not None:
         await audit.record(session, actor="svc:funds", action="risk_claim.opened", entity="risk_claim",
                            entity_id=made, diff={**values, "defaulted_on": defaulted_on.isoformat(),
                                                  "share": str(share)})
         return
-    changed = (await session.execute(text(
-        "UPDATE risk_claim SET principal = :principal, amount = round(:principal * share)::bigint,"
-        " defaulted_on = :on, status = 'open', reviewed_by = NULL, reviewed_at = NULL, version = version + 1"
-        " WHERE loan_no = :loan_no AND status IN ('open', 'reviewed')"
-        " AND (principal <> :principal OR defaulted_on <> :on) RETURNING id"),
-        {"principal": state.compensated, "on": defaulted_on, "loan_no": loan.loan_no})).scalar()
+    changed = await repository.restate(session, loan_no=loan.loan_no, principal=state.compensated,
+                                       defaulted_on=defaulted_on)
     if changed is not None:
         await audit.record(session, actor="svc:funds", action="risk_claim.restated", entity="risk_claim",
                            entity_id=changed, diff={"principal": state.compensated,
@@ -73,11 +67,8 @@ async def open_for(*, session: AsyncSession, loan: Loan, state: LoanState, share
 
 
 async def get(*, session: AsyncSession, principal: Principal, claim_id: int, lock: bool = False) -> RiskClaim:
-    q = select(RiskClaim).where(RiskClaim.id == claim_id)
-    if lock:
-        q = q.with_for_update()
-    claim = (await session.execute(q)).scalars().first()
-    if claim is None or not principal.covers(claim.region_code):
+    claim = await repository.one(session, principal, claim_id, lock=lock)
+    if claim is None:
         raise NotFound(NOT_FOUND)
     return claim
 
@@ -87,12 +78,9 @@ async def list_(*, session: AsyncSession, principal: Principal, region: str | No
     scope = region or principal.region
     if not principal.covers(scope):
         raise NotFound("No such region")
-    q = select(RiskClaim).where(RiskClaim.region_code.startswith(regions.prefix(scope)))
-    if status is not None:
-        q = q.where(RiskClaim.status == status)
-    if (key := decode_cursor(cursor, id=int)) is not None:
-        q = q.where(RiskClaim.id > key["id"])
-    rows = list((await session.execute(q.order_by(RiskClaim.id).limit(limit + 1))).scalars().all())
+    key = decode_cursor(cursor, id=int)
+    rows = await repository.page_of(session, principal, region=scope, status=status,
+                                    after=key["id"] if key else None, limit=limit + 1)
     return page(rows, limit, lambda c: {"id": c.id})
 
 
@@ -132,15 +120,6 @@ async def reject(*, session: AsyncSession, principal: Principal, claim_id: int, 
     return claim
 
 
-def _ancestors(code: str) -> list[str]:
-    out: list[str] = []
-    at: str | None = code
-    while at is not None:
-        out.append(at)
-        at = regions.parent(at)
-    return out
-
-
 async def approve(*, session: AsyncSession, principal: Principal, claim_id: int) -> RiskClaim:
     claim = await get(session=session, principal=principal, claim_id=claim_id, lock=True)
     _must_be(claim, S.reviewed, action="approve")
@@ -148,12 +127,7 @@ async def approve(*, session: AsyncSession, principal: Principal, claim_id: int)
         raise Forbidden("The county_admin who reviewed a claim cannot approve it (四眼原则)")
     if claim.amount <= 0:
         raise Conflict("the claim has nothing to pay", slug="nothing-to-pay")
-    funds = (await session.execute(text(
-        "SELECT a.id, a.region_code, a.year, av.id AS available, sp.id AS spent, av.balance FROM allocation a"
-        " JOIN ledger_account av ON av.allocation_id = a.id AND av.kind = 'available'"
-        " JOIN ledger_account sp ON sp.allocation_id = a.id AND sp.kind = 'spent'"
-        " WHERE a.purpose = 'risk_compensation' AND a.region_code = ANY(:codes)"),
-        {"codes": _ancestors(claim.region_code)})).mappings().all()
+    funds = await repository.risk_funds(session, [claim.region_code, *regions.ancestors(claim.region_code)])
     if not funds:
         raise Conflict(f"no risk_compensation (风险补偿金) allocation covers village {claim.region_code}",
                        slug="no-risk-fund", title="No risk compensation fund")

@@ -1,12 +1,12 @@
 """Fund sources (资金来源): where earmarked money comes from, with the document that released it."""
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.funds.glossary import FUND_LEVEL_LABELS
+from services.funds.sources import repository
 from services.funds.sources.models import FundSource
 from services.funds.sources.schemas import FundSourceCreate, FundSourceRead
-from shared import audit, regions
+from shared import audit
 from shared.auth import Principal
 from shared.pagination import decode_cursor, page
 from shared.problems import NotFound
@@ -16,10 +16,6 @@ def to_read(source: FundSource) -> FundSourceRead:
     return FundSourceRead(id=source.id, name=source.name, level=source.level,
                           level_label=FUND_LEVEL_LABELS[source.level], doc_no=source.doc_no, year=source.year,
                           region_code=source.region_code, version=source.version)
-
-
-def _visible(principal: Principal, source: FundSource) -> bool:
-    return principal.covers(source.region_code) or regions.covers(source.region_code, principal.region)
 
 
 async def create(*, session: AsyncSession, principal: Principal, source_in: FundSourceCreate) -> FundSource:
@@ -32,19 +28,15 @@ async def create(*, session: AsyncSession, principal: Principal, source_in: Fund
 
 
 async def get(*, session: AsyncSession, principal: Principal, source_id: int) -> FundSource:
-    source = await session.get(FundSource, source_id)
-    if source is None or not _visible(principal, source):
+    source = await repository.one(session, principal, source_id)
+    if source is None:
         raise NotFound("No such fund source")
     return source
 
 
 async def list_(*, session: AsyncSession, principal: Principal, year: int | None, limit: int,
                 cursor: str | None) -> tuple[list[FundSource], str | None]:
-    county = principal.region[:6]
-    q = select(FundSource).where(FundSource.region_code.startswith(county)).order_by(FundSource.id).limit(limit + 1)
-    if year is not None:
-        q = q.where(FundSource.year == year)
-    if (key := decode_cursor(cursor, id=int)) is not None:
-        q = q.where(FundSource.id > key["id"])
-    rows = [s for s in (await session.exec(q)).all() if _visible(principal, s)]
+    key = decode_cursor(cursor, id=int)
+    rows = await repository.page_of(session, principal, year=year, after=key["id"] if key else None,
+                                    limit=limit + 1)
     return page(rows, limit, lambda s: {"id": s.id})
