@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_, true
 
 from shared import regions
-from shared.auth import Principal
+from shared.auth import Principal, Role
 
 
 def subtree(column: Any, principal: Principal) -> ColumnElement[bool]:
@@ -30,3 +30,20 @@ def subtree_or_above(column: Any, principal: Principal) -> ColumnElement[bool]:
                    column.in_(regions.ancestors(principal.region)))
     except ValueError:
         return false()
+
+
+def is_bank(principal: Principal) -> bool:
+    """A partner bank's token (its role, or the bank it names)."""
+    return principal.role is Role.bank or principal.bank is not None
+
+
+def own_bank(column: Any, principal: Principal) -> ColumnElement[bool]:
+    """Rows of the caller's own bank (``bank_code`` as its token names it)."""
+    return column == (principal.bank or "")
+
+
+def own_bank_or_subtree(bank_column: Any, region_column: Any, principal: Principal) -> ColumnElement[bool]:
+    """A partner bank reads its own bank's rows, wherever they are; anyone else the rows of its subtree."""
+    if is_bank(principal):
+        return own_bank(bank_column, principal)
+    return subtree(region_column, principal)

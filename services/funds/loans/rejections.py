@@ -8,10 +8,9 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.funds.loans import repository as repo
 from services.funds.loans.models import LoanEventRejection
 from shared import audit
 from shared.auth import Principal
@@ -74,12 +73,7 @@ async def record(session: AsyncSession, *, principal: Principal, body: dict[str,
               "status": int(problem.get("status", 422)), "problem_type": str(problem.get("type", ""))[:200],
               "reason": str(problem.get("detail") or problem.get("title") or "")[:2000],
               "errors": problem.get("errors"), "body": body}
-    stmt = insert(LoanEventRejection.__table__).values(**values)
-    row = (await session.execute(stmt.on_conflict_do_update(
-        constraint="rejection_once_per_bank",
-        set_={k: stmt.excluded[k] for k in ("loan_no", "kind", "status", "problem_type", "reason", "errors", "body")}
-        | {"attempts": LoanEventRejection.__table__.c.attempts + 1, "last_at": func.now(), "accepted_at": None})
-        .returning(LoanEventRejection.__table__.c.id, LoanEventRejection.__table__.c.attempts))).one()
+    row = await repo.keep_rejection(session, values)
     await audit.record(session, actor=principal.sub, action="loan_event.rejected", entity="loan_event_rejection",
                        entity_id=row.id, diff={"event_id": values["event_id"], "loan_no": values["loan_no"],
                                                "status": values["status"], "reason": values["reason"],
@@ -88,16 +82,12 @@ async def record(session: AsyncSession, *, principal: Principal, body: dict[str,
 
 async def accepted(session: AsyncSession, *, bank_code: str, event_id: str) -> None:
     """An event refused before and stored now: its refusal says when it was accepted."""
-    await session.execute(update(LoanEventRejection).where(
-        LoanEventRejection.bank_code == bank_code, LoanEventRejection.event_id == event_id,
-        LoanEventRejection.accepted_at.is_(None)).values(accepted_at=func.now()))
+    await repo.mark_accepted(session, bank_code=bank_code, event_id=event_id)
 
 
 async def list_(*, session: AsyncSession, principal: Principal, limit: int, cursor: str | None
                 ) -> tuple[list[LoanEventRejection], str | None]:
     """The calling bank's refused events, newest first."""
-    q = select(LoanEventRejection).where(LoanEventRejection.bank_code == (principal.bank or ""))
-    if (key := decode_cursor(cursor, id=int)) is not None:
-        q = q.where(LoanEventRejection.id < key["id"])
-    rows = list((await session.execute(q.order_by(LoanEventRejection.id.desc()).limit(limit + 1))).scalars().all())
+    key = decode_cursor(cursor, id=int)
+    rows = await repo.rejections_page(session, principal, before=key["id"] if key else None, limit=limit + 1)
     return page(rows, limit, lambda r: {"id": r.id})

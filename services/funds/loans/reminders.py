@@ -15,38 +15,16 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.clients import registry
+from services.funds.loans import repository as repo
 from services.funds.loans.state import CHINA
 from shared import audit
 from shared.http import ServiceClient
 from shared.money import from_fen
-from shared.outbox import CHANNEL
-from shared.tables import outbox
 
 DUE_SOON_DAYS = 3
-OPEN = "('issued', 'repaying', 'extended')"
-
-# the loans to remind today, each remembered in loan_reminder in the same statement (only the new ones return)
-DUE = f"""
-WITH wanted AS (
-  SELECT loan_no, 'overdue' AS kind, overdue_since AS "on" FROM loan
-  WHERE status = 'overdue' AND overdue_since IS NOT NULL AND outstanding > 0
-  UNION ALL
-  SELECT loan_no, 'due_soon', CAST(:target AS date) FROM loan l
-  CROSS JOIN LATERAL (SELECT ((extract(year FROM CAST(:target AS date)) - extract(year FROM l.issued_on)) * 12
-                              + extract(month FROM CAST(:target AS date)) - extract(month FROM l.issued_on))::int
-                             AS k) m
-  WHERE l.status IN {OPEN} AND l.outstanding > 0 AND l.issued_on IS NOT NULL AND l.term_months IS NOT NULL
-    AND CAST(:target AS date) <= (l.issued_on + make_interval(months => l.term_months))::date
-    AND (CAST(:target AS date) = (l.issued_on + make_interval(months => l.term_months))::date
-         OR (m.k > 0 AND m.k % 3 = 0 AND (l.issued_on + make_interval(months => m.k))::date = CAST(:target AS date))))
-INSERT INTO loan_reminder (loan_no, kind, "on") SELECT loan_no, kind, "on" FROM wanted
-ON CONFLICT ON CONSTRAINT loan_reminder_once DO NOTHING
-RETURNING loan_no, kind, "on"
-"""
 
 
 async def _heads(services: ServiceClient, loans: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -62,12 +40,10 @@ async def _heads(services: ServiceClient, loans: list[dict[str, Any]]) -> dict[i
 
 async def remind(*, session: AsyncSession, services: ServiceClient, today: date) -> int:
     """Write today's reminders to the outbox; how many."""
-    made = (await session.execute(text(DUE), {"target": today + timedelta(days=DUE_SOON_DAYS)})).all()
+    made = await repo.remember_due(session, due_soon_on=today + timedelta(days=DUE_SOON_DAYS))
     if not made:
         return 0
-    loans = {r["loan_no"]: dict(r) for r in (await session.execute(text(
-        "SELECT loan_no, household_id, region_code, bank_code, outstanding, overdue_since FROM loan"
-        " WHERE loan_no = ANY(:n)"), {"n": [m.loan_no for m in made]})).mappings().all()}
+    loans = await repo.reminded(session, [m.loan_no for m in made])
     heads = await _heads(services, list(loans.values()))
     rows = []
     for m in made:
@@ -78,8 +54,7 @@ async def remind(*, session: AsyncSession, services: ServiceClient, today: date)
                                  "head_name": head.get("head_name"), "head_phone": head.get("phone"),
                                  "due_on": m.on.isoformat(), "outstanding": f"{from_fen(loan['outstanding']):f}",
                                  "days_overdue": max(0, (today - m.on).days) if m.kind == "overdue" else 0}})
-    await session.execute(outbox.insert(), rows)
-    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+    await repo.add_outbox(session, rows)
     await audit.record(session, actor="svc:funds", action="loan.reminders", entity="loan_reminder",
                        entity_id=today.isoformat(), diff={"overdue": sum(m.kind == "overdue" for m in made),
                                                          "due_soon": sum(m.kind == "due_soon" for m in made)})

@@ -9,18 +9,17 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.clients import registry
 from services.funds.glossary import LOAN_EVENT_LABELS, LOAN_STATUS_LABELS, LoanStatus
 from services.funds.loans import rejections
+from services.funds.loans import repository as repo
 from services.funds.loans import state as st
 from services.funds.loans.models import Loan, LoanEvent
 from services.funds.loans.schemas import LoanEventIn, LoanEventRead, LoanRead, LoanStats, ScheduleItem
 from services.funds.risk_claims import service as risk_claims
-from shared import audit, regions
+from shared import audit, scoping
 from shared.auth import Principal
 from shared.http import ServiceClient
 from shared.idnumber import mask
@@ -38,10 +37,7 @@ def _unprocessable(field: str, msg: str) -> Unprocessable:
 
 async def events_of(session: AsyncSession, loan_nos: list[str]) -> dict[str, list[LoanEvent]]:
     """Each loan's events in the order they apply (state.ordered), in one query."""
-    out: dict[str, list[LoanEvent]] = {n: [] for n in loan_nos}
-    for e in (await session.execute(select(LoanEvent).where(LoanEvent.loan_no.in_(loan_nos)))).scalars().all():
-        out[e.loan_no].append(e)
-    return {n: st.ordered(x) for n, x in out.items()}
+    return {n: st.ordered(x) for n, x in (await repo.events(session, loan_nos)).items()}
 
 
 async def _events(session: AsyncSession, loan_no: str) -> list[LoanEvent]:
@@ -120,17 +116,15 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
     body = event_in.model_dump(mode="json")
     body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     id_hmac = cipher.digest(event_in.id_number, field="id_number")
-    loan = (await session.execute(select(Loan).where(Loan.loan_no == event_in.loan_no).with_for_update()
-                                  )).scalars().first()
-    if loan is None:
+    found = await repo.lock_for_bank(session, principal, event_in.loan_no)
+    if found is None:
         household = await _borrower(services, principal, event_in.id_number)
-        await session.execute(insert(Loan.__table__).values(
-            loan_no=event_in.loan_no, bank_code=bank, household_id=household["household_id"],
-            region_code=household["village_code"], id_masked=mask(event_in.id_number), status="rated",
-        ).on_conflict_do_nothing(index_elements=["loan_no"]))
-        loan = (await session.execute(select(Loan).where(Loan.loan_no == event_in.loan_no).with_for_update()
-                                      .execution_options(populate_existing=True))).scalars().one()
-    if loan.bank_code != bank:
+        await repo.open_once(session, {
+            "loan_no": event_in.loan_no, "bank_code": bank, "household_id": household["household_id"],
+            "region_code": household["village_code"], "id_masked": mask(event_in.id_number), "status": "rated"})
+        found = await repo.lock_for_bank(session, principal, event_in.loan_no, fresh=True)
+    loan, own = found
+    if not own:
         raise NotFound(NOT_FOUND)          # another bank's loan: as if it did not exist
     events = await _events(session, loan.loan_no)
     same = next((e for e in events if e.event_id == event_in.event_id), None)
@@ -148,14 +142,10 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
     if why := st.impossible([*events, event]).get(event.event_id):
         raise Conflict(f"{event.kind} event {event.event_id} cannot be: {why}", slug="impossible-event",
                        title="Impossible loan event")
-    t = LoanEvent.__table__
-    row = (await session.execute(insert(t).values(**values).on_conflict_do_nothing(constraint="once_per_bank")
-                                 .returning(t.c.id, t.c.received_at))).first()
-    if row is None:         # the bank used this event_id for another of its loans
-        other = (await session.execute(select(LoanEvent).where(LoanEvent.bank_code == bank,
-                                                               LoanEvent.event_id == event_in.event_id))).scalars().one()
-        return _known(other, body_hash, loan, events)
-    event.id, event.received_at = row
+    stored = await repo.add_event_once(session, values)
+    if stored is None:         # the bank used this event_id for another of its loans
+        return _known(await repo.bank_event(session, principal, event_in.event_id), body_hash, loan, events)
+    event.id, event.received_at = stored
     events = st.ordered([*events, event])
     s = st.replay(events)
     apply_state(loan, s)
@@ -175,53 +165,32 @@ async def audit_event(*, session: AsyncSession, principal: Principal, event_in: 
 
 
 async def get(*, session: AsyncSession, principal: Principal, loan_no: str) -> tuple[Loan, list[LoanEvent]]:
-    loan = await session.get(Loan, loan_no)
-    if loan is None or not _sees(principal, loan):
+    loan = await repo.one(session, principal, loan_no)
+    if loan is None:
         raise NotFound(NOT_FOUND)
     return loan, await _events(session, loan.loan_no)
 
 
-def _sees(principal: Principal, loan: Loan) -> bool:
-    if principal.bank is not None or principal.role == "bank":
-        return loan.bank_code == principal.bank
-    return principal.covers(loan.region_code)
-
-
 async def list_(*, session: AsyncSession, principal: Principal, region: str | None, status: str | None, limit: int,
                 cursor: str | None) -> tuple[list[tuple[Loan, list[LoanEvent]]], str | None]:
-    q = select(Loan)
-    scope = region or principal.region
-    if scope:
-        if principal.role != "bank" and not principal.covers(scope):
-            raise NotFound("No such region")
-        q = q.where(Loan.region_code.startswith(regions.prefix(scope)))
-    if principal.role == "bank":
-        q = q.where(Loan.bank_code == (principal.bank or ""))
-    if status is not None:
-        q = q.where(Loan.status == status)
-    if (key := decode_cursor(cursor, loan_no=str)) is not None:
-        q = q.where(Loan.loan_no > key["loan_no"])
-    rows = list((await session.execute(q.order_by(Loan.loan_no).limit(limit + 1))).scalars().all())
+    """The caller's loans in ``region`` (by default the caller's own region); a bank may name any region."""
+    bank = scoping.is_bank(principal)
+    if region is not None and not bank and not principal.covers(region):
+        raise NotFound("No such region")
+    key = decode_cursor(cursor, loan_no=str)
+    within = region or (principal.region if bank else None)         # a bank's list: of its own region by default
+    rows = await repo.page_of(session, principal, within=within, status=status,
+                              after=key["loan_no"] if key else None, limit=limit + 1)
     rows, next_cursor = page(rows, limit, lambda loan: {"loan_no": loan.loan_no})
     events = await events_of(session, [loan.loan_no for loan in rows])
     return [(loan, events[loan.loan_no]) for loan in rows], next_cursor
 
 
 async def stats(*, session: AsyncSession, principal: Principal, region: str | None) -> LoanStats:
-    scope = region or principal.region
-    if not principal.covers(scope):
+    if region is not None and not principal.covers(region):
         raise NotFound("No such region")
-    r = (await session.execute(text("""
-        SELECT count(DISTINCT household_id) FILTER (WHERE credit_line > 0) AS households_rated,
-          coalesce(sum(credit_line), 0) AS credit_granted,
-          count(*) FILTER (WHERE principal > 0) AS loans_issued, coalesce(sum(principal), 0) AS amount_issued,
-          coalesce(sum(outstanding), 0) AS outstanding,
-          coalesce(sum(outstanding) FILTER (WHERE status = 'overdue'), 0) AS overdue_outstanding,
-          coalesce(sum(compensated), 0) AS compensated,
-          (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
-             SELECT status, count(*) AS n FROM loan WHERE region_code LIKE :p GROUP BY status) g) AS by_status
-        FROM loan WHERE region_code LIKE :p"""),
-        {"p": regions.prefix(scope) + "%"})).mappings().one()
+    scope = region or principal.region
+    r = await repo.stats(session, principal, within=scope)
     compensated = r["compensated"]
     repaid = r["amount_issued"] - r["outstanding"] - compensated
     return LoanStats(

@@ -1,14 +1,20 @@
-"""Queries of projects' fundings and payments: totals in one aggregate, rows a page at a time."""
+"""Every query on projects, their fundings and payments: totals in one aggregate, rows a page at a time. A caller
+reads the projects of its subtree (:func:`readable`): any other is simply not found."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.funds.projects.models import ProjectFunding, ProjectPayment
+from services.funds.projects.models import Project, ProjectFunding, ProjectPayment
+from shared import regions, scoping
+from shared.auth import Principal
+
+Child = TypeVar("Child", ProjectFunding, ProjectPayment)
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,30 @@ class Totals:
     @property
     def unpaid(self) -> int:
         return self.funded - self.paid - self.released
+
+
+def readable(principal: Principal) -> Select:
+    return select(Project).where(scoping.subtree(Project.village_code, principal))
+
+
+async def one(session: AsyncSession, principal: Principal, project_id: int, *, lock: bool = False) -> Project | None:
+    q = readable(principal).where(Project.id == project_id)
+    if lock:
+        q = q.with_for_update()
+    return (await session.execute(q)).scalars().first()
+
+
+async def page_of(session: AsyncSession, principal: Principal, *, within: str | None, status: str | None,
+                  after: int | None, limit: int) -> list[Project]:
+    """The caller's projects in ``within``'s subtree (all of them without), in id order."""
+    q = readable(principal)
+    if within:
+        q = q.where(Project.village_code.startswith(regions.prefix(within)))
+    if status is not None:
+        q = q.where(Project.status == status)
+    if after is not None:
+        q = q.where(Project.id > after)
+    return list((await session.execute(q.order_by(Project.id).limit(limit))).scalars().all())
 
 
 async def totals(session: AsyncSession, project_ids: Sequence[int]) -> dict[int, Totals]:
@@ -40,23 +70,13 @@ async def fundings(session: AsyncSession, project_id: int, *, lock: bool = False
     return list((await session.execute(q)).scalars().all())
 
 
-async def funding_page(session: AsyncSession, project_id: int, *, after: int, limit: int) -> list[ProjectFunding]:
-    return list((await session.execute(select(ProjectFunding).where(
-        ProjectFunding.project_id == project_id, ProjectFunding.id > after).order_by(ProjectFunding.id)
-        .limit(limit))).scalars().all())
+async def children(session: AsyncSession, model: type[Child], project_id: int, *, after: int, limit: int
+                   ) -> list[Child]:
+    """A project's fundings or payments (``model``) after id ``after``, oldest first."""
+    return list((await session.execute(select(model).where(
+        model.project_id == project_id, model.id > after).order_by(model.id).limit(limit))).scalars().all())
 
 
-async def payment_page(session: AsyncSession, project_id: int, *, after: int, limit: int) -> list[ProjectPayment]:
-    return list((await session.execute(select(ProjectPayment).where(
-        ProjectPayment.project_id == project_id, ProjectPayment.id > after).order_by(ProjectPayment.id)
-        .limit(limit))).scalars().all())
-
-
-async def funding(session: AsyncSession, project_id: int, funding_id: int) -> ProjectFunding | None:
-    return (await session.execute(select(ProjectFunding).where(
-        ProjectFunding.project_id == project_id, ProjectFunding.id == funding_id))).scalars().first()
-
-
-async def payment(session: AsyncSession, project_id: int, payment_id: int) -> ProjectPayment | None:
-    return (await session.execute(select(ProjectPayment).where(
-        ProjectPayment.project_id == project_id, ProjectPayment.id == payment_id))).scalars().first()
+async def child(session: AsyncSession, model: type[Child], project_id: int, child_id: int) -> Child | None:
+    return (await session.execute(select(model).where(
+        model.project_id == project_id, model.id == child_id))).scalars().first()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.deps import SessionDep
 from services.funds.glossary import ProjectStatus
@@ -55,6 +56,14 @@ def _located(answer: JSONResponse | FundingRead | PaymentRead, kind: str, projec
     else:
         response.headers["Location"] = f"/api/v1/projects/{project_id}/{kind}/{answer.id}"
     return answer
+
+
+async def _page(kind: service.Kind, session: AsyncSession, principal: Principal, project_id: int, limit: int,
+                cursor: str | None) -> Page:
+    """The fundings or the payments of a project, a page at a time."""
+    items, next_cursor = await service.children(session=session, principal=principal, project_id=project_id,
+                                                kind=kind, limit=limit, cursor=cursor)
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, response_model=ProjectRead, responses=problem_responses(401, 403, 422, 503),
@@ -111,9 +120,7 @@ async def fund(project_id: IdPath, funding_in: FundingIn, session: SessionDep, r
             summary="The project's fundings, oldest first")
 async def list_fundings(project_id: IdPath, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
                         principal: Principal = READERS) -> Page[FundingRead]:
-    items, next_cursor = await service.fundings(session=session, principal=principal, project_id=project_id,
-                                                limit=limit, cursor=cursor)
-    return Page(items=items, next_cursor=next_cursor)
+    return await _page(service.FUNDINGS, session, principal, project_id, limit, cursor)
 
 
 @router.get("/{project_id}/fundings/{funding_id}", summary="One funding of a project 项目资金占用详情",
@@ -121,8 +128,8 @@ async def list_fundings(project_id: IdPath, session: SessionDep, limit: Limit = 
             responses=problem_responses(401, 403, 404))
 async def get_funding(project_id: IdPath, funding_id: IdPath, session: SessionDep,
                       principal: Principal = READERS) -> FundingRead:
-    return await service.get_funding(session=session, principal=principal, project_id=project_id,
-                                     funding_id=funding_id)
+    return await service.child(session=session, principal=principal, project_id=project_id, kind=service.FUNDINGS,
+                               child_id=funding_id)
 
 
 @router.post("/{project_id}/payments", status_code=201, response_model=PaymentRead,
@@ -141,9 +148,7 @@ async def pay(project_id: IdPath, payment_in: PaymentIn, session: SessionDep, re
             summary="The project's payments, oldest first")
 async def list_payments(project_id: IdPath, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
                         principal: Principal = READERS) -> Page[PaymentRead]:
-    items, next_cursor = await service.payments(session=session, principal=principal, project_id=project_id,
-                                                limit=limit, cursor=cursor)
-    return Page(items=items, next_cursor=next_cursor)
+    return await _page(service.PAYMENTS, session, principal, project_id, limit, cursor)
 
 
 @router.get("/{project_id}/payments/{payment_id}", summary="One payment of a project 项目拨付详情",
@@ -151,5 +156,5 @@ async def list_payments(project_id: IdPath, session: SessionDep, limit: Limit = 
             responses=problem_responses(401, 403, 404))
 async def get_payment(project_id: IdPath, payment_id: IdPath, session: SessionDep,
                       principal: Principal = READERS) -> PaymentRead:
-    return await service.get_payment(session=session, principal=principal, project_id=project_id,
-                                     payment_id=payment_id)
+    return await service.child(session=session, principal=principal, project_id=project_id, kind=service.PAYMENTS,
+                               child_id=payment_id)

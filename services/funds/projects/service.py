@@ -5,11 +5,12 @@ cancelling gives unpaid commitments back to their allocations."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.allocations import service as allocations
@@ -116,28 +117,20 @@ async def create(*, session: AsyncSession, principal: Principal, services: Servi
 
 
 async def get(*, session: AsyncSession, principal: Principal, project_id: int, lock: bool = False) -> Project:
-    q = select(Project).where(Project.id == project_id)
-    if lock:
-        q = q.with_for_update()
-    p = (await session.execute(q)).scalars().first()
-    if p is None or not principal.covers(p.village_code):
+    p = await repo.one(session, principal, project_id, lock=lock)
+    if p is None:
         raise NotFound("No such project")
     return p
 
 
 async def list_(*, session: AsyncSession, principal: Principal, region: str | None, status: str | None, limit: int,
                 cursor: str | None) -> tuple[list[Project], str | None]:
-    scope = region or principal.region
-    q = select(Project)
-    if scope:
-        if not principal.covers(scope):
-            raise NotFound("No such region")
-        q = q.where(Project.village_code.startswith(regions.prefix(scope)))
-    if status is not None:
-        q = q.where(Project.status == status)
-    if (key := decode_cursor(cursor, id=int)) is not None:
-        q = q.where(Project.id > key["id"])
-    rows = list((await session.execute(q.order_by(Project.id).limit(limit + 1))).scalars().all())
+    """The caller's projects in ``region`` (by default the caller's own region)."""
+    if region is not None and not principal.covers(region):
+        raise NotFound("No such region")
+    key = decode_cursor(cursor, id=int)
+    rows = await repo.page_of(session, principal, within=region, status=status, after=key["id"] if key else None,
+                              limit=limit + 1)
     return page(rows, limit, lambda p: {"id": p.id})
 
 
@@ -177,7 +170,6 @@ async def transition(*, session: AsyncSession, principal: Principal, project_id:
                        entity_id=p.id, diff={"from": before, "to": p.status, "reason": move.reason,
                                              "released": f"{from_fen(released):f}"})
     return p
-
 
 
 async def fund(*, session: AsyncSession, principal: Principal, project_id: int, funding_in: FundingIn
@@ -260,35 +252,31 @@ async def pay(*, session: AsyncSession, principal: Principal, project_id: int, p
     return payment
 
 
-async def fundings(*, session: AsyncSession, principal: Principal, project_id: int, limit: int, cursor: str | None
-                   ) -> tuple[list[FundingRead], str | None]:
+@dataclass(frozen=True)
+class Kind:
+    """A project's fundings or its payments: the rows, how each reads, the 404 of an unknown one."""
+
+    model: type[ProjectFunding] | type[ProjectPayment]
+    read: Callable[[Any], FundingRead | PaymentRead]
+    missing: str
+
+
+FUNDINGS = Kind(ProjectFunding, funding_read, "No such funding of this project")
+PAYMENTS = Kind(ProjectPayment, payment_read, "No such payment of this project")
+
+
+async def children(*, session: AsyncSession, principal: Principal, project_id: int, kind: Kind, limit: int,
+                   cursor: str | None) -> tuple[list[Any], str | None]:
+    """A page of the project's fundings or payments, oldest first."""
     after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
     await get(session=session, principal=principal, project_id=project_id)
-    rows, next_cursor = page(await repo.funding_page(session, project_id, after=after, limit=limit + 1), limit,
-                             lambda f: {"id": f.id})
-    return [funding_read(f) for f in rows], next_cursor
+    rows, next_cursor = page(await repo.children(session, kind.model, project_id, after=after, limit=limit + 1),
+                             limit, lambda x: {"id": x.id})
+    return [kind.read(x) for x in rows], next_cursor
 
 
-async def payments(*, session: AsyncSession, principal: Principal, project_id: int, limit: int, cursor: str | None
-                   ) -> tuple[list[PaymentRead], str | None]:
-    after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
+async def child(*, session: AsyncSession, principal: Principal, project_id: int, kind: Kind, child_id: int) -> Any:
     await get(session=session, principal=principal, project_id=project_id)
-    rows, next_cursor = page(await repo.payment_page(session, project_id, after=after, limit=limit + 1), limit,
-                             lambda x: {"id": x.id})
-    return [payment_read(x) for x in rows], next_cursor
-
-
-async def get_funding(*, session: AsyncSession, principal: Principal, project_id: int, funding_id: int
-                      ) -> FundingRead:
-    await get(session=session, principal=principal, project_id=project_id)
-    if (f := await repo.funding(session, project_id, funding_id)) is None:
-        raise NotFound("No such funding of this project")
-    return funding_read(f)
-
-
-async def get_payment(*, session: AsyncSession, principal: Principal, project_id: int, payment_id: int
-                      ) -> PaymentRead:
-    await get(session=session, principal=principal, project_id=project_id)
-    if (x := await repo.payment(session, project_id, payment_id)) is None:
-        raise NotFound("No such payment of this project")
-    return payment_read(x)
+    if (x := await repo.child(session, kind.model, project_id, child_id)) is None:
+        raise NotFound(kind.missing)
+    return kind.read(x)
