@@ -80,11 +80,6 @@ async def record(session: AsyncSession, *, principal: Principal, body: dict[str,
                                                "attempts": row.attempts})
 
 
-async def accepted(session: AsyncSession, *, bank_code: str, event_id: str) -> None:
-    """An event refused before and stored now: its refusal says when it was accepted."""
-    await repo.mark_accepted(session, bank_code=bank_code, event_id=event_id)
-
-
 async def list_(*, session: AsyncSession, principal: Principal, limit: int, cursor: str | None
                 ) -> tuple[list[LoanEventRejection], str | None]:
     """The calling bank's refused events, newest first."""

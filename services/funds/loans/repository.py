@@ -7,13 +7,15 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, distinct, func, select, text, update
+import orjson
+from sqlalchemy import ColumnElement, Select, distinct, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.loans.models import Loan, LoanEvent, LoanEventRejection
 from shared import regions, scoping
 from shared.auth import Principal
+from shared.db import driver
 from shared.outbox import CHANNEL
 from shared.tables import outbox
 
@@ -49,16 +51,56 @@ async def page_of(session: AsyncSession, principal: Principal, *, within: str | 
     return list((await session.execute(q.order_by(Loan.loan_no).limit(limit))).scalars().all())
 
 
-async def lock_for_bank(session: AsyncSession, principal: Principal, loan_no: str, *, fresh: bool = False
-                        ) -> tuple[Loan, bool] | None:
+# A bank's event is the hot path (every post of every partner bank): its statements run on the session's asyncpg
+# connection, the loan's row, its events and the write each one statement, without SQLAlchemy's statement building.
+LOAN_COLUMNS = ", ".join(c.name if c.name != "steps" else "steps::text AS steps" for c in loan_t.columns)
+EVENT_COLUMNS = ", ".join(c.name for c in event_t.columns)
+
+
+def _loan(row: Mapping[str, Any]) -> Loan:
+    return Loan(**{**row, "steps": orjson.loads(row["steps"])})
+
+
+async def lock_for_bank(session: AsyncSession, principal: Principal, loan_no: str) -> tuple[Loan, bool] | None:
     """The loan locked for this transaction, and whether it is the calling bank's (loan numbers are one namespace:
     another bank's loan is locked too, so that the caller can answer it as not found)."""
-    q = select(Loan, scoping.own_bank(Loan.bank_code, principal).label("own")).where(
-        Loan.loan_no == loan_no).with_for_update()
-    if fresh:
-        q = q.execution_options(populate_existing=True)
-    row = (await session.execute(q)).first()
-    return None if row is None else (row[0], bool(row[1]))
+    row = await (await driver(session)).fetchrow(
+        f"SELECT {LOAN_COLUMNS} FROM loan WHERE loan_no = $1 FOR UPDATE", loan_no)
+    if row is None:
+        return None
+    loan = _loan(dict(row))
+    return loan, loan.bank_code == (principal.bank or "")
+
+
+async def events_of_loan(session: AsyncSession, loan_no: str) -> list[LoanEvent]:
+    rows = await (await driver(session)).fetch(f"SELECT {EVENT_COLUMNS} FROM loan_event WHERE loan_no = $1", loan_no)
+    return [LoanEvent(**dict(r)) for r in rows]
+
+
+STORE_EVENT = """
+WITH e AS (INSERT INTO loan_event (bank_code, event_id, loan_no, kind, occurred_at, amount, rate, term_months,
+                                   credit_line, rating, id_hmac, body_hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT ON CONSTRAINT once_per_bank DO NOTHING RETURNING id, received_at),
+     l AS (UPDATE loan SET status = $13, rating = $14, credit_line = $15, principal = $16, outstanding = $17,
+                           rate = $18, term_months = $19, issued_on = $20, overdue_since = $21, compensated = $22,
+                           steps = $23::text::jsonb, updated_at = $24
+           WHERE loan_no = $3 AND EXISTS (SELECT FROM e)),
+     r AS (UPDATE loan_event_rejection SET accepted_at = now()
+           WHERE bank_code = $1 AND event_id = $2 AND accepted_at IS NULL AND EXISTS (SELECT FROM e))
+SELECT id, received_at FROM e"""
+
+
+async def store_event(session: AsyncSession, event: Mapping[str, Any], loan: Loan) -> tuple[int, Any] | None:
+    """Store the event with the loan as recomputed (and its refusal, if any, marked accepted) in one statement:
+    (id, received_at), or None when its bank used the ``event_id`` already (then nothing changed)."""
+    e = event
+    row = await (await driver(session)).fetchrow(
+        STORE_EVENT, e["bank_code"], e["event_id"], e["loan_no"], e["kind"], e["occurred_at"], e["amount"], e["rate"],
+        e["term_months"], e["credit_line"], e["rating"], e["id_hmac"], e["body_hash"],
+        loan.status, loan.rating, loan.credit_line, loan.principal, loan.outstanding, loan.rate, loan.term_months,
+        loan.issued_on, loan.overdue_since, loan.compensated, orjson.dumps(loan.steps).decode(), loan.updated_at)
+    return None if row is None else (row["id"], row["received_at"])
 
 
 async def open_once(session: AsyncSession, values: Mapping[str, Any]) -> None:
@@ -72,13 +114,6 @@ async def events(session: AsyncSession, loan_nos: Sequence[str]) -> dict[str, li
     for e in (await session.execute(select(LoanEvent).where(LoanEvent.loan_no.in_(list(loan_nos))))).scalars():
         out[e.loan_no].append(e)
     return out
-
-
-async def add_event_once(session: AsyncSession, values: Mapping[str, Any]) -> tuple[int, Any] | None:
-    """(id, received_at) of the stored event, or None when its bank used the ``event_id`` already."""
-    row = (await session.execute(insert(event_t).values(**values).on_conflict_do_nothing(constraint="once_per_bank")
-                                 .returning(event_t.c.id, event_t.c.received_at))).first()
-    return None if row is None else (row[0], row[1])
 
 
 async def bank_event(session: AsyncSession, principal: Principal, event_id: str) -> LoanEvent:
@@ -114,12 +149,6 @@ async def keep_rejection(session: AsyncSession, values: Mapping[str, Any]) -> An
         set_={k: stmt.excluded[k] for k in ("loan_no", "kind", "status", "problem_type", "reason", "errors", "body")}
         | {"attempts": rejection_t.c.attempts + 1, "last_at": func.now(), "accepted_at": None})
         .returning(rejection_t.c.id, rejection_t.c.attempts))).one()
-
-
-async def mark_accepted(session: AsyncSession, *, bank_code: str, event_id: str) -> None:
-    await session.execute(update(LoanEventRejection).where(
-        LoanEventRejection.bank_code == bank_code, LoanEventRejection.event_id == event_id,
-        LoanEventRejection.accepted_at.is_(None)).values(accepted_at=func.now()))
 
 
 async def rejections_page(session: AsyncSession, principal: Principal, *, before: int | None, limit: int

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.funds.clients import registry
 from services.funds.glossary import LOAN_EVENT_LABELS, LOAN_STATUS_LABELS, LoanStatus
-from services.funds.loans import rejections
 from services.funds.loans import repository as repo
 from services.funds.loans import state as st
 from services.funds.loans.models import Loan, LoanEvent
@@ -122,11 +121,11 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
         await repo.open_once(session, {
             "loan_no": event_in.loan_no, "bank_code": bank, "household_id": household["household_id"],
             "region_code": household["village_code"], "id_masked": mask(event_in.id_number), "status": "rated"})
-        found = await repo.lock_for_bank(session, principal, event_in.loan_no, fresh=True)
+        found = await repo.lock_for_bank(session, principal, event_in.loan_no)
     loan, own = found
     if not own:
         raise NotFound(NOT_FOUND)          # another bank's loan: as if it did not exist
-    events = await _events(session, loan.loan_no)
+    events = st.ordered(await repo.events_of_loan(session, loan.loan_no))
     same = next((e for e in events if e.event_id == event_in.event_id), None)
     if same is not None:
         return _known(same, body_hash, loan, events)
@@ -142,18 +141,18 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
     if why := st.impossible([*events, event]).get(event.event_id):
         raise Conflict(f"{event.kind} event {event.event_id} cannot be: {why}", slug="impossible-event",
                        title="Impossible loan event")
-    stored = await repo.add_event_once(session, values)
-    if stored is None:         # the bank used this event_id for another of its loans
-        return _known(await repo.bank_event(session, principal, event_in.event_id), body_hash, loan, events)
-    event.id, event.received_at = stored
+    known = events
     events = st.ordered([*events, event])
     s = st.replay(events)
     apply_state(loan, s)
-    await session.flush()
+    stored = await repo.store_event(session, values, loan)
+    if stored is None:         # the bank used this event_id for another of its loans
+        return _known(await repo.bank_event(session, principal, event_in.event_id), body_hash,
+                      (await repo.lock_for_bank(session, principal, loan.loan_no))[0], known)
+    event.id, event.received_at = stored
     if s.status == LoanStatus.defaulted:
         await risk_claims.open_for(session=session, loan=loan, state=s, share=risk_share,
                                    defaulted_on=st.day_of(next(e.occurred_at for e in events if e.kind == "defaulted")))
-    await rejections.accepted(session, bank_code=bank, event_id=event.event_id)
     return True, loan, events
 
 
