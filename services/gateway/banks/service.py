@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.gateway import passwords
+from services.gateway.banks import repository
 from services.gateway.banks.models import BankClient
 from services.gateway.banks.schemas import BankClientCreate, BankClientCreated, BankClientRead
-from shared import audit, regions
+from shared import audit
 from shared.auth import Principal
 from shared.pagination import decode_cursor, page
 from shared.problems import Forbidden
@@ -28,9 +28,7 @@ async def create(*, session: AsyncSession, principal: Principal, client_in: Bank
     client = BankClient(client_id=f"bank-{client_in.bank_code.lower()}-{secrets.token_hex(6)}",
                         secret_hash=passwords.hash_secret(secret), name=client_in.name,
                         bank_code=client_in.bank_code, region_code=client_in.region_code, created_by=principal.sub)
-    session.add(client)
-    await session.flush()
-    await session.refresh(client)
+    await repository.add(session, client)
     await audit.record(session, actor=principal.sub, action="bank_client.create", entity="bank_client",
                        entity_id=client.id, diff={"client_id": client.client_id, "name": client.name,
                                                   "bank_code": client.bank_code, "region_code": client.region_code})
@@ -46,16 +44,12 @@ async def authenticate(*, session: AsyncSession, client_id: str, client_secret: 
 async def by_client_id(session: AsyncSession, client_id: str) -> BankClient | None:
     if not client_id or len(client_id) > 64 or "\x00" in client_id:
         return None
-    return await session.scalar(select(BankClient).where(BankClient.client_id == client_id))
+    return await repository.by_client_id(session, client_id)
 
 
 async def list_in_scope(*, session: AsyncSession, principal: Principal, limit: int, cursor: str | None
                         ) -> tuple[list[BankClient], str | None]:
     """The clients whose region lies inside the principal's, oldest first, a page at a time (CONTRACT §2)."""
-    stmt = select(BankClient).order_by(BankClient.id).limit(limit + 1)
-    if not principal.is_service:
-        stmt = stmt.where(BankClient.region_code.startswith(regions.prefix(principal.region), autoescape=True))
-    if key := decode_cursor(cursor, id=int):
-        stmt = stmt.where(BankClient.id > key["id"])
-    rows = list((await session.execute(stmt)).scalars().all())
+    after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
+    rows = await repository.readable(session, principal=principal, after=after, limit=limit + 1)
     return page(rows, limit, lambda c: {"id": c.id})

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.gateway import passwords
+from services.gateway.users import repository
 from services.gateway.users.models import User
 from services.gateway.users.schemas import UserCreate, UserRead, UserUpdate
 from shared import audit, regions
@@ -80,14 +80,12 @@ async def create_user(session: AsyncSession, *, username: str, password: str, di
                                                                             "msg": "not a staff role"}])
     if check_password:
         _check_password(data.password)
-    if await session.scalar(select(User.id).where(User.username == data.username)) is not None:
+    if await repository.username_taken(session, data.username):
         raise Conflict(f"username {data.username} is taken", slug="username-taken")
     user = User(username=data.username, password_hash=await passwords.hash_password(data.password),
                 display_name=data.display_name, phone=data.phone, role=data.role.value,
                 region_code=data.region_code, created_by=created_by)
-    session.add(user)
-    await session.flush()
-    await session.refresh(user)
+    await repository.add(session, user)
     await audit.record(session, actor=created_by, action="user.create", entity="user", entity_id=user.id,
                        diff={"username": user.username, "display_name": user.display_name, "role": user.role,
                              "region_code": user.region_code, "phone": mask_phone(user.phone)})
@@ -103,17 +101,10 @@ async def create(*, session: AsyncSession, principal: Principal, user_in: UserCr
                              region_code=user_in.region_code, created_by=principal.sub)
 
 
-def _visible(principal: Principal, user: User | None) -> bool:
-    if user is None:
-        return False
-    if principal.sub == str(user.id) or principal.is_service:
-        return True
-    return principal.role in READER_ROLES and principal.covers(user.region_code)
-
-
 async def get_visible(*, session: AsyncSession, principal: Principal, user_id: int) -> User:
-    user = await session.get(User, user_id)
-    if not _visible(principal, user):
+    """The user, when it is the caller's own account or (for the reader roles) in their region; else 404."""
+    user = await repository.readable(session, principal=principal, reader_roles=READER_ROLES, user_id=user_id)
+    if user is None:
         raise NotFound("No such user")
     return user
 
@@ -123,25 +114,17 @@ async def list_visible(*, session: AsyncSession, principal: Principal, region: s
                        ) -> tuple[list[User], str | None]:
     if principal.role not in READER_ROLES and not principal.is_service:
         raise Forbidden("Your role may not list users")
-    stmt = select(User).order_by(User.id).limit(limit + 1)
-    if not principal.is_service:
-        stmt = stmt.where(User.region_code.startswith(regions.prefix(principal.region), autoescape=True))
+    region_prefix = None
     if region:
         try:
-            stmt = stmt.where(User.region_code.startswith(regions.prefix(regions.validate(region)), autoescape=True))
+            region_prefix = regions.prefix(regions.validate(region))
         except ValueError:
             raise Unprocessable("region must be a 12-digit division code",
                                 errors=[{"loc": ["query", "region"], "msg": "not a division code"}]) from None
-    if role:
-        stmt = stmt.where(User.role == role.value)
-    if active is not None:
-        stmt = stmt.where(User.active == active)
-    if q:
-        stmt = stmt.where(User.username.contains(q.lower(), autoescape=True)
-                          | User.display_name.contains(q, autoescape=True))
-    if key := decode_cursor(cursor, id=int):
-        stmt = stmt.where(User.id > key["id"])
-    rows = list((await session.execute(stmt)).scalars().all())
+    after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
+    rows = await repository.listed(session, principal=principal, region_prefix=region_prefix,
+                                   role=role.value if role else None, active=active, q=q, after=after,
+                                   limit=limit + 1)
     return page(rows, limit, lambda u: {"id": u.id})
 
 
@@ -164,28 +147,26 @@ async def update(*, session: AsyncSession, principal: Principal, user: User, use
             diff[field] = mask_phone(changes[field]) if field == "phone" else changes[field]
     if diff:
         user.version += 1
-        session.add(user)
-        await session.flush()
-        await session.refresh(user)
+        await repository.add(session, user)
         await audit.record(session, actor=principal.sub, action="user.update", entity="user", entity_id=user.id,
                            diff=diff)
     return user
 
 
 async def any_user_exists(session: AsyncSession) -> bool:
-    return await session.scalar(select(User.id).limit(1)) is not None
+    return await repository.any_exists(session)
 
 
 async def lock_bootstrap(session: AsyncSession) -> None:
     """Serialise first-start admin creation between gateway workers."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('jingzhun.gateway.bootstrap'))"))
+    await repository.lock_bootstrap(session)
 
 
 async def find_by_username(session: AsyncSession, username: str) -> User | None:
     username = username.strip().lower()
     if not username or len(username) > 64 or "\x00" in username:     # cannot exist; never reaches the database
         return None
-    return await session.scalar(select(User).where(User.username == username))
+    return await repository.by_username(session, username)
 
 
 async def covering(*, session: AsyncSession, region_code: str, roles: list[str]) -> list[User]:
@@ -195,7 +176,4 @@ async def covering(*, session: AsyncSession, region_code: str, roles: list[str])
     while code:
         scopes.append(code)
         code = regions.parent(code)
-    stmt = select(User).where(User.region_code.in_(scopes), User.active.is_(True)).order_by(User.id)
-    if roles:
-        stmt = stmt.where(User.role.in_(roles))
-    return list((await session.execute(stmt)).scalars().all())
+    return await repository.active_in(session, region_codes=scopes, roles=roles)

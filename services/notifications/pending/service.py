@@ -12,13 +12,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import locks
-from services.notifications.pending.models import PendingEvent
+from services.notifications.pending import repository
 from shared import audit
 from shared.http import UpstreamProblem
 from shared.problems import Problem, ServiceUnavailable
@@ -29,7 +27,6 @@ Handler = Callable[[AsyncSession, dict[str, Any], dict[str, Any]], Awaitable[Non
 DELAYS = (5, 15, 60, 300, 900, 1800, 3600)     # then every hour
 MAX_ATTEMPTS = 48                              # about two days of retrying, then ``failed`` (and logged)
 ACTOR = "system:pending-events"
-table = PendingEvent.__table__
 
 
 class TryLater(Exception):
@@ -68,12 +65,9 @@ def deferrable(handler: Handler) -> Handler:
 
 
 async def defer(session: AsyncSession, *, event: dict[str, Any], error: str) -> None:
-    inserted = (await session.execute(
-        pg_insert(table).values(event_id=uuid.UUID(str(event["event_id"])), topic=event["topic"],
-                                source=str(event.get("source", "")), payload=event.get("payload") or {},
-                                status="waiting", attempts=1, last_error=error[:500],
-                                next_attempt_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, delay_after(1)))
-        .on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.id))).scalar_one_or_none()
+    inserted = await repository.insert(session, event_id=uuid.UUID(str(event["event_id"])), topic=event["topic"],
+                                       source=str(event.get("source", "")), payload=event.get("payload") or {},
+                                       error=error[:500], delay=delay_after(1))
     if inserted is not None:
         await audit.record(session, actor=f"event:{event.get('source', '')}", action="event.defer",
                            entity="pending_event", entity_id=inserted,
@@ -100,10 +94,7 @@ async def _resume(*, sessionmaker: async_sessionmaker, handlers: dict[str, Handl
     done, away = 0, False
     while True:
         async with sessionmaker() as session:
-            rows = (await session.execute(text(
-                "SELECT id, event_id, topic, source, payload, attempts FROM pending_event "
-                "WHERE status = 'waiting' AND next_attempt_at <= now() ORDER BY next_attempt_at "
-                "LIMIT :n FOR UPDATE SKIP LOCKED"), {"n": limit})).all()
+            rows = await repository.due(session, limit=limit)
             if not rows:
                 return done
             for row in rows:
@@ -132,7 +123,7 @@ async def _resume(*, sessionmaker: async_sessionmaker, handlers: dict[str, Handl
 
 async def _after(session: AsyncSession, row, error: str | None) -> None:
     if error is None:
-        await session.execute(table.delete().where(table.c.id == row.id))
+        await repository.delete(session, row.id)
         await audit.record(session, actor=ACTOR, action="event.resume", entity="pending_event", entity_id=row.id,
                            diff={"topic": row.topic, "event_id": str(row.event_id), "attempts": row.attempts + 1})
         log.info("%s event %s handled after %d attempts", row.topic, row.event_id, row.attempts + 1)
@@ -143,8 +134,8 @@ async def _after(session: AsyncSession, row, error: str | None) -> None:
     if give_up:
         values["status"] = "failed"
     else:
-        values["next_attempt_at"] = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, delay_after(attempt))
-    await session.execute(table.update().where(table.c.id == row.id).values(**values))
+        values["next_attempt_at"] = repository.after_seconds(delay_after(attempt))
+    await repository.update(session, row.id, values)
     await audit.record(session, actor=ACTOR, action="event.failed" if give_up else "event.retry",
                        entity="pending_event", entity_id=row.id,
                        diff={"topic": row.topic, "attempt": attempt, "error": error[:500]})

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.registry.assistance import repository, service
+from services.registry.assistance import service
 from services.registry.assistance.schemas import (
     AssuranceIn,
     HelperIn,
@@ -94,8 +94,8 @@ async def add_measure(household_id: IdPath, measure_in: MeasureIn, session: Sess
 async def list_measures(household_id: IdPath, session: SessionDep, scope: ReaderScope, limit: Limit = 50,
                         cursor: Cursor = None) -> Page[MeasureRead]:
     await households.lock_visible(session, scope=scope, household_id=household_id, for_update=False)
-    rows, next_cursor = await service.page(session=session, table=repository.measure_t, household_id=household_id,
-                                           limit=limit, cursor=cursor)
+    rows, next_cursor = await service.measures_page(session=session, household_id=household_id, limit=limit,
+                                                    cursor=cursor)
     return Page(items=[MeasureRead(**service.measure_body(r)) for r in rows], next_cursor=next_cursor)
 
 
@@ -117,6 +117,6 @@ async def add_visit(household_id: IdPath, visit_in: VisitIn, session: SessionDep
 async def list_visits(household_id: IdPath, session: SessionDep, scope: ReaderScope, limit: Limit = 50,
                       cursor: Cursor = None) -> Page[VisitRead]:
     await households.lock_visible(session, scope=scope, household_id=household_id, for_update=False)
-    rows, next_cursor = await service.page(session=session, table=repository.visit_t, household_id=household_id,
-                                           limit=limit, cursor=cursor)
+    rows, next_cursor = await service.visits_page(session=session, household_id=household_id, limit=limit,
+                                                  cursor=cursor)
     return Page(items=[VisitRead(**r) for r in rows], next_cursor=next_cursor)

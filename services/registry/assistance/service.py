@@ -143,12 +143,24 @@ async def add_visit(*, session: AsyncSession, scope: Scope, household: Mapping[s
     return prior, False
 
 
-async def page(*, session: AsyncSession, table, household_id: int, limit: int, cursor: str | None
-               ) -> tuple[list[Mapping[str, Any]], str | None]:
+async def _page(session: AsyncSession, table, *, household_id: int, limit: int, cursor: str | None
+                ) -> tuple[list[Mapping[str, Any]], str | None]:
     after = (decode_cursor(cursor, id=int) or {"id": 0})["id"]
     rows = list(await repository.page(session, table, household_id=household_id, after=after, limit=limit + 1))
     next_cursor = encode_cursor({"id": rows[limit - 1]["id"]}) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+async def measures_page(*, session: AsyncSession, household_id: int, limit: int, cursor: str | None
+                        ) -> tuple[list[Mapping[str, Any]], str | None]:
+    """The household's measures, oldest first (the caller already holds the household)."""
+    return await _page(session, repository.measure_t, household_id=household_id, limit=limit, cursor=cursor)
+
+
+async def visits_page(*, session: AsyncSession, household_id: int, limit: int, cursor: str | None
+                      ) -> tuple[list[Mapping[str, Any]], str | None]:
+    """The household's visits, oldest first (the caller already holds the household)."""
+    return await _page(session, repository.visit_t, household_id=household_id, limit=limit, cursor=cursor)
 
 
 def all_assured(row: Mapping[str, Any] | None) -> list[str]:

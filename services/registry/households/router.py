@@ -17,7 +17,7 @@ from services.registry.deps import (
     reader_scope_for,
 )
 from services.registry.glossary import Attribute, Cause, Status
-from services.registry.households import repository, service
+from services.registry.households import service
 from services.registry.households.schemas import (
     EligibilityAnswer,
     EligibilityQuery,
@@ -37,7 +37,7 @@ from shared.etag import check_if_match, etag
 from shared.http_types import INT64_MAX, IdPath, Limit
 from shared.idempotency import REPLAYED, IdempotencyDep, id_only
 from shared.pagination import Page
-from shared.problems import NotFound, Problem, problem_response, problem_responses
+from shared.problems import Problem, problem_response, problem_responses
 from shared.regions import RegionCode
 from shared.responses import FastJSONResponse
 
@@ -168,12 +168,9 @@ async def add_member(household_id: IdPath, member_in: MemberIn, session: Session
     accepted."""
     household = await service.lock_visible(session, scope=scope, household_id=household_id)
     async def show(member_id: int, status_code: int, **headers: str) -> JSONResponse:
-        member = await repository.member_by_id(session, member_id)
-        if member is None or member["household_id"] != household_id:
-            raise NotFound("No such member")
-        if scope.full_pii:
-            await repository.log_access(session, scope=scope, endpoint=endpoint, household_ids=[household_id])
-        return _answer(service.member_body(member, cipher=cipher, scope=scope), status_code, **headers)
+        body = await service.member_view(session, scope=scope, cipher=cipher, household_id=household_id,
+                                         member_id=member_id, endpoint=endpoint)
+        return _answer(body, status_code, **headers)
 
     async def add() -> JSONResponse:
         return await show(await service.add_member(session=session, scope=scope, cipher=cipher, household=household,
@@ -193,9 +190,7 @@ async def update_member(household_id: IdPath, member_id: IdPath, member_in: Memb
     check_if_match(request, member["version"])
     member = await service.update_member(session=session, scope=scope, cipher=cipher, household=household,
                                          member=member, member_in=member_in)
-    if scope.full_pii:
-        await repository.log_access(session, scope=scope, endpoint=endpoint, household_ids=[household_id])
-    return _answer(service.member_body(member, cipher=cipher, scope=scope))
+    return _answer(await service.member_shown(session, scope=scope, cipher=cipher, member=member, endpoint=endpoint))
 
 
 @router.delete("/households/{household_id}/members/{member_id}", status_code=204,

@@ -329,6 +329,23 @@ def member_body(member: Mapping[str, Any], *, cipher: PiiCipher, scope: Scope) -
                              today=datetime.now(UTC).date())
 
 
+async def member_shown(session: AsyncSession, *, scope: Scope, cipher: PiiCipher, member: Mapping[str, Any],
+                       endpoint: str) -> dict[str, Any]:
+    """The member's body as the caller may see it; a full view is recorded in the PII access log."""
+    if scope.full_pii:
+        await repository.log_access(session, scope=scope, endpoint=endpoint, household_ids=[member["household_id"]])
+    return member_body(member, cipher=cipher, scope=scope)
+
+
+async def member_view(session: AsyncSession, *, scope: Scope, cipher: PiiCipher, household_id: int, member_id: int,
+                      endpoint: str) -> dict[str, Any]:
+    """A member of ``household_id`` (the caller already holds the household), as ``member_shown``; 404 otherwise."""
+    member = await repository.member_by_id(session, member_id)
+    if member is None or member["household_id"] != household_id:
+        raise NotFound("No such member")
+    return await member_shown(session, scope=scope, cipher=cipher, member=member, endpoint=endpoint)
+
+
 # --- internal: eligibility of many households for a payment batch ----------------------------------------------
 
 INELIGIBLE_STATUSES = {Status.pending.value: "status_pending", Status.removed.value: "status_removed"}

@@ -1,8 +1,8 @@
 """Regions: the 12-digit division tree each user's scope is cut from."""
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.registry.regions import repository
 from services.registry.regions.models import Region
 from services.registry.regions.schemas import LEVEL_LABELS, RegionCreate, RegionRead
 from shared import audit, regions
@@ -29,7 +29,7 @@ def check_visible(principal: Principal, code: str) -> None:
 async def get_visible(*, session: AsyncSession, principal: Principal, code: str) -> Region:
     """The region, or 404 when unknown or outside the caller's subtree."""
     check_visible(principal, code)
-    region = await session.get(Region, code)
+    region = await repository.get(session, code)
     if region is None:
         raise NotFound("No such region")
     return region
@@ -40,15 +40,14 @@ async def create(*, session: AsyncSession, principal: Principal, region_in: Regi
         raise NotFound("No such parent region in your scope")
     parent = regions.parent(region_in.code)
     # The root of a user's scope may be created without its parent; anything below needs its parent.
-    if region_in.code != principal.region and parent is not None and await session.get(Region, parent) is None:
+    if region_in.code != principal.region and parent is not None and await repository.get(session, parent) is None:
         raise Unprocessable(f"parent region {parent} does not exist",
                             errors=[{"loc": ["body", "code"], "msg": f"parent region {parent} does not exist"}])
-    if await session.get(Region, region_in.code) is not None:
+    if await repository.get(session, region_in.code) is not None:
         raise Conflict(f"region {region_in.code} already exists")
     region = Region(code=region_in.code, name=region_in.name, level=regions.level_of(region_in.code),
                     parent_code=parent, rural_population=region_in.rural_population)
-    session.add(region)
-    await session.flush()
+    await repository.add(session, region)
     await audit.record(session, actor=principal.sub, action="region.create", entity="region",
                        entity_id=region.code, diff=region_in.model_dump())
     return region
@@ -56,5 +55,4 @@ async def create(*, session: AsyncSession, principal: Principal, region_in: Regi
 
 async def children(*, session: AsyncSession, principal: Principal, code: str) -> list[Region]:
     await get_visible(session=session, principal=principal, code=code)
-    rows = await session.exec(select(Region).where(Region.parent_code == code).order_by(Region.code))
-    return list(rows.all())
+    return await repository.children(session, code)

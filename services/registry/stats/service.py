@@ -37,57 +37,15 @@ from typing import Any
 import asyncpg
 
 from services.registry import glossary as g
-from services.registry.households.scope import Scope, bounds
+from services.registry.households.scope import Scope
+from services.registry.stats import repository
 from shared import regions
 
 REGISTER = ("registered", "exited", "returned")
 POOR = ("registered", "returned")
 CHILD_DIGITS = {"province": 4, "city": 6, "county": 9, "township": 12, "village": 12}
 
-# One pass over the subtree's households in the order of ix_household_village_tally (an index-only scan, grouped
-# per village as it streams), rolled up to the child regions over those few thousand groups.
-_HOUSEHOLDS = """
-SELECT left(village_code, $3) AS child, status, attribute, main_cause, sum(households)::bigint AS households,
-  sum(persons)::bigint AS persons, sum(identified_households)::bigint AS identified_households,
-  sum(identified_persons)::bigint AS identified_persons, sum(with_helper)::bigint AS with_helper
-FROM (
-  SELECT village_code, status, attribute, main_cause, count(*) AS households, sum(member_count) AS persons,
-    count(*) FILTER (WHERE identified_year = $4 AND status NOT IN ('removed', 'ordinary')) AS identified_households,
-    coalesce(sum(member_count) FILTER (WHERE identified_year = $4 AND status NOT IN ('removed', 'ordinary')), 0)
-      AS identified_persons,
-    count(*) FILTER (WHERE helper_user_id IS NOT NULL) AS with_helper
-  FROM household
-  WHERE village_code BETWEEN $1 AND $2 {helper}
-  GROUP BY 1, 2, 3, 4
-) v
-GROUP BY 1, 2, 3, 4"""
-
-# What happened in the year, per village, from the rows of the year alone (ix_status_change_year_village and
-# ix_measure_year_village cover them): households that made each status move, with their persons at the move, and
-# households with measures of each 五个一批 batch (with the number of measures). Run beside the query above.
-_IN_YEAR = """
-SELECT village_code AS village, to_status AS kind, count(*) AS households, sum(persons)::bigint AS persons,
-  0::bigint AS measures
-FROM (
-  SELECT household_id, to_status, min(village_code) AS village_code, max(persons) AS persons
-  FROM status_change
-  WHERE year = $3 AND village_code BETWEEN $1 AND $2 {helper}
-    AND to_status IN ('registered', 'exited', 'returned', 'removed')
-  GROUP BY household_id, to_status
-) x
-GROUP BY 1, 2
-UNION ALL
-SELECT village_code, batch, count(DISTINCT household_id), 0, count(*)
-FROM measure
-WHERE year = $3 AND village_code BETWEEN $1 AND $2 {helper}
-GROUP BY 1, 2"""
-_HELPER_HOUSEHOLDS = "AND helper_user_id = $5"
-_HELPER_EVENTS = "AND household_id IN (SELECT id FROM household WHERE helper_user_id = $4)"
 FLOW_OF_STATUS = {"registered": "new", "exited": "exits", "returned": "returns", "removed": "removals"}
-
-_REGIONS = """
-SELECT code, name, level, rural_population FROM region WHERE code = $1 OR parent_code = $1 ORDER BY code"""
-
 FLOW_KINDS = ("new", "exits", "returns", "removals")
 
 
@@ -171,24 +129,14 @@ def _dimension(values: dict[str, list[int]], labels: dict[str, str]) -> list[dic
              "poor_households": values[c][2], "poor_persons": values[c][3]} for c, label in labels.items()]
 
 
-async def _fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
-    """One query with room to aggregate in memory (the default work_mem spills these to disk); no parallel
-    workers: the queries already run side by side."""
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0")
-        return await conn.fetch(query, *args)
-
-
 async def region_stats(pool: asyncpg.Pool, *, scope: Scope, code: str, year: int) -> dict[str, Any] | None:
     """The statistics body for ``code`` (already checked to be in the caller's subtree); None if unknown."""
     level = regions.level_of(code)
     digits = CHILD_DIGITS[level]
-    lo, hi = bounds(code)
-    helper = () if scope.helper is None else (scope.helper,)
     region_rows, household_rows, year_rows = await asyncio.gather(
-        _fetch(pool, _REGIONS, code),
-        _fetch(pool, _HOUSEHOLDS.format(helper=_HELPER_HOUSEHOLDS if helper else ""), lo, hi, digits, year, *helper),
-        _fetch(pool, _IN_YEAR.format(helper=_HELPER_EVENTS if helper else ""), lo, hi, year, *helper))
+        repository.region_and_children(pool, code),
+        repository.household_tallies(pool, scope=scope, code=code, digits=digits, year=year),
+        repository.year_tallies(pool, scope=scope, code=code, year=year))
     found = {r["code"].strip(): r for r in region_rows}
     me = found.pop(code, None)
     if me is None:

@@ -13,45 +13,20 @@ from typing import Any
 
 import asyncpg
 
-from services.registry.households.scope import Scope, bounds
+from services.registry.households.scope import Scope
+from services.registry.stats import repository
 from services.registry.stats.service import FLOW_OF_STATUS
 
 KINDS = ("new", "exits", "returns", "removals", "identified")
-
-_SERIES = """
-SELECT year, to_status AS kind, count(*)::bigint AS households, sum(persons)::bigint AS persons
-FROM (
-  SELECT household_id, year, to_status, max(persons) AS persons
-  FROM status_change
-  WHERE year BETWEEN $3 AND $4 AND village_code BETWEEN $1 AND $2 {events}
-    AND to_status IN ('registered', 'exited', 'returned', 'removed')
-  GROUP BY household_id, year, to_status
-) x
-GROUP BY 1, 2
-UNION ALL
-SELECT identified_year, 'identified', count(*)::bigint, coalesce(sum(member_count), 0)::bigint
-FROM household
-WHERE village_code BETWEEN $1 AND $2 AND identified_year BETWEEN $3 AND $4 AND status <> 'removed' {households}
-GROUP BY 1"""
-_HELPER_EVENTS = "AND household_id IN (SELECT id FROM household WHERE helper_user_id = $5)"
-_HELPER_HOUSEHOLDS = "AND helper_user_id = $5"
-_REGION = "SELECT name, level FROM region WHERE code = $1"
-
 
 async def year_series(pool: asyncpg.Pool, *, scope: Scope, code: str, first: int, last: int
                       ) -> dict[str, Any] | None:
     """``{code, name, level, from, to, years: [{year, new, exits, returns, removals, identified}]}`` (each figure
     ``{households, persons}``, every year of the range listed); None for an unknown region."""
-    lo, hi = bounds(code)
-    helper = () if scope.helper is None else (scope.helper,)
-    sql = _SERIES.format(events=_HELPER_EVENTS if helper else "", households=_HELPER_HOUSEHOLDS if helper else "")
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        region = await conn.fetchrow(_REGION, code)
-        if region is None:
-            return None
-        # room to aggregate in memory, as the statistics' own queries have (the default work_mem spills to disk)
-        await conn.execute("SET LOCAL work_mem = '64MB'")
-        rows = await conn.fetch(sql, lo, hi, first, last, *helper)
+    found = await repository.year_series(pool, scope=scope, code=code, first=first, last=last)
+    if found is None:
+        return None
+    region, rows = found
     years = {y: {k: {"households": 0, "persons": 0} for k in KINDS} for y in range(first, last + 1)}
     for r in rows:
         kind = FLOW_OF_STATUS.get(r["kind"], r["kind"])

@@ -4,8 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.registry.monitoring import clock
-from services.registry.monitoring.reports import repository
+from services.registry.monitoring.reports import service
 from shared.auth import require_service
 from shared.db import SessionDep
 
@@ -18,7 +17,6 @@ async def overdue_reports(session: SessionDep,
                           prefix: Annotated[str, Query(pattern=r"^\d{0,12}$")] = "") -> dict:
     """``{"items": [{"id", "village_code", "created_at"}]}``: reports still open more than two days after they came
     in, oldest first (at most :data:`LIMIT`), in the subtree of the region code's significant digits ``prefix``."""
-    rows = await repository.overdue(session, prefix=prefix, cutoff=clock.now() - repository.OVERDUE_AFTER,
-                                    limit=LIMIT)
+    rows = await service.overdue(session=session, prefix=prefix, limit=LIMIT)
     return {"items": [{"id": r["id"], "village_code": r["village_code"], "created_at": r["created_at"].isoformat()}
                       for r in rows]}

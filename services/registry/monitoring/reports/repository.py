@@ -38,10 +38,10 @@ async def get(session: AsyncSession, *, scope: Scope, report_id: int, lock: bool
     return (await session.execute(text(sql), {"id": report_id, "lo": scope.lo, "hi": scope.hi})).mappings().first()
 
 
-async def listed(session: AsyncSession, *, lo: str, hi: str, status: str | None, before_id: int | None,
+async def listed(session: AsyncSession, *, scope: Scope, status: str | None, before_id: int | None,
                  limit: int) -> Sequence[Mapping[str, Any]]:
     where = ["r.village_code BETWEEN :lo AND :hi"]
-    params: dict[str, Any] = {"lo": lo, "hi": hi, "limit": limit}
+    params: dict[str, Any] = {"lo": scope.lo, "hi": scope.hi, "limit": limit}
     if status is not None:
         where.append("r.status = :status")
         params["status"] = status

@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.registry.deps import CipherDep, EndpointDep
-from services.registry.households import repository as households
 from services.registry.households.scope import Scope
 from services.registry.monitoring.deps import MonitoringOfficerScope as OfficerScope
 from services.registry.monitoring.deps import MonitoringReaderScope as ReaderScope
-from services.registry.monitoring.reports import pages, repository, service
+from services.registry.monitoring.reports import pages, service
 from services.registry.monitoring.reports.schemas import DismissIn, ReportAck, ReportIn, ReportRead, ReportStatus
 from shared import forms
 from shared.db import SessionDep
@@ -54,7 +53,7 @@ def _html(body: str, status: int = 200, headers: dict[str, str] | None = None) -
 async def report_page(session: SessionDep,
                       village: Annotated[RegionCode | None, Query(description="the village of the QR code")] = None
                       ) -> HTMLResponse:
-    name = await repository.region_name(session, village) if village else None
+    name = await service.village_name(session, village)
     return _html(pages.report_page(village_code=village if name else None, village_name=name))
 
 
@@ -97,7 +96,7 @@ async def _form_problem(session: SessionDep, problem: Problem, values: dict[str,
     else:
         errors = ("提交的内容无法识别，请重新填写。",)
     village = values.get("village_code") or None
-    name = await repository.region_name(session, village) if village and len(village) == 12 and village.isdigit() \
+    name = await service.village_name(session, village) if village and len(village) == 12 and village.isdigit() \
         else None
     return _html(pages.report_page(village_code=village if name else None, village_name=name, values=values,
                                    errors=errors), problem.status, headers)
@@ -121,9 +120,7 @@ async def list_reports(session: SessionDep, scope: ReaderScope, cipher: CipherDe
 
 
 async def _log(session: SessionDep, scope: Scope, endpoint: str, items: list[ReportRead]) -> None:
-    if scope.full_pii:
-        ids = sorted({i.household_id for i in items if i.household_id is not None})
-        await households.log_access(session, scope=scope, endpoint=endpoint, household_ids=ids)
+    await service.log_shown(session, scope=scope, endpoint=endpoint, reports=items)
 
 
 @router.get("/{report_id}", response_model=ReportRead, responses=problem_responses(401, 403, 404, 422),

@@ -9,11 +9,12 @@ phones in full when their role may, and dismiss a report with a reason (audit ch
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry.households import repository as households
 from services.registry.households.scope import Scope
 from services.registry.households.service import ID_FIELD, person_digest
 from services.registry.monitoring import clock
@@ -81,7 +82,7 @@ async def listed(*, session: AsyncSession, scope: Scope, cipher: PiiCipher, regi
     key = decode_cursor(cursor, id=int)
     if narrowed is None:
         return [], None
-    rows = await repository.listed(session, lo=narrowed.lo, hi=narrowed.hi, status=status.value if status else None,
+    rows = await repository.listed(session, scope=narrowed, status=status.value if status else None,
                                    before_id=key["id"] if key else None, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -100,3 +101,21 @@ async def dismiss(*, session: AsyncSession, scope: Scope, cipher: PiiCipher, rep
     await audit.record(session, actor=scope.actor, action="monitoring_report.dismiss", entity="monitoring_report",
                        entity_id=report_id, diff={"status": ["open", "dismissed"], "reason": reason})
     return to_read(row, cipher=cipher, full=scope.full_pii)
+
+
+async def village_name(session: AsyncSession, code: str | None) -> str | None:
+    """The name of the village ``code`` (for the public page), None when it is not one."""
+    return await repository.region_name(session, code) if code else None
+
+
+async def log_shown(session: AsyncSession, *, scope: Scope, endpoint: str, reports: Sequence[ReportRead]) -> None:
+    """Reports of registry people shown in full go in the PII access log (their households)."""
+    if scope.full_pii:
+        ids = sorted({r.household_id for r in reports if r.household_id is not None})
+        await households.log_access(session, scope=scope, endpoint=endpoint, household_ids=ids)
+
+
+async def overdue(*, session: AsyncSession, prefix: str, limit: int) -> Sequence[Mapping[str, Any]]:
+    """Reports still open more than two days after they came in, oldest first, under ``prefix``."""
+    return await repository.overdue(session, prefix=prefix, cutoff=clock.now() - repository.OVERDUE_AFTER,
+                                    limit=limit)

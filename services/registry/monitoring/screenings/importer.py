@@ -8,7 +8,6 @@ The job is an ``import_job`` of kind ``screening`` (progress, ``errors: [{row, f
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -16,7 +15,6 @@ from itertools import islice
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.bulk import jobs
@@ -82,7 +80,7 @@ async def _import(session: AsyncSession, *, job: Mapping[str, Any], recs: list[t
     scope = jobs.scope_for_job(job)
     conn = await raw_connection(session)
     await repository.load_incoming(session, conn, recs)
-    distinct = (await session.execute(text(f"SELECT count(DISTINCT digest) FROM {repository.INCOMING}"))).scalar_one()
+    distinct = await repository.incoming_distinct(session)
     stored = await repository.store(session, job_id=job["id"], scope=scope)
     counts = await repository.file_counts(session, scope=scope)
     warnings = await repository.raise_warnings(session, job_id=job["id"], scope=scope)
@@ -94,15 +92,12 @@ async def _import(session: AsyncSession, *, job: Mapping[str, Any], recs: list[t
 
 async def _finish(session: AsyncSession, job: Mapping[str, Any], *, total: int, errors: list[dict[str, Any]],
                   summary: dict[str, Any]) -> None:
-    await session.execute(text(
-        "UPDATE import_job SET status = 'done', total = :total, done = :total, errors = CAST(:errors AS jsonb), "
-        "errors_total = :errors_total, summary = CAST(:summary AS jsonb), finished_at = clock_timestamp(), "
-        "content = NULL, message = :message WHERE id = :id"),
-        {"id": job["id"], "total": total, "errors": json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
-         "errors_total": len(errors), "summary": json.dumps(summary),
-         "message": (f"{summary['created']} new screening rows ({summary['matched']} matched to a household, "
-                     f"{summary['unmatched']} not); {summary['warnings_created']} warnings raised; "
-                     f"{len({e['row'] for e in errors})} rows with errors")})
+    await repository.finish_job(
+        session, job_id=job["id"], total=total, errors=errors[:MAX_STORED_ERRORS], errors_total=len(errors),
+        summary=summary,
+        message=(f"{summary['created']} new screening rows ({summary['matched']} matched to a household, "
+                 f"{summary['unmatched']} not); {summary['warnings_created']} warnings raised; "
+                 f"{len({e['row'] for e in errors})} rows with errors"))
     await audit.record(session, actor=job["created_by"], action="monitoring_screening.import", entity="import_job",
                        entity_id=str(job["id"]), diff={"filename": job["filename"], **summary,
                                                        "rows_with_errors": len({e["row"] for e in errors})})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -28,6 +29,10 @@ async def load_incoming(session: AsyncSession, conn: asyncpg.Connection, records
     await conn.copy_records_to_table(INCOMING, records=records, columns=INCOMING_COLUMNS)
     await session.execute(text(f"ANALYZE {INCOMING}"))
 
+
+async def incoming_distinct(session: AsyncSession) -> int:
+    """Distinct rows of the file (by content digest) in the temporary table."""
+    return (await session.execute(text(f"SELECT count(DISTINCT digest) FROM {INCOMING}"))).scalar_one()
 
 async def store(session: AsyncSession, *, job_id: uuid.UUID, scope: Scope) -> Mapping[str, int]:
     """New rows inserted, each matched to the household of its person within the importer's region (by the ID
@@ -94,10 +99,10 @@ async def warning(session: AsyncSession, *, scope: Scope, warning_id: int, lock:
     return (await session.execute(text(sql), {"id": warning_id, "lo": scope.lo, "hi": scope.hi})).mappings().first()
 
 
-async def warnings(session: AsyncSession, *, lo: str, hi: str, status: str | None, rule: str | None,
+async def warnings(session: AsyncSession, *, scope: Scope, status: str | None, rule: str | None,
                    year: int | None, before_id: int | None, limit: int) -> Sequence[Mapping[str, Any]]:
     where = ["w.village_code BETWEEN :lo AND :hi"]
-    params: dict[str, Any] = {"lo": lo, "hi": hi, "limit": limit}
+    params: dict[str, Any] = {"lo": scope.lo, "hi": scope.hi, "limit": limit}
     for name, value in (("status", status), ("rule", rule), ("year", year)):
         if value is not None:
             where.append(f"w.{name} = :{name}")
@@ -123,3 +128,14 @@ async def mark_case_opened(session: AsyncSession, *, warning_id: int, case_id: i
         UPDATE monitoring_warning SET status = 'case_opened', case_id = :case_id, version = version + 1
         WHERE id = :id AND status = 'open'"""), {"id": warning_id, "case_id": case_id})
     return result.rowcount == 1
+
+
+async def finish_job(session: AsyncSession, *, job_id: uuid.UUID, total: int, errors: list[dict[str, Any]],
+                     errors_total: int, summary: dict[str, Any], message: str) -> None:
+    """The screening's import job done: its counts, stored errors, summary and message (the file dropped)."""
+    await session.execute(text(
+        "UPDATE import_job SET status = 'done', total = :total, done = :total, errors = CAST(:errors AS jsonb), "
+        "errors_total = :errors_total, summary = CAST(:summary AS jsonb), finished_at = clock_timestamp(), "
+        "content = NULL, message = :message WHERE id = :id"),
+        {"id": job_id, "total": total, "errors": json.dumps(errors, ensure_ascii=False),
+         "errors_total": errors_total, "summary": json.dumps(summary), "message": message})

@@ -49,7 +49,7 @@ async def listed(*, session: AsyncSession, scope: Scope, region: str | None, sta
     narrowed = scope.within(region) if region else scope
     if narrowed is None:
         return [], None
-    rows = await repository.warnings(session, lo=narrowed.lo, hi=narrowed.hi, status=status.value if status else None,
+    rows = await repository.warnings(session, scope=narrowed, status=status.value if status else None,
                                      rule=rule, year=year, before_id=key["id"] if key else None, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

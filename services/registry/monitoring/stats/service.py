@@ -29,61 +29,13 @@ from typing import Any
 
 import asyncpg
 
-from services.registry.households.scope import Scope, bounds
+from services.registry.households.scope import Scope
 from services.registry.monitoring import clock
 from services.registry.monitoring.reports.repository import OVERDUE_AFTER
 from services.registry.monitoring.cases.glossary import CASE_STATUS_LABELS, CATEGORY_LABELS, RISK_LABELS
-from services.registry.stats.service import _REGIONS, CHILD_DIGITS
+from services.registry.monitoring.stats import repository
+from services.registry.stats.service import CHILD_DIGITS
 from shared import regions
-
-MONITORED = "c.approved_at IS NOT NULL AND c.status NOT IN ('eliminated', 'rejected')"
-_HELPER = "AND c.household_id IN (SELECT id FROM household WHERE helper_user_id = $5)"
-
-_BY_CATEGORY_STATUS = """
-SELECT left(c.village_code, $3) AS child, c.category, c.status, count(*) AS cases
-FROM monitoring_case c
-WHERE c.village_code BETWEEN $1 AND $2 AND c.year = $4 {helper}
-GROUP BY 1, 2, 3"""
-
-_BY_RISK = """
-SELECT left(c.village_code, $3) AS child, r.risk, count(*) AS cases
-FROM monitoring_case c CROSS JOIN LATERAL unnest(c.risk_types) AS r(risk)
-WHERE c.village_code BETWEEN $1 AND $2 AND c.year = $4 {helper}
-GROUP BY 1, 2"""
-
-_FIGURES = f"""
-SELECT left(c.village_code, $3) AS child, grouping(left(c.village_code, $3)) AS total,
-  count(*) FILTER (WHERE {MONITORED}) AS monitored,
-  count(*) FILTER (WHERE c.status = 'eliminated'
-                   AND extract(year FROM c.closed_at AT TIME ZONE 'Asia/Shanghai') = $4) AS eliminated,
-  count(*) FILTER (WHERE {MONITORED} AND (lm.last_at IS NULL OR lm.last_at < c.approved_at)) AS without_measure,
-  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.approved_at - c.reported_at) / 86400)
-    FILTER (WHERE extract(year FROM c.approved_at AT TIME ZONE 'Asia/Shanghai') = $4) AS median_days
-FROM monitoring_case c
-LEFT JOIN (   -- the last measure of each household ever approved here: "a measure since approval" is last_at ≥ it
-  SELECT m.household_id, max(m.created_at) AS last_at FROM measure m
-  WHERE m.household_id IN (SELECT household_id FROM monitoring_case
-                           WHERE village_code BETWEEN $1 AND $2 AND approved_at IS NOT NULL)
-  GROUP BY 1) lm ON lm.household_id = c.household_id
-WHERE c.village_code BETWEEN $1 AND $2 {{helper}}
-GROUP BY GROUPING SETS ((left(c.village_code, $3)), ())"""
-
-
-_OVERDUE = """
-SELECT left(r.village_code, $3) AS child, count(*) AS overdue
-FROM monitoring_report r
-WHERE r.village_code BETWEEN $1 AND $2 AND r.status = 'open' AND r.created_at < $4 {helper}
-GROUP BY 1"""
-_REPORT_HELPER = "AND r.household_id IN (SELECT id FROM household WHERE helper_user_id = $5)"
-
-
-async def _fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
-    """One read-only query without parallel workers (the three run side by side) or JIT (compiling costs more
-    than these scans of a county's cases take)."""
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
-        return await conn.fetch(query, *args)
-
 
 class _Acc:
     def __init__(self) -> None:
@@ -132,16 +84,13 @@ async def monitoring_stats(pool: asyncpg.Pool, *, scope: Scope, code: str, year:
     """The body for ``code`` (already checked to be in the caller's subtree); None if unknown."""
     level = regions.level_of(code)
     digits = CHILD_DIGITS[level]
-    lo, hi = bounds(code)
-    extra = () if scope.helper is None else (scope.helper,)
-    helper = _HELPER if extra else ""
     cutoff = clock.now() - OVERDUE_AFTER
     region_rows, case_rows, risk_rows, figure_rows, overdue_rows = await asyncio.gather(
-        _fetch(pool, _REGIONS, code),
-        _fetch(pool, _BY_CATEGORY_STATUS.format(helper=helper), lo, hi, digits, year, *extra),
-        _fetch(pool, _BY_RISK.format(helper=helper), lo, hi, digits, year, *extra),
-        _fetch(pool, _FIGURES.format(helper=helper), lo, hi, digits, year, *extra),
-        _fetch(pool, _OVERDUE.format(helper=_REPORT_HELPER if extra else ""), lo, hi, digits, cutoff, *extra))
+        repository.region_and_children(pool, code),
+        repository.cases_by_category_status(pool, scope=scope, code=code, digits=digits, year=year),
+        repository.cases_by_risk(pool, scope=scope, code=code, digits=digits, year=year),
+        repository.figures(pool, scope=scope, code=code, digits=digits, year=year),
+        repository.overdue_reports(pool, scope=scope, code=code, digits=digits, before=cutoff))
     found = {r["code"].strip(): r for r in region_rows}
     me = found.pop(code, None)
     if me is None:
