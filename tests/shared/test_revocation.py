@@ -4,7 +4,6 @@
 import asyncio
 import time
 
-import pytest
 import redis.asyncio as aioredis
 from jose import jwt as jose_jwt
 
