@@ -91,14 +91,14 @@ class Idempotency:
         return prior
 
 
-def _key(request: Request, idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> Idempotency:
+async def _key(request: Request, idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> Idempotency:
     if idempotency_key is not None and (not idempotency_key.strip() or "\x00" in idempotency_key):
         raise BadRequest("Idempotency-Key must be a non-empty string")
     return Idempotency(idempotency_key, request)
 
 
-def _required_key(request: Request, idempotency_key: Annotated[str, Header(max_length=255)]) -> Idempotency:
-    return _key(request, idempotency_key)
+async def _required_key(request: Request, idempotency_key: Annotated[str, Header(max_length=255)]) -> Idempotency:
+    return await _key(request, idempotency_key)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(_key)]

@@ -17,7 +17,7 @@ from shared.db import Database
 log = logging.getLogger("jingzhun.funds")
 
 
-def _cipher(request: Request) -> pii.PiiCipher:
+async def _cipher(request: Request) -> pii.PiiCipher:
     return pii.cipher(request.app.state.settings)
 
 

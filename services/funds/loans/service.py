@@ -34,6 +34,9 @@ def _unprocessable(field: str, msg: str) -> Unprocessable:
     return Unprocessable(msg, errors=[{"loc": ["body", field], "msg": msg, "type": "value_error"}])
 
 
+Event = LoanEvent | repo.StoredEvent      # as the ORM reads it, or as a bank's post reads it
+
+
 async def events_of(session: AsyncSession, loan_nos: list[str]) -> dict[str, list[LoanEvent]]:
     """Each loan's events in the order they apply (state.ordered), in one query."""
     return {n: st.ordered(x) for n, x in (await repo.events(session, loan_nos)).items()}
@@ -60,7 +63,7 @@ def _schedule(s: st.LoanState, today: date) -> list[ScheduleItem]:
     return items
 
 
-def read(loan: Loan, events: list[LoanEvent]) -> LoanRead:
+def read(loan: Loan, events: list[Event]) -> LoanRead:
     s = st.replay(events)
     today = datetime.now(st.CHINA).date()
     return LoanRead(
@@ -87,7 +90,7 @@ async def _borrower(services: ServiceClient, principal: Principal, id_number: st
     return household
 
 
-def _known(same: LoanEvent, body_hash: str, loan: Loan, events: list[LoanEvent]) -> tuple[bool, Loan, list[LoanEvent]]:
+def _known(same: Event, body_hash: str, loan: Loan, events: list[Event]) -> tuple[bool, Loan, list[Event]]:
     """A known event_id: nothing changes (the same body), or 409 (another)."""
     if same.body_hash != body_hash:
         raise Conflict(f"event {same.event_id} was stored with other content", slug="event-id-reused")
@@ -107,7 +110,7 @@ def apply_state(loan: Loan, s: st.LoanState) -> None:
 
 
 async def post_event(*, session: AsyncSession, principal: Principal, services: ServiceClient, cipher: PiiCipher,
-                     event_in: LoanEventIn, risk_share: Decimal) -> tuple[bool, Loan, list[LoanEvent]]:
+                     event_in: LoanEventIn, risk_share: Decimal) -> tuple[bool, Loan, list[Event]]:
     """Store the event once and recompute its loan; (stored?, loan, its events in order). An event the loan's
     history makes impossible (state.impossible) is 409 and changes nothing; a ``defaulted`` loan opens its
     risk claim. A stored event is audited by :func:`audit_event`, last."""
@@ -137,7 +140,7 @@ async def post_event(*, session: AsyncSession, principal: Principal, services: S
               "rate": event_in.rate, "term_months": event_in.term_months,
               "credit_line": to_fen(event_in.credit_line) if event_in.credit_line is not None else None,
               "rating": event_in.rating, "id_hmac": id_hmac, "body_hash": body_hash}
-    event = LoanEvent(**values)
+    event = repo.StoredEvent(id=None, received_at=None, **values)
     if why := st.impossible([*events, event]).get(event.event_id):
         raise Conflict(f"{event.kind} event {event.event_id} cannot be: {why}", slug="impossible-event",
                        title="Impossible loan event")
