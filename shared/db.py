@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
@@ -131,7 +132,10 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
 
 
 def to_json(value: Any) -> str:
-    """JSON text of plain values by orjson, of anything else (models, Decimal) as FastAPI encodes it."""
+    """JSON text of plain values by orjson, of a model by pydantic, of anything else (Decimal...) as FastAPI
+    encodes it."""
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
     return orjson.dumps(value, default=jsonable_encoder, option=orjson.OPT_NON_STR_KEYS).decode()
 
 

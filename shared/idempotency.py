@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import orjson
 import rfc8785
+from pydantic import BaseModel
 from fastapi import Depends, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -77,7 +78,8 @@ class Idempotency:
         """Claim the key (None), or the row of the request that claimed it first."""
         request_hash = hashlib.sha256(
             self.request.method.encode() + self.request.url.path.encode() +
-            rfc8785.dumps(_json_safe(jsonable_encoder(body)))).hexdigest()
+            rfc8785.dumps(_json_safe(body.model_dump(mode="json") if isinstance(body, BaseModel)
+                                     else jsonable_encoder(body)))).hexdigest()
         conn = await driver(session)
         if await conn.fetchval("INSERT INTO idempotency_keys (owner, key, request_hash) VALUES ($1, $2, $3) "
                                "ON CONFLICT DO NOTHING RETURNING true", owner, self.key, request_hash):
