@@ -82,6 +82,18 @@ async def queue(*, session: AsyncSession, settings: Settings, kind: str, dedupe_
     return message_id
 
 
+async def phone_of(session: AsyncSession, settings: Settings, dedupe_key: str) -> str | None:
+    """The phone the SMS about ``dedupe_key`` was (or is to be) sent to; None without such an SMS or number."""
+    enc = await repository.phone_enc_of(session, dedupe_key)
+    if enc is None:
+        return None
+    try:
+        return pii.cipher(settings).decrypt(enc, field="phone")
+    except pii.DecryptionError:
+        log.warning("the phone of SMS %s cannot be decrypted with this deployment's key", dedupe_key)
+        return None
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 def detail(m: SmsMessage, *, provider_configured: bool) -> str:
