@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy import Row, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import select
@@ -14,15 +15,33 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications.locks import HELD, RunLock
 from services.notifications.sms.models import SmsMessage
+from shared import audit
+from shared.tables import audit_pending
 
 table = SmsMessage.__table__
 
 
-async def insert(session: AsyncSession, values: dict[str, Any]) -> uuid.UUID | None:
-    """Insert unless a message with the same ``dedupe_key`` exists; returns the new id or None."""
-    return (await session.execute(
-        pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id))).scalar_one_or_none()
+async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
+    """Insert those whose ``dedupe_key`` has no message yet (the first of a key given twice); their ids."""
+    if not rows:
+        return []
+    return list((await session.execute(
+        pg_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id))).scalars())
+
+
+async def audit_all(session: AsyncSession, entries: Sequence[tuple[str, str, Any, Any]]) -> None:
+    """Audit rows ``(actor, action, entity_id, diff)`` of SMS: one ``INSERT`` for them all (the first through
+    ``audit.record``, so that the commit seals them at once)."""
+    if not entries:
+        return
+    (actor, action, entity_id, diff), rest = entries[0], entries[1:]
+    await audit.record(session, actor=actor, action=action, entity="sms_message", entity_id=entity_id, diff=diff)
+    if rest:
+        at = datetime.now(UTC)
+        await session.execute(audit_pending.insert(), [
+            {"at": at, "actor": a, "action": act, "entity": "sms_message", "entity_id": str(i),
+             "diff": jsonable_encoder(d)} for a, act, i, d in rest])
 
 
 async def phone_enc_of(session: AsyncSession, dedupe_key: str) -> bytes | None:
