@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,9 +39,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from services.notifications import locks
 from services.notifications.sms import metrics, repository
 from services.notifications.sms.quiet import QuietHours
-from shared import audit, pii
+from shared import pii
 from shared.settings import Settings
-from shared.tables import audit_pending
 
 log = logging.getLogger("jingzhun.notifications.sms")
 ACTOR = "system:sms-delivery"
@@ -139,10 +139,44 @@ async def post(client: httpx.AsyncClient, url: str, *, message_id: str, phone: s
                    retry_after=_retry_after(resp.headers.get("retry-after")))
 
 
-async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, client: httpx.AsyncClient,
-                      policy: RetryPolicy = DEFAULT_POLICY, clock: Clock | None = None) -> Report:
+_tls: ssl.SSLContext | None = None
+
+
+class Lanes:
+    """The HTTP clients of a run: ``client`` for every post if one is given, else one client of one connection
+    per message in flight, kept for the run (httpcore's pool looks at each of its connections on every request:
+    a pool of ``concurrency`` connections costs several times the CPU per post of a connection of its own)."""
+
+    def __init__(self, client: httpx.AsyncClient | None) -> None:
+        self.client, self.idle, self.opened = client, [], []
+
+    def take(self) -> httpx.AsyncClient:
+        global _tls
+        if self.client is not None:
+            return self.client
+        if self.idle:
+            return self.idle.pop()
+        if _tls is None:
+            _tls = httpx.create_ssl_context()          # once per process: building one costs milliseconds
+        lane = httpx.AsyncClient(verify=_tls, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+        self.opened.append(lane)
+        return lane
+
+    def give(self, lane: httpx.AsyncClient) -> None:
+        if lane is not self.client:
+            self.idle.append(lane)
+
+    async def aclose(self) -> None:
+        for lane in self.opened:
+            await lane.aclose()
+
+
+async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings,
+                      client: httpx.AsyncClient | None = None, policy: RetryPolicy = DEFAULT_POLICY,
+                      clock: Clock | None = None) -> Report:
     """Send every message that is due now (bounded by ``policy.budget``); nothing without an SMS URL, and
-    nothing (``skipped``) while another run holds the delivery lock. In quiet hours only urgent kinds go."""
+    nothing (``skipped``) while another run holds the delivery lock. In quiet hours only urgent kinds go.
+    Posts go through ``client`` if given, else through connections of the run's own (``Lanes``)."""
     report = Report()
     url = settings.sms_url
     if not url:
@@ -153,96 +187,92 @@ async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, c
         if lock is None:
             report.skipped = True
             return report
-        cipher = pii.cipher(settings)
-        deadline = time.monotonic() + policy.budget
-        outcomes: asyncio.Queue = asyncio.Queue()
-        settled = asyncio.Event()
-        unsettled = 0                  # claimed and not yet settled: never more than ``policy.concurrency``
+        async with contextlib.aclosing(Lanes(client)) as lanes:
+            return await _run(sessionmaker, settings, lanes, lock, policy, clock, quiet, report)
 
-        async def send(row) -> None:
+
+async def _run(sessionmaker: async_sessionmaker, settings: Settings, lanes: Lanes, lock: locks.RunLock,
+               policy: RetryPolicy, clock: Clock, quiet: QuietHours, report: Report) -> Report:
+    url = settings.sms_url
+    cipher = pii.cipher(settings)
+    deadline = time.monotonic() + policy.budget
+    outcomes: asyncio.Queue = asyncio.Queue()
+    settled = asyncio.Event()
+    unsettled = 0                  # claimed and not yet settled: never more than ``policy.concurrency``
+
+    async def send(row) -> None:
+        try:
+            phone = cipher.decrypt(row.phone_enc, field="phone")
+        except (pii.DecryptionError, TypeError):
+            outcome = Outcome(False, "the phone number cannot be decrypted with this deployment's key",
+                              permanent=True)
+        else:
+            lane = lanes.take()
             try:
-                phone = cipher.decrypt(row.phone_enc, field="phone")
-            except (pii.DecryptionError, TypeError):
-                outcome = Outcome(False, "the phone number cannot be decrypted with this deployment's key",
-                                  permanent=True)
-            else:
-                try:
-                    outcome = await post(client, url, message_id=str(row.id), phone=phone, text=row.text,
-                                         timeout=policy.timeout)
-                except Exception as exc:   # noqa: BLE001 — recorded as this attempt's error, retried
-                    outcome = Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
-            outcomes.put_nowait((row, outcome))
+                outcome = await post(lane, url, message_id=str(row.id), phone=phone, text=row.text,
+                                     timeout=policy.timeout)
+            except Exception as exc:   # noqa: BLE001 — recorded as this attempt's error, retried
+                outcome = Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
+            finally:
+                lanes.give(lane)
+        outcomes.put_nowait((row, outcome))
 
-        async def settler() -> None:
-            """Settles whatever outcomes have arrived, together, until told to stop (``None``)."""
-            nonlocal unsettled
-            done = False
-            while not done:
-                batch = [await outcomes.get()]
-                while not outcomes.empty() and len(batch) < policy.concurrency:
-                    batch.append(outcomes.get_nowait())
-                if batch[-1] is None:
-                    done, batch = True, batch[:-1]
-                if batch:
-                    async with sessionmaker() as session:
-                        await _settle(session, batch, policy, report, quiet, clock)
-                        await session.commit()
-                    unsettled -= len(batch)
-                    settled.set()
+    async def settler() -> None:
+        """Settles whatever outcomes have arrived, together, until told to stop (``None``)."""
+        nonlocal unsettled
+        done = False
+        while not done:
+            batch = [await outcomes.get()]
+            while not outcomes.empty() and len(batch) < policy.concurrency:
+                batch.append(outcomes.get_nowait())
+            if batch[-1] is None:
+                done, batch = True, batch[:-1]
+            if batch:
+                async with sessionmaker() as session:
+                    await _settle(session, batch, policy, report, quiet, clock)
+                    await session.commit()
+                unsettled -= len(batch)
+                settled.set()
 
-        async def claim(n: int):
-            now = clock()
-            async with sessionmaker() as session:
-                claimed, abandoned = await repository.claim_due(
-                    session, limit=n, lease_seconds=policy.lease, max_attempts=policy.max_attempts, now=now,
-                    only_kinds=sorted(quiet.urgent) if quiet.quiet(now) else None, lock=lock)
-                await _audit_all(session, [("sms.failed", row.id, {"attempt": row.attempts,
-                                                                    "error": "no outcome recorded"})
-                                           for row in abandoned])
-                await metrics.add(session, {"failed": len(abandoned)})
-                await session.commit()
-            report.failed += len(abandoned)
-            return claimed, abandoned
+    async def claim(n: int):
+        now = clock()
+        async with sessionmaker() as session:
+            claimed, abandoned = await repository.claim_due(
+                session, limit=n, lease_seconds=policy.lease, max_attempts=policy.max_attempts, now=now,
+                only_kinds=sorted(quiet.urgent) if quiet.quiet(now) else None, lock=lock)
+            await repository.audit_all(session, [
+                (ACTOR, "sms.failed", row.id, {"attempt": row.attempts, "error": "no outcome recorded"})
+                for row in abandoned])
+            await metrics.add(session, {"failed": len(abandoned)})
+            await session.commit()
+        report.failed += len(abandoned)
+        return claimed, abandoned
 
-        async with asyncio.TaskGroup() as tasks:     # a failing settle stops the run before the lock goes
-            settling = tasks.create_task(settler())
-            sending: set[asyncio.Task] = set()
-            while True:
-                settled.clear()
-                want = min(policy.concurrency - unsettled, policy.batch)
-                if want > 0 and time.monotonic() < deadline:
-                    claimed, abandoned = await claim(want)
-                    for row in claimed:
-                        unsettled += 1
-                        sending.add(task := tasks.create_task(send(row)))
-                        task.add_done_callback(sending.discard)
-                    if len(claimed) + len(abandoned) == want:
-                        continue                              # perhaps more is due: claim again at once
-                    if not unsettled:
-                        break                                 # nothing due, nothing in flight
-                elif not unsettled:
-                    break                                     # the budget is spent and everything settled
-                # a hanging call holds its own slot only: look again when something settles, or soon
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(settled.wait(), IDLE_POLL)
-            await asyncio.gather(*sending)
-            outcomes.put_nowait(None)
-            await settling
+    async with asyncio.TaskGroup() as tasks:     # a failing settle stops the run before the lock goes
+        settling = tasks.create_task(settler())
+        sending: set[asyncio.Task] = set()
+        while True:
+            settled.clear()
+            want = min(policy.concurrency - unsettled, policy.batch)
+            if want > 0 and time.monotonic() < deadline:
+                claimed, abandoned = await claim(want)
+                for row in claimed:
+                    unsettled += 1
+                    sending.add(task := tasks.create_task(send(row)))
+                    task.add_done_callback(sending.discard)
+                if len(claimed) + len(abandoned) == want:
+                    continue                              # perhaps more is due: claim again at once
+                if not unsettled:
+                    break                                 # nothing due, nothing in flight
+            elif not unsettled:
+                break                                     # the budget is spent and everything settled
+            # a hanging call holds its own slot only: look again when something settles, or soon
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled.wait(), IDLE_POLL)
+        await asyncio.gather(*sending)
+        outcomes.put_nowait(None)
+        await settling
     return report
-
-
-async def _audit_all(session, entries: list[tuple[str, Any, dict[str, Any]]]) -> None:
-    """The audit rows of a batch: one ``INSERT`` for them all (the first through ``audit.record``, so the commit
-    seals them at once)."""
-    if not entries:
-        return
-    (action, entity_id, diff), rest = entries[0], entries[1:]
-    await audit.record(session, actor=ACTOR, action=action, entity="sms_message", entity_id=entity_id, diff=diff)
-    if rest:
-        at = datetime.now(UTC)
-        await session.execute(audit_pending.insert(), [
-            {"at": at, "actor": ACTOR, "action": a, "entity": "sms_message", "entity_id": str(i), "diff": d}
-            for a, i, d in rest])
 
 
 async def _settle(session, batch: list[tuple[Any, Outcome]], policy: RetryPolicy, report: Report,
@@ -276,7 +306,7 @@ async def _settle(session, batch: list[tuple[Any, Outcome]], policy: RetryPolicy
             diff["error"] = outcome.error
         if retry_in is not None:
             diff["retry_in_seconds"] = round(retry_in, 3)
-        entries.append((action, row.id, diff))
+        entries.append((ACTOR, action, row.id, diff))
         if status == "sent":
             sent_latency.append(latencies[row.id])
             counts["sent"] += 1
@@ -292,5 +322,5 @@ async def _settle(session, batch: list[tuple[Any, Outcome]], policy: RetryPolicy
             report.retried += 1
             log.warning("SMS %s attempt %d failed (%s); retrying in %.1fs", row.id, row.attempts, outcome.error,
                         retry_in)
-    await _audit_all(session, entries)
+    await repository.audit_all(session, entries)
     await metrics.add(session, counts | metrics.latency(sent_latency))
