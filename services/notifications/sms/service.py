@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -111,13 +111,13 @@ async def flush(session: AsyncSession) -> None:
     await metrics.add(session, counts)
 
 
-@event.listens_for(Session, "before_commit", insert=True)    # before the counters are written (``metrics``)
+@orm_event.listens_for(Session, "before_commit", insert=True)    # before the counters are written (``metrics``)
 def _flush_before_commit(sync_session: Session) -> None:
     if (pending := sync_session.info.get(_QUEUED)) is not None:
         await_only(flush(pending[0]))
 
 
-@event.listens_for(Session, "after_rollback")
+@orm_event.listens_for(Session, "after_rollback")
 def _forget(sync_session: Session) -> None:
     sync_session.info.pop(_QUEUED, None)
 
