@@ -29,6 +29,7 @@ import asyncpg  # noqa: E402
 from arq.worker import Worker  # noqa: E402
 
 from bench._harness import ROOT, BenchEnv, env_for, machine, write_section  # noqa: E402
+from services.notifications.sms.delivery import DEFAULT_POLICY  # noqa: E402
 from shared import queue  # noqa: E402
 from shared.db import asyncpg_dsn, database_name  # noqa: E402
 from shared.outbox import JOB_EVENTS  # noqa: E402
@@ -156,7 +157,8 @@ def main() -> None:
         "provider on the same machine)",
         "",
         f"{args.events:,} events put on the queue as the relay does; the clock runs from the first to the last SMS "
-        "`sent`. Each SMS is one POST (the contract's `{id, phone, text}`), 10 in flight at most.",
+        "`sent`. Each SMS is one POST (the contract's `{id, phone, text}`), "
+        f"{DEFAULT_POLICY.concurrency} in flight at most, claimed up to {DEFAULT_POLICY.batch} per transaction.",
         "",
         "| worker | all events handled, s | all SMS sent, s | SMS/s end to end |",
         "|---|---:|---:|---:|",

@@ -99,6 +99,27 @@ class PaymentPaid(Payload):
     region_code: RegionCode
 
 
+class PaymentReversed(Payload):
+    """``payment.reversed`` from funds: a bank statement reversed a paid line (退回), so its money is re-opened.
+
+    It carries no phone: the household is told at the number its ``payment.paid`` SMS of the same line went to
+    (``disbursement_id`` with ``household_id``). ``entry_id`` is the statement entry that reversed it.
+    """
+
+    disbursement_id: int | None = None
+    line_id: int | None = None
+    household_id: int
+    household_no: Text = ""
+    amount: Money
+    purpose: Text
+    purpose_label: str | None = None
+    entry_id: int | None = None
+    bank_code: Text = ""
+    statement_id: Text = ""
+    booked_on: date | None = None
+    region_code: RegionCode
+
+
 P = TypeVar("P", bound=Payload)
 
 

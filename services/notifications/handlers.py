@@ -87,6 +87,22 @@ async def payment_paid(session: AsyncSession, event: dict[str, Any], ctx: dict[s
                                                 paid_at=p.paid_at, account_tail=p.account_tail))
 
 
+async def payment_reversed(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """→ an SMS to the household head, at the number the line's ``payment.paid`` SMS went to: the money was
+    returned by the bank and will be paid again (ask the township). No earlier SMS: a ``failed`` one says so."""
+    if (p := events.parse(events.PaymentReversed, event)) is None:
+        return
+    if p.disbursement_id is not None:
+        key = f"payment.reversed:{p.disbursement_id}:{p.household_id}"
+        phone = await sms.phone_of(session, ctx["settings"], f"payment.paid:{p.disbursement_id}:{p.household_id}")
+    else:
+        key, phone = f"payment.reversed:event:{event['event_id']}", None
+    await sms.queue(session=session, settings=ctx["settings"], kind="payment.reversed", dedupe_key=key,
+                    region_code=p.region_code, phone=phone, event=event, now=_now(ctx),
+                    text=templates.payment_reversed(amount=p.amount, purpose=p.purpose,
+                                                    purpose_label=p.purpose_label))
+
+
 async def loan_reminder(session: AsyncSession, event: dict[str, Any], ctx: dict[str, Any]) -> None:
     """→ an SMS to the borrower (the household head): the loan by its number's last four, the due date and
     what is outstanding; once per (loan, kind, due date)."""
@@ -153,6 +169,7 @@ HANDLERS = {
     "objection.resolved": objection_resolved,
     "monitoring_report.created": deferrable(monitoring_report_created),
     "payment.paid": payment_paid,
+    "payment.reversed": payment_reversed,
     "loan.reminder": loan_reminder,
     "funds.alerts": deferrable(funds_alerts),
     "monitoring.case_approved": monitoring_case_approved,

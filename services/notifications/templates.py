@@ -27,6 +27,7 @@ DECISION_LABELS = {"upheld": "异议成立", "dismissed": "异议不成立"}
 SMS_STATUS_LABELS = {"queued": "待发送", "sent": "已发送", "failed": "发送失败"}
 MESSAGE_KIND_LABELS = {"helper.assigned": "帮扶结对", "objection.created": "公示异议",
                        "objection.resolved": "异议处理结果", "payment.paid": "补贴到账",
+                       "payment.reversed": "补贴退回",
                        "loan.reminder": "小额信贷还款提醒", "funds.alerts": "资金预警",
                        "monitoring.case_approved": "纳入防返贫监测", "monitoring.case_eliminated": "防返贫监测风险消除",
                        "monitoring_report.created": "防返贫监测申报"}
@@ -136,6 +137,16 @@ def payment_paid(*, amount: Decimal, purpose: str, purpose_label: str | None, pa
         label += "补贴"
     account = f"尾号 {account_tail} 的一卡通账户" if account_tail else "您户的一卡通账户"
     return f"{SIGNATURE}您户的{label} {format_money(amount)} 元已于 {china_date(paid_at)} 发放至{account}。"
+
+
+def payment_reversed(*, amount: Decimal, purpose: str, purpose_label: str | None) -> str:
+    """To the household head, after a bank reversal of a paid line: the money did not arrive and will be paid
+    again; whom to ask. 【精准扶贫】您户的产业发展补贴 3000.00 元被银行退回，未能到账。乡镇核实后将重新发放，如有疑问请联系乡镇人民政府。"""
+    label = label_of_purpose(purpose, purpose_label)
+    if not label.endswith(("补贴", "贴息", "金", "费")):
+        label += "补贴"
+    return (f"{SIGNATURE}您户的{label} {format_money(amount)} 元被银行退回，未能到账。"
+            "乡镇核实后将重新发放，如有疑问请联系乡镇人民政府。")
 
 
 def loan_reminder(*, kind: str, loan_no: str, due_on: date, outstanding: Decimal, days_overdue: int) -> str:

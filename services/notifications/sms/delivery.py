@@ -7,27 +7,31 @@ connection error is retried after the policy's next delay (``Retry-After`` lengt
 last attempt the message is ``failed``.
 
 One run at a time, whatever the number of workers: a run holds the ``SMS_DELIVERY`` advisory lock (see
-``services.notifications.locks``) and a run that finds it taken returns at once. The run keeps up to
-``concurrency`` lanes (a lane that claims a message starts the next; a lane with nothing due keeps looking while
-another is sending, so a hanging call delays only its own message); each lane claims one due message (``FOR
-UPDATE SKIP LOCKED``), leases it for a single attempt (``attempts`` + 1, ``next_attempt_at`` pushed past the
-HTTP timeout) in a short transaction, posts it at once, and records the outcome in its own transaction, only if
-it still holds the lease. So no more than ``concurrency`` requests are open at the provider, nothing is claimed
-before it can be sent, and a worker that dies mid-send leaves at most ``concurrency`` messages whose outcome is
-unknown: their leases expire and they are tried again (same id and key), and only they. In quiet hours
-(``quiet``) only urgent kinds are claimed, and a retry that would fall in them waits for their end.
+``services.notifications.locks``) and a run that finds it taken returns at once. The run claims due messages a
+batch at a time (``FOR UPDATE SKIP LOCKED``, up to ``batch`` per transaction), leasing each for a single attempt
+(``attempts`` + 1, ``next_attempt_at`` pushed past the HTTP timeout), and posts each at once in a task of its
+own. A settler records the outcomes that have arrived, together (one transaction, one ``UPDATE … FROM unnest``),
+each only if its lease still holds. A message's slot is freed when it is settled and the run claims again as
+slots free up (or every ``IDLE_POLL`` while some are still out), so a hanging call delays only its own message.
+No more than ``concurrency`` messages are claimed and unsettled at once: that many requests open at the provider
+at most, nothing claimed before it can be sent, and a worker that dies mid-send leaves at most ``concurrency``
+messages whose outcome is unknown: their leases expire and they are tried again (same id and key), and only they.
+In quiet hours (``quiet``) only urgent kinds are claimed, and a retry that would fall in them waits for their end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -35,12 +39,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from services.notifications import locks
 from services.notifications.sms import metrics, repository
 from services.notifications.sms.quiet import QuietHours
-from shared import audit, pii
+from shared import pii
 from shared.settings import Settings
 
 log = logging.getLogger("jingzhun.notifications.sms")
 ACTOR = "system:sms-delivery"
-IDLE_POLL = 0.05       # seconds: how often a lane with nothing to do looks again while another is sending
+IDLE_POLL = 0.05       # seconds: how often a run with messages out looks for newly due ones
 Clock = Callable[[], datetime]
 
 
@@ -55,7 +59,8 @@ class RetryPolicy:
     delays: tuple[float, ...] = (10, 30, 120, 600, 1800, 3600, 7200)
     timeout: float = 10.0          # one HTTP attempt, all of it (connect, send, wait, read)
     jitter: float = 0.1            # ± this fraction of each delay, so retries of a burst spread out
-    concurrency: int = 10          # posts in flight at once (and messages claimed at once)
+    concurrency: int = 20          # messages claimed and not yet settled (so posts in flight) at once
+    batch: int = 20                # messages claimed per transaction at most
     budget: float = 45.0           # seconds one run keeps claiming messages (a cron run every few seconds)
     max_retry_after: float = 3600
 
@@ -134,10 +139,44 @@ async def post(client: httpx.AsyncClient, url: str, *, message_id: str, phone: s
                    retry_after=_retry_after(resp.headers.get("retry-after")))
 
 
-async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, client: httpx.AsyncClient,
-                      policy: RetryPolicy = DEFAULT_POLICY, clock: Clock | None = None) -> Report:
+_tls: ssl.SSLContext | None = None
+
+
+class Lanes:
+    """The HTTP clients of a run: ``client`` for every post if one is given, else one client of one connection
+    per message in flight, kept for the run (httpcore's pool looks at each of its connections on every request:
+    a pool of ``concurrency`` connections costs several times the CPU per post of a connection of its own)."""
+
+    def __init__(self, client: httpx.AsyncClient | None) -> None:
+        self.client, self.idle, self.opened = client, [], []
+
+    def take(self) -> httpx.AsyncClient:
+        global _tls
+        if self.client is not None:
+            return self.client
+        if self.idle:
+            return self.idle.pop()
+        if _tls is None:
+            _tls = httpx.create_ssl_context()          # once per process: building one costs milliseconds
+        lane = httpx.AsyncClient(verify=_tls, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+        self.opened.append(lane)
+        return lane
+
+    def give(self, lane: httpx.AsyncClient) -> None:
+        if lane is not self.client:
+            self.idle.append(lane)
+
+    async def aclose(self) -> None:
+        for lane in self.opened:
+            await lane.aclose()
+
+
+async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings,
+                      client: httpx.AsyncClient | None = None, policy: RetryPolicy = DEFAULT_POLICY,
+                      clock: Clock | None = None) -> Report:
     """Send every message that is due now (bounded by ``policy.budget``); nothing without an SMS URL, and
-    nothing (``skipped``) while another run holds the delivery lock. In quiet hours only urgent kinds go."""
+    nothing (``skipped``) while another run holds the delivery lock. In quiet hours only urgent kinds go.
+    Posts go through ``client`` if given, else through connections of the run's own (``Lanes``)."""
     report = Report()
     url = settings.sms_url
     if not url:
@@ -148,108 +187,140 @@ async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings, c
         if lock is None:
             report.skipped = True
             return report
-        cipher = pii.cipher(settings)
-        deadline = time.monotonic() + policy.budget
+        async with contextlib.aclosing(Lanes(client)) as lanes:
+            return await _run(sessionmaker, settings, lanes, lock, policy, clock, quiet, report)
 
-        async def attempt(row) -> Outcome:
+
+async def _run(sessionmaker: async_sessionmaker, settings: Settings, lanes: Lanes, lock: locks.RunLock,
+               policy: RetryPolicy, clock: Clock, quiet: QuietHours, report: Report) -> Report:
+    url = settings.sms_url
+    cipher = pii.cipher(settings)
+    deadline = time.monotonic() + policy.budget
+    outcomes: asyncio.Queue = asyncio.Queue()
+    settled = asyncio.Event()
+    unsettled = 0                  # claimed and not yet settled: never more than ``policy.concurrency``
+
+    async def send(row) -> None:
+        try:
+            phone = cipher.decrypt(row.phone_enc, field="phone")
+        except (pii.DecryptionError, TypeError):
+            outcome = Outcome(False, "the phone number cannot be decrypted with this deployment's key",
+                              permanent=True)
+        else:
+            lane = lanes.take()
             try:
-                phone = cipher.decrypt(row.phone_enc, field="phone")
-            except (pii.DecryptionError, TypeError):
-                return Outcome(False, "the phone number cannot be decrypted with this deployment's key",
-                               permanent=True)
-            try:
-                return await post(client, url, message_id=str(row.id), phone=phone, text=row.text,
-                                  timeout=policy.timeout)
+                outcome = await post(lane, url, message_id=str(row.id), phone=phone, text=row.text,
+                                     timeout=policy.timeout)
             except Exception as exc:   # noqa: BLE001 — recorded as this attempt's error, retried
-                return Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
-
-        async def claim():
-            now = clock()
-            async with sessionmaker() as session:
-                claimed, abandoned = await repository.claim_due(
-                    session, limit=1, lease_seconds=policy.lease, max_attempts=policy.max_attempts, now=now,
-                    only_kinds=sorted(quiet.urgent) if quiet.quiet(now) else None, lock=lock)
-                for row in abandoned:
-                    await audit.record(session, actor=ACTOR, action="sms.failed", entity="sms_message",
-                                       entity_id=row.id, diff={"attempt": row.attempts,
-                                                               "error": "no outcome recorded"})
-                await metrics.add(session, {"failed": len(abandoned)})
-                await session.commit()
-            report.failed += len(abandoned)
-            return claimed, abandoned
-
-        sending = running = 0
-
-        async def lane() -> None:
-            """Claim one message, send it, record it; again until nothing is due or the budget is spent.
-
-            A lane that claims a message starts another (up to ``concurrency``) for whatever else is due. A lane
-            with nothing to do keeps looking while another lane is still sending (a provider call may hang until
-            its timeout) and takes what falls due meanwhile: a hanging call holds up its own message only."""
-            nonlocal sending, running
-            try:
-                while time.monotonic() < deadline:
-                    claimed, abandoned = await claim()
-                    if claimed:
-                        (row,) = claimed
-                        sending += 1
-                        if running < policy.concurrency:
-                            running += 1
-                            lanes.create_task(lane())
-                        try:
-                            outcome = await attempt(row)
-                            async with sessionmaker() as session:
-                                await _settle(session, row, outcome, policy, report, quiet, clock)
-                                await session.commit()
-                        finally:
-                            sending -= 1
-                    elif not abandoned:
-                        if not sending:
-                            return
-                        await asyncio.sleep(IDLE_POLL)
+                outcome = Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
             finally:
-                running -= 1
+                lanes.give(lane)
+        outcomes.put_nowait((row, outcome))
 
-        async with asyncio.TaskGroup() as lanes:     # a lane that fails stops the others before the lock goes
-            running = 1
-            lanes.create_task(lane())
+    async def settler() -> None:
+        """Settles whatever outcomes have arrived, together, until told to stop (``None``)."""
+        nonlocal unsettled
+        done = False
+        while not done:
+            batch = [await outcomes.get()]
+            while not outcomes.empty() and len(batch) < policy.concurrency:
+                batch.append(outcomes.get_nowait())
+            if batch[-1] is None:
+                done, batch = True, batch[:-1]
+            if batch:
+                async with sessionmaker() as session:
+                    await _settle(session, batch, policy, report, quiet, clock)
+                    await session.commit()
+                unsettled -= len(batch)
+                settled.set()
+
+    async def claim(n: int):
+        now = clock()
+        async with sessionmaker() as session:
+            claimed, abandoned = await repository.claim_due(
+                session, limit=n, lease_seconds=policy.lease, max_attempts=policy.max_attempts, now=now,
+                only_kinds=sorted(quiet.urgent) if quiet.quiet(now) else None, lock=lock)
+            await repository.audit_all(session, [
+                (ACTOR, "sms.failed", row.id, {"attempt": row.attempts, "error": "no outcome recorded"})
+                for row in abandoned])
+            await metrics.add(session, {"failed": len(abandoned)})
+            await session.commit()
+        report.failed += len(abandoned)
+        return claimed, abandoned
+
+    async with asyncio.TaskGroup() as tasks:     # a failing settle stops the run before the lock goes
+        settling = tasks.create_task(settler())
+        sending: set[asyncio.Task] = set()
+        while True:
+            settled.clear()
+            want = min(policy.concurrency - unsettled, policy.batch)
+            if want > 0 and time.monotonic() < deadline:
+                claimed, abandoned = await claim(want)
+                for row in claimed:
+                    unsettled += 1
+                    sending.add(task := tasks.create_task(send(row)))
+                    task.add_done_callback(sending.discard)
+                if len(claimed) + len(abandoned) == want:
+                    continue                              # perhaps more is due: claim again at once
+                if not unsettled:
+                    break                                 # nothing due, nothing in flight
+            elif not unsettled:
+                break                                     # the budget is spent and everything settled
+            # a hanging call holds its own slot only: look again when something settles, or soon
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled.wait(), IDLE_POLL)
+        await asyncio.gather(*sending)
+        outcomes.put_nowait(None)
+        await settling
     return report
 
 
-async def _settle(session, row, outcome: Outcome, policy: RetryPolicy, report: Report, quiet: QuietHours,
-                  clock: Clock) -> None:
-    next_at = None
-    if outcome.ok:
-        status, retry_in, action = "sent", None, "sms.sent"
-    elif outcome.permanent or row.attempts >= policy.max_attempts:
-        status, retry_in, action = "failed", None, "sms.failed"
-    else:
-        status, retry_in, action = "queued", policy.delay_after(row.attempts, outcome.retry_after), "sms.retry"
-        next_at = quiet.send_at(clock() + timedelta(seconds=retry_in), row.kind)
-    latency = await repository.settle(session, message_id=row.id, attempt=row.attempts, status=status,
-                                      error=outcome.error, next_at=next_at)
-    if latency is None:
-        report.lost_lease += 1
-        log.warning("SMS %s: attempt %d finished after its lease passed to another run; outcome not recorded",
-                    row.id, row.attempts)
-        return
-    diff = {"attempt": row.attempts, "status": status}
-    if outcome.error:
-        diff["error"] = outcome.error
-    if retry_in is not None:
-        diff["retry_in_seconds"] = round(retry_in, 3)
-    await audit.record(session, actor=ACTOR, action=action, entity="sms_message", entity_id=row.id, diff=diff)
-    if status == "sent":
-        await metrics.add(session, {"sent": 1, **metrics.latency([latency])})
-        report.sent += 1
-        log.info("SMS %s sent (attempt %d)", row.id, row.attempts)
-    elif status == "failed":
-        await metrics.add(session, {"failed": 1})
-        report.failed += 1
-        report.errors.append(outcome.error or "")
-        log.error("SMS %s failed for good after attempt %d: %s", row.id, row.attempts, outcome.error)
-    else:
-        await metrics.add(session, {"retries": 1})
-        report.retried += 1
-        log.warning("SMS %s attempt %d failed (%s); retrying in %.1fs", row.id, row.attempts, outcome.error,
-                    retry_in)
+async def _settle(session, batch: list[tuple[Any, Outcome]], policy: RetryPolicy, report: Report,
+                  quiet: QuietHours, clock: Clock) -> None:
+    """Record a batch of outcomes in the caller's transaction: one ``UPDATE`` for them all, then their audit
+    rows and counters. An outcome whose lease passed to a later attempt is not recorded."""
+    plans = []
+    for row, outcome in batch:
+        next_at = retry_in = None
+        if outcome.ok:
+            status, action = "sent", "sms.sent"
+        elif outcome.permanent or row.attempts >= policy.max_attempts:
+            status, action = "failed", "sms.failed"
+        else:
+            status, action = "queued", "sms.retry"
+            retry_in = policy.delay_after(row.attempts, outcome.retry_after)
+            next_at = quiet.send_at(clock() + timedelta(seconds=retry_in), row.kind)
+        plans.append((row, outcome, status, action, retry_in, next_at))
+    latencies = await repository.settle_many(session, [
+        (row.id, row.attempts, status, outcome.error, next_at) for row, outcome, status, _, _, next_at in plans])
+    entries, sent_latency = [], []
+    counts = {"sent": 0, "failed": 0, "retries": 0}
+    for row, outcome, status, action, retry_in, _ in plans:
+        if row.id not in latencies:
+            report.lost_lease += 1
+            log.warning("SMS %s: attempt %d finished after its lease passed to another run; outcome not recorded",
+                        row.id, row.attempts)
+            continue
+        diff: dict[str, Any] = {"attempt": row.attempts, "status": status}
+        if outcome.error:
+            diff["error"] = outcome.error
+        if retry_in is not None:
+            diff["retry_in_seconds"] = round(retry_in, 3)
+        entries.append((ACTOR, action, row.id, diff))
+        if status == "sent":
+            sent_latency.append(latencies[row.id])
+            counts["sent"] += 1
+            report.sent += 1
+            log.info("SMS %s sent (attempt %d)", row.id, row.attempts)
+        elif status == "failed":
+            counts["failed"] += 1
+            report.failed += 1
+            report.errors.append(outcome.error or "")
+            log.error("SMS %s failed for good after attempt %d: %s", row.id, row.attempts, outcome.error)
+        else:
+            counts["retries"] += 1
+            report.retried += 1
+            log.warning("SMS %s attempt %d failed (%s); retrying in %.1fs", row.id, row.attempts, outcome.error,
+                        retry_in)
+    await repository.audit_all(session, entries)
+    await metrics.add(session, counts | metrics.latency(sent_latency))

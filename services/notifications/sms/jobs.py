@@ -9,9 +9,10 @@ EVERY_SECONDS = 2
 
 async def deliver_sms(ctx: dict[str, Any]) -> dict[str, int] | None:
     """One delivery run; None at once while another run (this worker's or another's) is still going: a slow
-    provider must not make runs pile up, and one run keeps ``concurrency`` posts in flight at most."""
+    provider must not make runs pile up, and one run keeps ``concurrency`` posts in flight at most, each message
+    in flight on a connection of the run's own."""
     report = await deliver_due(sessionmaker=ctx["db"].sessionmaker, settings=ctx["settings"],
-                               client=ctx["http"], policy=ctx.get("sms_policy", DEFAULT_POLICY),
+                               policy=ctx.get("sms_policy", DEFAULT_POLICY),
                                clock=ctx.get("clock"))
     if report.skipped:
         return None

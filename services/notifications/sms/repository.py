@@ -4,25 +4,49 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, text, tuple_
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import Row, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications.locks import HELD, RunLock
 from services.notifications.sms.models import SmsMessage
+from shared import audit
+from shared.tables import audit_pending
 
 table = SmsMessage.__table__
 
 
-async def insert(session: AsyncSession, values: dict[str, Any]) -> uuid.UUID | None:
-    """Insert unless a message with the same ``dedupe_key`` exists; returns the new id or None."""
-    return (await session.execute(
-        pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id))).scalar_one_or_none()
+async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
+    """Insert those whose ``dedupe_key`` has no message yet (the first of a key given twice); their ids."""
+    if not rows:
+        return []
+    return list((await session.execute(
+        pg_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id))).scalars())
+
+
+async def audit_all(session: AsyncSession, entries: Sequence[tuple[str, str, Any, Any]]) -> None:
+    """Audit rows ``(actor, action, entity_id, diff)`` of SMS: one ``INSERT`` for them all (the first through
+    ``audit.record``, so that the commit seals them at once)."""
+    if not entries:
+        return
+    (actor, action, entity_id, diff), rest = entries[0], entries[1:]
+    await audit.record(session, actor=actor, action=action, entity="sms_message", entity_id=entity_id, diff=diff)
+    if rest:
+        at = datetime.now(UTC)
+        await session.execute(audit_pending.insert(), [
+            {"at": at, "actor": a, "action": act, "entity": "sms_message", "entity_id": str(i),
+             "diff": jsonable_encoder(d)} for a, act, i, d in rest])
+
+
+async def phone_enc_of(session: AsyncSession, dedupe_key: str) -> bytes | None:
+    return (await session.execute(text("SELECT phone_enc FROM sms_message WHERE dedupe_key = :k"),
+                                  {"k": dedupe_key})).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, message_id: uuid.UUID) -> SmsMessage | None:
@@ -80,16 +104,21 @@ async def claim_due(session: AsyncSession, *, limit: int, lease_seconds: float, 
     return claimed, abandoned
 
 
-async def settle(session: AsyncSession, *, message_id: uuid.UUID, attempt: int, status: str,
-                 error: str | None, next_at: datetime | None) -> float | None:
-    """Record an attempt's outcome, unless the lease was lost (another worker has made a later attempt): None
-    then, else the seconds from queued to now (the delivery latency, for a sent message)."""
-    values: dict[str, Any] = {"status": status, "last_error": error, "next_attempt_at": next_at}
-    if status == "sent":
-        values |= {"sent_at": func.now(), "next_attempt_at": None}
-    result = await session.execute(
-        table.update().where(and_(table.c.id == message_id, table.c.status == "queued",
-                                  table.c.attempts == attempt)).values(**values)
-        .returning(func.extract("epoch", func.now() - table.c.created_at)))
-    row = result.first()
-    return None if row is None else float(row[0])
+async def settle_many(session: AsyncSession, outcomes: Sequence[tuple[uuid.UUID, int, str, str | None,
+                                                                        datetime | None]]) -> dict[uuid.UUID, float]:
+    """Record attempts' outcomes ``(id, attempt, status, error, next_at)`` in one statement, each unless its lease
+    was lost (another worker has made a later attempt); returns, for those recorded, the seconds from queued to
+    now (the delivery latency, for a sent message)."""
+    if not outcomes:
+        return {}
+    ids, attempts, statuses, errors, next_ats = (list(c) for c in zip(*outcomes))
+    result = await session.execute(text(
+        "UPDATE sms_message AS m SET status = o.status, last_error = o.error, "
+        "next_attempt_at = CASE WHEN o.status = 'sent' THEN NULL ELSE o.next_at END, "
+        "sent_at = CASE WHEN o.status = 'sent' THEN now() ELSE m.sent_at END "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:statuses AS text[]), "
+        "CAST(:errors AS text[]), CAST(:next_ats AS timestamptz[])) AS o(id, attempt, status, error, next_at) "
+        "WHERE m.id = o.id AND m.status = 'queued' AND m.attempts = o.attempt "
+        "RETURNING m.id, extract(epoch FROM now() - m.created_at) AS latency"),
+        {"ids": ids, "attempts": attempts, "statuses": statuses, "errors": errors, "next_ats": next_ats})
+    return {r.id: float(r.latency) for r in result.all()}

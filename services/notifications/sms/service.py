@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import event as orm_event
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications import templates
@@ -16,7 +19,7 @@ from services.notifications.sms import metrics, repository
 from services.notifications.sms.models import SmsMessage
 from services.notifications.sms.quiet import BEIJING, QuietHours
 from services.notifications.sms.schemas import SmsRead, SmsStatus
-from shared import audit, pii, regions
+from shared import pii, regions
 from shared.auth import Principal
 from shared.idnumber import mask_phone
 from shared.pagination import decode_cursor, page
@@ -44,42 +47,92 @@ def quiet_hours(spec: str) -> QuietHours:
     return QuietHours.parse(spec)
 
 
+_QUEUED = "jingzhun.sms.queued"
+
+
 async def queue(*, session: AsyncSession, settings: Settings, kind: str, dedupe_key: str, region_code: str,
                 phone: str | None, text: str, event: dict[str, Any] | None = None,
-                now: datetime | None = None) -> uuid.UUID | None:
-    """Queue an SMS in the caller's transaction; None when ``dedupe_key`` already has one (nothing written).
+                now: datetime | None = None) -> uuid.UUID:
+    """Queue an SMS in the caller's transaction; a ``dedupe_key`` that already has one writes nothing.
 
     Without a usable mobile number the message is stored ``failed`` with the reason, so officers can see
     who was not told. The phone is kept encrypted (AES-GCM, ``shared.pii``) and masked for display. A
     message queued in quiet hours is due when they end; ``parts`` is what the provider will bill.
+
+    The row is written with the transaction's other queued SMS (a run of events is one transaction): all of
+    them in one ``INSERT``, their audit rows in another, at :func:`flush` or, at the latest, just before the
+    commit. Returns the id the message has if it is new.
     """
     now = now or datetime.now(UTC)
     mobile = normalize_mobile(phone)
     status, error = (SmsStatus.queued, None) if mobile else (SmsStatus.failed, NOT_MOBILE if phone else NO_PHONE)
     stored = mobile or phone or None
     message_id = uuid.uuid4()
-    masked = mask_phone(stored)
-    inserted = await repository.insert(session, {
+    row = {
         "id": message_id, "dedupe_key": dedupe_key, "kind": kind, "region_code": region_code,
         "event_id": uuid.UUID(str(event["event_id"])) if event else None,
         "phone_enc": pii.cipher(settings).encrypt(stored, field="phone") if stored else None,
-        "phone_masked": masked, "text": text, "parts": templates.sms_parts(text), "status": status.value,
-        "last_error": error,
+        "phone_masked": mask_phone(stored), "text": text, "parts": templates.sms_parts(text),
+        "status": status.value, "last_error": error,
         "next_attempt_at": quiet_hours(settings.quiet_hours).send_at(now, kind) if status is SmsStatus.queued
-        else None})
-    if inserted is None:
-        log.info("SMS for %s exists already; not queued again", dedupe_key)
-        return None
-    await audit.record(session, actor=f"event:{event['source']}" if event else "system", action="sms.queue",
-                       entity="sms_message", entity_id=message_id,
-                       diff={"kind": kind, "phone": masked, "region_code": region_code, "status": status.value,
-                             "error": error, "event_id": event and event["event_id"], "dedupe_key": dedupe_key})
-    await metrics.add(session, {"queued" if status is SmsStatus.queued else "failed": 1})
-    if status is SmsStatus.failed:
-        log.warning("SMS %s (%s) cannot be sent: %s", message_id, kind, error)
-    elif not settings.sms_url:
-        log.warning("JINGZHUN_SMS_URL is not set: SMS %s to %s stays queued, NOT sent: %s", message_id, masked, text)
+        else None}
+    actor = f"event:{event['source']}" if event else "system"
+    pending = session.sync_session.info.get(_QUEUED)
+    if pending is None:
+        pending = session.sync_session.info[_QUEUED] = (session, settings.sms_url is not None, [])
+    pending[2].append((row, actor, event and event["event_id"]))
     return message_id
+
+
+async def flush(session: AsyncSession) -> None:
+    """Write the SMS queued in this transaction so far: one ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING``,
+    one for their audit rows, their counters."""
+    pending = session.sync_session.info.pop(_QUEUED, None)
+    if not pending:
+        return
+    _, provider_configured, queued = pending
+    inserted = set(await repository.insert_many(session, [row for row, _, _ in queued]))
+    entries, counts = [], {"queued": 0, "failed": 0}
+    for row, actor, event_id in queued:
+        if row["id"] not in inserted:
+            log.info("SMS for %s exists already; not queued again", row["dedupe_key"])
+            continue
+        entries.append({"actor": actor, "entity_id": row["id"], "diff": {
+            "kind": row["kind"], "phone": row["phone_masked"], "region_code": row["region_code"],
+            "status": row["status"], "error": row["last_error"], "event_id": event_id,
+            "dedupe_key": row["dedupe_key"]}})
+        counts[row["status"]] += 1
+        if row["status"] == SmsStatus.failed:
+            log.warning("SMS %s (%s) cannot be sent: %s", row["id"], row["kind"], row["last_error"])
+        elif not provider_configured:
+            log.warning("JINGZHUN_SMS_URL is not set: SMS %s to %s stays queued, NOT sent: %s", row["id"],
+                        row["phone_masked"], row["text"])
+    await repository.audit_all(session, [(e["actor"], "sms.queue", e["entity_id"], e["diff"]) for e in entries])
+    await metrics.add(session, counts)
+
+
+@orm_event.listens_for(Session, "before_commit", insert=True)    # before the counters are written (``metrics``)
+def _flush_before_commit(sync_session: Session) -> None:
+    if (pending := sync_session.info.get(_QUEUED)) is not None:
+        await_only(flush(pending[0]))
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _forget(sync_session: Session) -> None:
+    sync_session.info.pop(_QUEUED, None)
+
+
+async def phone_of(session: AsyncSession, settings: Settings, dedupe_key: str) -> str | None:
+    """The phone the SMS about ``dedupe_key`` was (or is to be) sent to; None without such an SMS or number."""
+    await flush(session)
+    enc = await repository.phone_enc_of(session, dedupe_key)
+    if enc is None:
+        return None
+    try:
+        return pii.cipher(settings).decrypt(enc, field="phone")
+    except pii.DecryptionError:
+        log.warning("the phone of SMS %s cannot be decrypted with this deployment's key", dedupe_key)
+        return None
 
 
 # --- reading -------------------------------------------------------------------------------------
