@@ -21,7 +21,7 @@ from services.gateway.tokens.revocation import Mirror
 from services.gateway.tokens.router import internal_router as revocations_router
 from services.gateway.tokens.router import router as tokens_router
 from services.gateway.users.router import internal_router as users_internal_router
-from services.gateway.upstream import UpstreamTransport
+from shared.upstream import UpstreamTransport
 from services.gateway.users.router import router as users_router
 from shared import audit
 from shared.app import create_app

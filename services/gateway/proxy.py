@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.upstream import Answer, UpstreamTransport
+from shared.upstream import Answer, UpstreamTransport
 from shared import context
 from shared.auth import Principal, is_revoked_in, principal_from_claims
 from shared.jwt import InvalidToken

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from services.gateway.app import create as create_gateway
-from services.gateway.upstream import UpstreamTransport
+from shared.upstream import UpstreamTransport
 from services.registry.app import create as create_registry
 from shared.testing import app_client, auth, free_port
 from tests.conftest import COUNTY

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.gateway.app import create as create_gateway
-from services.gateway.upstream import UpstreamTransport
+from shared.upstream import UpstreamTransport
 from shared.testing import app_client, auth, free_port
 from tests.gateway.conftest import ADMIN, ADMIN_PASSWORD
 

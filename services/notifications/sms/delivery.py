@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from services.notifications.sms import metrics, repository
 from services.notifications.sms.quiet import QuietHours
 from shared import pii
 from shared.settings import Settings
+from shared.upstream import UpstreamTransport
 
 log = logging.getLogger("jingzhun.notifications.sms")
 ACTOR = "system:sms-delivery"
@@ -139,44 +139,12 @@ async def post(client: httpx.AsyncClient, url: str, *, message_id: str, phone: s
                    retry_after=_retry_after(resp.headers.get("retry-after")))
 
 
-_tls: ssl.SSLContext | None = None
-
-
-class Lanes:
-    """The HTTP clients of a run: ``client`` for every post if one is given, else one client of one connection
-    per message in flight, kept for the run (httpcore's pool looks at each of its connections on every request:
-    a pool of ``concurrency`` connections costs several times the CPU per post of a connection of its own)."""
-
-    def __init__(self, client: httpx.AsyncClient | None) -> None:
-        self.client, self.idle, self.opened = client, [], []
-
-    def take(self) -> httpx.AsyncClient:
-        global _tls
-        if self.client is not None:
-            return self.client
-        if self.idle:
-            return self.idle.pop()
-        if _tls is None:
-            _tls = httpx.create_ssl_context()          # once per process: building one costs milliseconds
-        lane = httpx.AsyncClient(verify=_tls, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
-        self.opened.append(lane)
-        return lane
-
-    def give(self, lane: httpx.AsyncClient) -> None:
-        if lane is not self.client:
-            self.idle.append(lane)
-
-    async def aclose(self) -> None:
-        for lane in self.opened:
-            await lane.aclose()
-
-
 async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings,
                       client: httpx.AsyncClient | None = None, policy: RetryPolicy = DEFAULT_POLICY,
                       clock: Clock | None = None) -> Report:
     """Send every message that is due now (bounded by ``policy.budget``); nothing without an SMS URL, and
     nothing (``skipped``) while another run holds the delivery lock. In quiet hours only urgent kinds go.
-    Posts go through ``client`` if given, else through connections of the run's own (``Lanes``)."""
+    Posts go through ``client`` if given, else through a keep-alive pool of the run's own."""
     report = Report()
     url = settings.sms_url
     if not url:
@@ -187,11 +155,14 @@ async def deliver_due(*, sessionmaker: async_sessionmaker, settings: Settings,
         if lock is None:
             report.skipped = True
             return report
-        async with contextlib.aclosing(Lanes(client)) as lanes:
-            return await _run(sessionmaker, settings, lanes, lock, policy, clock, quiet, report)
+        if client is not None:
+            return await _run(sessionmaker, settings, client, lock, policy, clock, quiet, report)
+        # httpcore's pool looks at each of its connections on every request: the gateway's pool does not
+        async with httpx.AsyncClient(transport=UpstreamTransport(), trust_env=False) as own:
+            return await _run(sessionmaker, settings, own, lock, policy, clock, quiet, report)
 
 
-async def _run(sessionmaker: async_sessionmaker, settings: Settings, lanes: Lanes, lock: locks.RunLock,
+async def _run(sessionmaker: async_sessionmaker, settings: Settings, client: httpx.AsyncClient, lock: locks.RunLock,
                policy: RetryPolicy, clock: Clock, quiet: QuietHours, report: Report) -> Report:
     url = settings.sms_url
     cipher = pii.cipher(settings)
@@ -207,14 +178,11 @@ async def _run(sessionmaker: async_sessionmaker, settings: Settings, lanes: Lane
             outcome = Outcome(False, "the phone number cannot be decrypted with this deployment's key",
                               permanent=True)
         else:
-            lane = lanes.take()
             try:
-                outcome = await post(lane, url, message_id=str(row.id), phone=phone, text=row.text,
+                outcome = await post(client, url, message_id=str(row.id), phone=phone, text=row.text,
                                      timeout=policy.timeout)
             except Exception as exc:   # noqa: BLE001 — recorded as this attempt's error, retried
                 outcome = Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
-            finally:
-                lanes.give(lane)
         outcomes.put_nowait((row, outcome))
 
     async def settler() -> None:

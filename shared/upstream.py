@@ -1,4 +1,5 @@
-"""The connection pool under the gateway's ``httpx.AsyncClient``: plain HTTP/1.1 keep-alive to the services.
+"""A keep-alive HTTP/1.1 connection pool under an ``httpx.AsyncClient``: the gateway's to the services and the
+SMS delivery's to the provider.
 
 httpcore's pool rescans (and polls) every connection on each request, which on a busy gateway costs more
 CPU than the proxying itself. This transport keeps a LIFO stack of idle connections per origin, learns
