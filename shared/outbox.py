@@ -12,13 +12,11 @@ from datetime import UTC
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import queue
 from shared.db import driver, to_json
 from shared.settings import Settings
-from shared.tables import processed_events
 
 log = logging.getLogger("jingzhun.outbox")
 CHANNEL = "jingzhun_outbox"
@@ -186,9 +184,8 @@ class Relay:
 
 async def consume_once(session: AsyncSession, event: dict[str, Any]) -> bool:
     """Claim an event in the consumer's transaction; False if it was already handled."""
-    result = await session.execute(
-        pg_insert(processed_events).values(event_id=uuid.UUID(event["event_id"]), topic=event["topic"])
-        .on_conflict_do_nothing().returning(processed_events.c.event_id))
-    return result.first() is not None
+    return await (await driver(session)).fetchval(
+        "INSERT INTO processed_events (event_id, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+        uuid.UUID(event["event_id"]), event["topic"]) is not None
 
 

@@ -59,8 +59,8 @@ class RetryPolicy:
     delays: tuple[float, ...] = (10, 30, 120, 600, 1800, 3600, 7200)
     timeout: float = 10.0          # one HTTP attempt, all of it (connect, send, wait, read)
     jitter: float = 0.1            # ± this fraction of each delay, so retries of a burst spread out
-    concurrency: int = 20          # messages claimed and not yet settled (so posts in flight) at once
-    batch: int = 20                # messages claimed per transaction at most
+    concurrency: int = 50          # messages claimed and not yet settled (so posts in flight) at once
+    batch: int = 25                # messages claimed per transaction at most
     budget: float = 45.0           # seconds one run keeps claiming messages (a cron run every few seconds)
     max_retry_after: float = 3600
 

@@ -59,15 +59,18 @@ async def add(session: AsyncSession, deltas: Mapping[str, float]) -> None:
             pending[k] = pending.get(k, 0) + float(v)
 
 
+_UPSERT = pg_insert(table)     # one statement for any number of counters (executemany), compiled once
+_UPSERT = _UPSERT.on_conflict_do_update(index_elements=["name", "shard"],
+                                        set_={"value": table.c.value + _UPSERT.excluded.value})
+
+
 @event.listens_for(Session, "before_commit")
 def _write(sync_session: Session) -> None:
     pending = sync_session.info.pop(_DELTAS, None)
     if not pending:
         return
     shard = random.randrange(SHARDS)
-    stmt = pg_insert(table).values([{"name": k, "shard": shard, "value": v} for k, v in sorted(pending.items())])
-    sync_session.execute(stmt.on_conflict_do_update(index_elements=["name", "shard"],
-                                                    set_={"value": table.c.value + stmt.excluded.value}))
+    sync_session.execute(_UPSERT, [{"name": k, "shard": shard, "value": v} for k, v in sorted(pending.items())])
 
 
 @event.listens_for(Session, "after_rollback")

@@ -21,13 +21,15 @@ from shared.tables import audit_pending
 table = SmsMessage.__table__
 
 
+# one statement for any number of rows (executemany: SQLAlchemy's "insertmanyvalues"), compiled once
+_INSERT = pg_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+
+
 async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
     """Insert those whose ``dedupe_key`` has no message yet (the first of a key given twice); their ids."""
     if not rows:
         return []
-    return list((await session.execute(
-        pg_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id))).scalars())
+    return list((await session.execute(_INSERT, list(rows))).scalars())
 
 
 async def audit_all(session: AsyncSession, entries: Sequence[tuple[str, str, Any, Any]]) -> None:
