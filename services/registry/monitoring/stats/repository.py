@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from services.registry.households.scope import Scope
-from services.registry.stats.repository import REGIONS, subtree_range
+from services.registry.stats.repository import subtree_range
 
 MONITORED = "c.approved_at IS NOT NULL AND c.status NOT IN ('eliminated', 'rejected')"
 _HELPER = "AND c.household_id IN (SELECT id FROM household WHERE helper_user_id = $5)"
@@ -58,10 +58,6 @@ async def _fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Rec
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         await conn.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
         return await conn.fetch(query, *args)
-
-
-async def region_and_children(pool: asyncpg.Pool, code: str) -> list[asyncpg.Record]:
-    return await _fetch(pool, REGIONS, code)
 
 
 async def cases_by_category_status(pool: asyncpg.Pool, *, scope: Scope, code: str, digits: int, year: int

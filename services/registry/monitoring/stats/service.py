@@ -34,6 +34,7 @@ from services.registry.monitoring import clock
 from services.registry.monitoring.reports.repository import OVERDUE_AFTER
 from services.registry.monitoring.cases.glossary import CASE_STATUS_LABELS, CATEGORY_LABELS, RISK_LABELS
 from services.registry.monitoring.stats import repository
+from services.registry.stats import repository as registry_stats
 from services.registry.stats.service import CHILD_DIGITS
 from shared import regions
 
@@ -86,7 +87,7 @@ async def monitoring_stats(pool: asyncpg.Pool, *, scope: Scope, code: str, year:
     digits = CHILD_DIGITS[level]
     cutoff = clock.now() - OVERDUE_AFTER
     region_rows, case_rows, risk_rows, figure_rows, overdue_rows = await asyncio.gather(
-        repository.region_and_children(pool, code),
+        registry_stats.region_and_children(pool, code),
         repository.cases_by_category_status(pool, scope=scope, code=code, digits=digits, year=year),
         repository.cases_by_risk(pool, scope=scope, code=code, digits=digits, year=year),
         repository.figures(pool, scope=scope, code=code, digits=digits, year=year),
