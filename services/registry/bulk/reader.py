@@ -3,11 +3,11 @@
 
 - size: the caller caps the bytes (20 MB over HTTP); a data row cap (:data:`MAX_DATA_ROWS`) bounds the rest;
 - .xlsx: a zip whose members' declared sizes (which bound what :mod:`zipfile` will inflate) and compression
-  ratios are checked before openpyxl opens it (zip bombs); openpyxl reads in ``read_only`` mode with
-  ``data_only=True``: a formula is never evaluated, only a value cached by the program that saved the file is
-  seen (none for a file that was never calculated); the declared sheet dimension is ignored. openpyxl streams
-  rows; python-calamine (0.9.1) reads ten times faster but holds a sheet as one dense grid up to its farthest
-  cell: a 5 KB file with one cell in XFD1048576 aborted the process, one cell in A1000000 cost 500 MB;
+  ratios are checked before any XML is parsed (zip bombs); each sheet is streamed by :mod:`xlsx` (lxml, a row at a
+  time, the values openpyxl's read-only mode gives): a formula is never evaluated, only a value cached by the
+  program that saved the file is seen (none for a file that was never calculated); the declared sheet dimension is
+  ignored. python-calamine (0.9.1) reads fast too but holds a sheet as one dense grid up to its farthest cell: a
+  5 KB file with one cell in XFD1048576 aborted the process, one cell in A1000000 cost 500 MB;
 - .csv: UTF-8 (with or without BOM), else GB18030 (what Chinese Excel saves), else rejected; NUL bytes rejected;
 - the header is the first row (within the first :data:`HEADER_SCAN` non-empty rows, so a title row above it is
   fine) naming the required §9 columns; unknown columns (e.g. 状态 in our own export) are ignored;
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.registry.bulk import columns as _columns
+from services.registry.bulk import xlsx
 from services.registry.bulk.columns import COLUMNS
 
 MAX_DATA_ROWS = 500_000
@@ -236,43 +237,33 @@ def check_zip(content: bytes) -> None:
 
 
 def _xlsx_tables(content: bytes, deadline: float, spec: Header) -> Iterator[Table]:
-    import openpyxl
     check_zip(content)
     try:
-        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True, keep_links=False,
-                                          keep_vba=False, rich_text=False)
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        workbook = xlsx.Workbook(archive)
     except FileRejected:
         raise
     except Exception as exc:   # noqa: BLE001 - any parse failure of a hostile file is the file's problem
         raise FileRejected(f"not a readable .xlsx file ({type(exc).__name__})") from None
     found = False
     counter = [0]
-    try:
-        for sheet in workbook.worksheets:
-            if not hasattr(sheet, "iter_rows"):
-                continue
-            try:
-                sheet.reset_dimensions()      # never trust a declared A1:XFD1048576
-            except Exception:  # noqa: BLE001
-                pass
-            source = _sheet_rows(sheet)
-            header = find_header(source, f" in sheet {sheet.title!r}", spec)
+    with archive:
+        for title, path in workbook.sheets:
+            source = _sheet_rows(workbook, title, path)
+            header = find_header(source, f" in sheet {title!r}", spec)
             if header is None:
                 continue
             found = True
-            yield Table(sheet=sheet.title, columns=header[0], rows=_data_rows(source, deadline, counter))
-    finally:
-        workbook.close()
+            yield Table(sheet=title, columns=header[0], rows=_data_rows(source, deadline, counter))
     if not found:
         raise FileRejected(f"wrong columns: no sheet has a header row with the import columns. The columns are: "
                            f"{spec.expected}")
 
 
-def _sheet_rows(sheet: Any) -> Iterator[tuple[int, tuple]]:
+def _sheet_rows(workbook: xlsx.Workbook, title: str, path: str) -> Iterator[tuple[int, tuple]]:
     try:
-        for number, cells in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
-            yield number, cells
+        yield from workbook.rows(path, MAX_COLUMNS)
     except FileRejected:
         raise
     except Exception as exc:   # noqa: BLE001 - malformed XML, bad shared string index, …
-        raise FileRejected(f"the .xlsx sheet {sheet.title!r} cannot be read ({type(exc).__name__})") from None
+        raise FileRejected(f"the .xlsx sheet {title!r} cannot be read ({type(exc).__name__})") from None
