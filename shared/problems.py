@@ -248,9 +248,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def _db(request: Request, exc: Exception) -> JSONResponse:
         p = _db_problem(exc)
-        if p is None:
-            return await _unexpected(request, exc)
-        return problem_response(p)
+        return await _unexpected(request, exc) if p is None else problem_response(p)
 
     for kind in (sa_exc.DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError):
         app.add_exception_handler(kind, _db)
