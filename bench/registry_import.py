@@ -226,14 +226,12 @@ LIFECYCLE_SQL = (Path(__file__).parent / "registry_lifecycle.sql").read_text(enc
 def timed_gets(url: str, headers: dict, n: int) -> list[float]:
     out = []
     with httpx.Client(timeout=30) as client:
-        for _ in range(3):
-            client.get(url, headers=headers).raise_for_status()
-        for _ in range(n):
+        for _ in range(n + 3):
             t = time.perf_counter()
             r = client.get(url, headers=headers)
             out.append((time.perf_counter() - t) * 1000)
             r.raise_for_status()
-    return out
+    return out[3:]                        # after three warm-up requests
 
 
 def pct(values: list[float], p: float) -> float:
