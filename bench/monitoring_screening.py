@@ -39,7 +39,7 @@ from services.registry.households.scope import Scope, bounds  # noqa: E402
 from services.registry.monitoring.screenings import importer, repository, rules  # noqa: E402
 from services.registry.monitoring.screenings.columns import COLUMNS, DEPARTMENT_LABELS, KIND_LABELS  # noqa: E402
 from shared import idnumber, pii  # noqa: E402
-from shared.db import Database, asyncpg_dsn, database_name  # noqa: E402
+from shared.db import Database, asyncpg_dsn, database_name, driver  # noqa: E402
 from shared.idnumber import mask  # noqa: E402
 
 COUNTY = "640122000000"
@@ -136,7 +136,7 @@ async def screening(settings, content: bytes) -> dict[str, float | int]:
     try:
         async with db.sessionmaker() as session:
             mark = time.perf_counter()
-            conn = await importer.raw_connection(session)
+            conn = await driver(session)
             await repository.load_incoming(session, conn, recs)
             t["copy"] = time.perf_counter() - mark
             mark = time.perf_counter()

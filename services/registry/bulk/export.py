@@ -20,15 +20,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from services.registry import glossary as g
 from services.registry.bulk.columns import COLUMNS
+from services.registry.households import repository as households
 from services.registry.households.scope import Scope
 from services.registry.monitoring.cases.glossary import CASE_STATUS_LABELS, CATEGORY_LABELS, RISK_LABELS
+from services.registry.regions import repository as regions
+from shared.db import driver
 from shared.pii import PiiCipher
+from shared.problems import NotFound
 
 CHINA = ZoneInfo("Asia/Shanghai")
 HEADER = [c.label for c in COLUMNS] + ["状态"]
@@ -59,6 +64,21 @@ WHERE c.village_code BETWEEN $1 AND $2 AND ($3::text IS NULL OR h.helper_user_id
 ORDER BY c.village_code, h.household_no"""
 
 FETCH_ROWS = 5_000         # rows held at once: a county's 350,000 members never sit in memory together
+
+
+async def for_region(session: AsyncSession, *, scope: Scope, code: str, cipher: PiiCipher, endpoint: str
+                     ) -> tuple[bytes, str]:
+    """The 村有册 workbook of ``code`` as the caller may see it, and the region's name; 404 outside the caller's
+    scope. Full ID numbers shown are recorded in the personal-data access log."""
+    narrowed = scope.within(code)
+    region = await regions.get(session, code)
+    if narrowed is None or region is None:
+        raise NotFound("No such region")
+    content, household_ids = await workbook(await driver(session), narrowed, cipher=cipher, full=scope.full_pii,
+                                            region_name=region.name)
+    if scope.full_pii:
+        await households.log_access(session, scope=scope, endpoint=endpoint, household_ids=household_ids)
+    return content, region.name
 
 
 async def workbook(conn: asyncpg.Connection, scope: Scope, *, cipher: PiiCipher, full: bool, region_name: str

@@ -63,7 +63,6 @@ from typing import Any, NamedTuple
 
 import asyncpg
 import numpy as np
-from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.bulk import columnar
@@ -74,6 +73,7 @@ from services.registry.glossary import Relation
 from services.registry.households.schemas import MAX_MEMBERS
 from services.registry.households.scope import Scope
 from shared import audit
+from shared.db import driver
 from shared.idnumber import mask_phone
 from shared.pii import PiiCipher
 
@@ -509,13 +509,6 @@ UPDATE household SET member_count = household.member_count + t.n, version = hous
 FROM unnest($1::bigint[], $2::int[]) AS t(id, n) WHERE household.id = t.id"""
 
 
-async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside the session's transaction (begun here if needed)."""
-    await session.execute(sql("SELECT 1"))
-    conn = await session.connection()
-    return (await conn.get_raw_connection()).driver_connection
-
-
 async def villages_in(conn: asyncpg.Connection, scope: Scope) -> set[str]:
     """The villages of the registry in the importer's region."""
     rows = await conn.fetch("SELECT code FROM region WHERE level = 'village' AND code BETWEEN $1 AND $2",
@@ -894,7 +887,7 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
     if raw is None:
         raw = await asyncio.to_thread(read, content, filename)
     read_seconds = time.perf_counter() - started
-    conn = await raw_connection(session)
+    conn = await driver(session)
     villages = await villages_in(conn, scope)
     columns, plan = raw.columns, None
     checking = 0.0

@@ -11,10 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from services.registry.bulk import export, jobs
-from services.registry.bulk.importer import raw_connection
 from services.registry.bulk.reader import FileRejected, kind_of
 from services.registry.deps import CadreScope, CipherDep, EndpointDep, ReaderScope
-from services.registry.households import repository as households
 from shared import regions
 from shared.auth import PrincipalDep
 from shared.db import SessionDep
@@ -113,17 +111,10 @@ async def export_households(session: SessionDep, scope: ReaderScope, cipher: Cip
     township and village cadres (recorded in the personal-data access log), masked for everyone else; a
     helper gets the households assigned to them."""
     code = region or _scope_region(scope)
-    narrowed = scope.within(code)
-    row = await households.fetch_one(session, "SELECT name FROM region WHERE code = :c", c=code)
-    if narrowed is None or row is None:
-        raise NotFound("No such region")
-    content, household_ids = await export.workbook(await raw_connection(session), narrowed, cipher=cipher,
-                                                   full=scope.full_pii, region_name=row["name"])
-    if scope.full_pii:
-        await households.log_access(session, scope=scope, endpoint=endpoint, household_ids=household_ids)
+    content, region_name = await export.for_region(session, scope=scope, code=code, cipher=cipher, endpoint=endpoint)
     name = f"households-{code}.xlsx"
     return Response(content, media_type=export.MEDIA_TYPE, headers={
-        "Content-Disposition": f"attachment; filename={name}; filename*=UTF-8''{quote(row['name'])}-{name}"})
+        "Content-Disposition": f"attachment; filename={name}; filename*=UTF-8''{quote(region_name)}-{name}"})
 
 
 def _scope_region(scope) -> str:

@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.bulk import jobs
 from services.registry.bulk.columns import CellError
-from services.registry.bulk.importer import MAX_STORED_ERRORS, FileRejected, gc_paused, raw_connection
+from services.registry.bulk.importer import MAX_STORED_ERRORS, FileRejected, gc_paused
 from services.registry.bulk.reader import MAX_EMPTY_RUN, tables
 from services.registry.households.service import ID_FIELD
 from services.registry.monitoring.screenings import columns, repository
 from shared import audit, pii
-from shared.db import Database
+from shared.db import Database, driver
 from shared.idnumber import mask
 from shared.settings import Settings
 
@@ -78,7 +78,7 @@ def records(cipher: pii.PiiCipher, rows: list[tuple]) -> list[tuple]:
 
 async def _import(session: AsyncSession, *, job: Mapping[str, Any], recs: list[tuple]) -> dict[str, Any]:
     scope = jobs.scope_for_job(job)
-    conn = await raw_connection(session)
+    conn = await driver(session)
     await repository.load_incoming(session, conn, recs)
     distinct = await repository.incoming_distinct(session)
     stored = await repository.store(session, job_id=job["id"], scope=scope)
