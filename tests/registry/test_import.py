@@ -87,6 +87,13 @@ def csv_bytes(rows: list[list], header: list = HEADER, encoding: str = "utf-8") 
     return out.getvalue().encode(encoding)
 
 
+def rows_only(monkeypatch) -> None:
+    """Every row through the row checker: no table is read a column at a time."""
+    from services.registry.bulk import column_reader
+    monkeypatch.setattr(column_reader, "read_csv", lambda content: None)
+    monkeypatch.setattr(column_reader, "from_table", lambda table: None)
+
+
 async def upload(client, content: bytes, filename: str, headers: dict) -> str:
     r = await client.post("/api/v1/imports/households", files={"file": (filename, content)}, headers=headers)
     assert r.status_code == 202, r.text
@@ -399,7 +406,7 @@ async def test_a_job_uploaded_while_the_queue_is_down_runs_once_it_is_back(regis
 
 async def test_a_few_hundred_rows_through_the_import_function(settings, registry, token, regions):
     """The function the job, the CLI and the benchmark share, on 300 households."""
-    from services.registry.bulk.importer import import_content
+    from services.registry.bulk.pipeline import import_content
     from services.registry.households.scope import Scope, bounds
     from shared import pii
     rows = [r for i in range(300) for r in family(f"{VILLAGE}{i + 1:04d}", size=1 + i % 4)]
@@ -467,10 +474,10 @@ async def test_an_import_stopped_midway_is_completed_by_running_it_again(setting
                                                                            monkeypatch):
     """Batches commit on their own (two at a time): a crash after some of them leaves whole households, and the
     same file again adds the rest, creating nothing twice."""
-    from services.registry.bulk import importer
+    from services.registry.bulk import pipeline
     from services.registry.households.scope import Scope, bounds
     from shared import pii
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 40)
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 40)
     rows = [r for i in range(120) for r in family(f"{VILLAGE}{i + 1:04d}", size=1 + i % 4)]
     rows += [r for i in range(30) for r in family(f"B-{i}", village=OTHER_VILLAGE, size=2)]   # numbered by us
     lo, hi = bounds(COUNTY)
@@ -491,14 +498,14 @@ async def test_an_import_stopped_midway_is_completed_by_running_it_again(setting
     try:
         with pytest.raises(Crash):
             async with db.sessionmaker() as session:
-                await importer.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=scope,
+                await pipeline.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=scope,
                                               cipher=pii.cipher(settings), progress=crash_after_three)
         kept = await count(settings, "SELECT count(*) FROM household")
         assert 0 < kept < 150
         assert await count(settings, "SELECT count(*) FROM household WHERE member_count <> "
                                      "(SELECT count(*) FROM member m WHERE m.household_id = household.id)") == 0
         async with db.sessionmaker() as session:
-            outcome = await importer.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=scope,
+            outcome = await pipeline.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=scope,
                                                     cipher=pii.cipher(settings))
             await session.commit()
     finally:
@@ -515,17 +522,17 @@ async def test_an_import_stopped_midway_is_completed_by_running_it_again(setting
 
 async def test_a_person_registered_while_a_batch_loads_makes_that_batch_load_again(settings, registry, token,
                                                                                    regions, monkeypatch):
-    """The row way (the columnar lane's counterpart is in test_import_lanes.py): between a batch's look-ups and its
+    """The row way (the column lane's counterpart is in test_import_lanes.py): between a batch's look-ups and its
     COPY someone registers one of its people through the API: the COPY fails on the uniqueness of the person, the
     batch is written again seeing them (a row error), the rest is imported."""
-    from services.registry.bulk import columnar, importer
-    monkeypatch.setattr(columnar, "read_csv", lambda content: None)
+    from services.registry.bulk import pipeline, repository
+    rows_only(monkeypatch)
     from services.registry.households.scope import Scope, bounds
     from shared import pii
     from tests.registry.conftest import household, member
     rows = [r for i in range(10) for r in family(f"{VILLAGE}{i + 101:04d}")]   # the API's household is 0001
     taken = rows[4]                                  # the spouse of the second household
-    numbering = importer._numbers
+    numbering = repository._numbers
     calls = 0
 
     async def register_meanwhile(conn, new):
@@ -537,12 +544,12 @@ async def test_a_person_registered_while_a_batch_loads_makes_that_batch_load_aga
             assert r.status_code == 201, r.text
         return await numbering(conn, new)
 
-    monkeypatch.setattr(importer, "_numbers", register_meanwhile)
+    monkeypatch.setattr(repository, "_numbers", register_meanwhile)
     lo, hi = bounds(COUNTY)
     db = Database(settings, "registry")
     try:
         async with db.sessionmaker() as session:
-            outcome = await importer.import_content(
+            outcome = await pipeline.import_content(
                 session, content=csv_bytes(rows), filename="x.csv", cipher=pii.cipher(settings),
                 scope=Scope(lo=lo, hi=hi, helper=None, full_pii=True, actor="t", role="county_admin"))
             await session.commit()

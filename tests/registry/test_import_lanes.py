@@ -1,4 +1,4 @@
-"""The columnar lane of an import (bulk/columnar.py) changes how fast a CSV is imported, never what is imported:
+"""The column lane of an import (bulk/columnar.py) changes how fast a CSV is imported, never what is imported:
 the same file gives the same households, members, counts and row errors whether its clean households are checked
 a column at a time or every row goes through the row checker."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from services.registry.bulk import columnar, importer
+from services.registry.bulk import column_reader, columnar, pipeline, repository
 from services.registry.bulk import columns as col
 from services.registry.households.scope import Scope, bounds
 from shared import pii
@@ -20,7 +20,7 @@ from shared.db import Database, asyncpg_dsn, database_name
 from shared.testing import auth
 from tests.conftest import COUNTY, VILLAGE
 from tests.registry.conftest import OTHER_VILLAGE, household, member
-from tests.registry.test_import import HEADER, csv_bytes, family, new_id, row
+from tests.registry.test_import import HEADER, csv_bytes, family, new_id, rows_only
 
 SCOPE = Scope(*bounds(COUNTY), helper=None, full_pii=True, actor="t", role="county_admin")
 HOUSEHOLDS = """SELECT household_no, village_code, address, phone_masked, attribute, main_cause, other_causes,
@@ -85,11 +85,11 @@ async def reset(settings) -> None:
         await conn.close()
 
 
-async def run(settings, content: bytes, filename: str = "x.csv") -> importer.Outcome:
+async def run(settings, content: bytes, filename: str = "x.csv") -> pipeline.Outcome:
     db = Database(settings, "registry")
     try:
         async with db.sessionmaker() as session:
-            outcome = await importer.import_content(session, content=content, filename=filename, scope=SCOPE,
+            outcome = await pipeline.import_content(session, content=content, filename=filename, scope=SCOPE,
                                                     cipher=pii.cipher(settings))
             await session.commit()
         return outcome
@@ -97,21 +97,18 @@ async def run(settings, content: bytes, filename: str = "x.csv") -> importer.Out
         await db.close()
 
 
-def rows_only(monkeypatch) -> None:
-    monkeypatch.setattr(columnar, "read_csv", lambda content: None)
-
 
 def spy_columns(monkeypatch) -> list[int]:
-    """Households written by the columnar lane, batch by batch."""
+    """Households written by the column lane, batch by batch."""
     written: list[int] = []
-    original = importer.Writer._write_columns
+    original = repository.Writer._write_columns
 
     async def spy(self, conn, cb):
         result = await original(self, conn, cb)
         written.append(result.counts["households_created"] if result is not None else 0)
         return result
 
-    monkeypatch.setattr(importer.Writer, "_write_columns", spy)
+    monkeypatch.setattr(repository.Writer, "_write_columns", spy)
     return written
 
 
@@ -135,7 +132,7 @@ async def test_both_lanes_import_a_mixed_file_alike(settings, registry, token, r
             again = await run(settings, content)            # a re-import: every household is matched
         results[lane] = (first.summary(), sorted((e["row"], e["field"], e["msg"]) for e in first.errors),
                          again.summary(), await snapshot(settings))
-        # the clean households took the columnar lane, once; the re-import matched them the row way
+        # the clean households took the column lane, once; the re-import matched them the row way
         assert written == ([] if lane == "rows" else [0, 0] if held else [60, 0])
     assert results["columns"] == results["rows"]
     summary, errors, again, (households, members) = results["columns"]
@@ -147,11 +144,11 @@ async def test_both_lanes_import_a_mixed_file_alike(settings, registry, token, r
 
 async def test_a_person_registered_before_the_copy_sends_the_batch_the_row_way(settings, registry, token, regions,
                                                                                monkeypatch):
-    """The columnar lane looks up no people: the uniqueness constraint does. A person registered through the API
+    """The column lane looks up no people: the uniqueness constraint does. A person registered through the API
     after the file was checked makes the batch's COPY fail; the row way then writes it, reporting that person."""
     rows = [r for i in range(10) for r in family(f"{VILLAGE}{i + 101:04d}")]
     taken = rows[4]
-    original = importer.Writer._write_columns
+    original = repository.Writer._write_columns
     calls = 0
 
     async def registered_meanwhile(self, conn, cb):
@@ -162,7 +159,7 @@ async def test_a_person_registered_before_the_copy_sends_the_batch_the_row_way(s
         assert r.status_code == 201, r.text
         return await original(self, conn, cb)
 
-    monkeypatch.setattr(importer.Writer, "_write_columns", registered_meanwhile)
+    monkeypatch.setattr(repository.Writer, "_write_columns", registered_meanwhile)
     outcome = await run(settings, csv_bytes(rows))
     assert calls == 1
     assert [(e["row"], e["field"]) for e in outcome.errors] == [(6, "身份证号")], outcome.errors
@@ -178,7 +175,7 @@ async def test_a_person_registered_before_the_copy_sends_the_batch_the_row_way(s
     b"",
 ])
 def test_files_the_columnar_reader_cannot_take_are_read_row_by_row(content):
-    assert columnar.read_csv(content) is None
+    assert column_reader.read_csv(content) is None
 
 
 def test_row_numbers_are_the_spreadsheets():
@@ -186,14 +183,14 @@ def test_row_numbers_are_the_spreadsheets():
     editors save them."""
     rows = family(f"{VILLAGE}0001") + [[""] * 16] + family(f"{VILLAGE}0002")
     text = "标题：2016年建档立卡花名册\n" + csv_bytes(rows).decode() + "\r\n\n"
-    data = columnar.read_csv(text.encode())
+    data = column_reader.read_csv(text.encode())
     assert data is not None and data.numbers.tolist() == [3, 4, 5, 7, 8, 9]
-    assert [cells[9] for _, cells in data.rows(np.array([0, 5]))] == [rows[0][9], rows[6][9]]
+    assert [cells[9] for _, cells in data.rest(np.array([0, 5])).rows] == [rows[0][9], rows[6][9]]
 
 
 async def test_a_surprise_in_the_columnar_check_never_fails_an_import(settings, registry, token, regions, monkeypatch):
     def broken(*args, **kwargs):
-        raise RuntimeError("a bug in the columnar lane")
+        raise RuntimeError("a bug in the column lane")
 
     monkeypatch.setattr(columnar, "partition", broken)
     rows = [r for i in range(5) for r in family(f"{VILLAGE}{i + 1:04d}")]
@@ -203,14 +200,14 @@ async def test_a_surprise_in_the_columnar_check_never_fails_an_import(settings, 
 
 async def test_a_surprise_in_a_later_chunk_sends_only_the_households_not_yet_written_the_row_way(
         settings, registry, token, regions, monkeypatch):
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 6)        # chunks of about 12 rows (the first of one household)
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 6)        # chunks of about 12 rows (the first of one household)
     real, calls = columnar.partition, 0
 
     def third_fails(*args, **kwargs):
         nonlocal calls
         calls += 1
         if calls == 3:
-            raise RuntimeError("a bug in the columnar lane")
+            raise RuntimeError("a bug in the column lane")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(columnar, "partition", third_fails)
@@ -233,7 +230,7 @@ def test_text_the_columnar_lane_takes_as_written_is_what_the_row_checker_keeps(k
     def not_taken(value):
         raise col.CellError("left to the converter")
 
-    taken, _ = columnar._converted(pa.array(samples), not_taken, kept=columnar.PLAIN_AS_WRITTEN,
+    taken, _ = columnar._converted(pa.array(samples), not_taken, kept=col.PLAIN_AS_WRITTEN,
                                    kept_length=col.MAX_TEXT[key])
     for sample, as_written in zip(samples, taken.tolist(), strict=True):
         if as_written:
@@ -243,11 +240,11 @@ def test_text_the_columnar_lane_takes_as_written_is_what_the_row_checker_keeps(k
 
 def test_a_file_that_stops_being_utf8_after_its_first_lines_is_read_row_by_row(monkeypatch):
     # only the head is decoded up front (header, delimiter); pyarrow checks the rest, and any doubt is the row way's
-    monkeypatch.setattr(columnar, "HEADER_CHARS", 300)
+    monkeypatch.setattr(column_reader, "HEADER_CHARS", 300)
     head = csv_bytes([r for i in range(10) for r in family(f"{VILLAGE}{i + 1:04d}")])
-    assert len(head) > 4 * 300 and columnar.read_csv(head) is not None
+    assert len(head) > 4 * 300 and column_reader.read_csv(head) is not None
     tail = "\n".join(",".join(map(str, r)) for r in family(f"{VILLAGE}0011")).encode("gb18030")
-    assert columnar.read_csv(head + tail) is None
+    assert column_reader.read_csv(head + tail) is None
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030", "tab"])
@@ -257,7 +254,7 @@ def test_bom_gb18030_and_tab_separated_files_are_read_alike(encoding):
         content = "\n".join("\t".join(map(str, r)) for r in [HEADER, *rows]).encode()
     else:
         content = csv_bytes(rows, encoding=encoding)
-    plain, other = columnar.read_csv(csv_bytes(rows)), columnar.read_csv(content)
+    plain, other = column_reader.read_csv(csv_bytes(rows)), column_reader.read_csv(content)
     assert other is not None and other.columns == plain.columns
     assert [c.to_pylist() for c in other.cells] == [c.to_pylist() for c in plain.cells]
     assert other.numbers.tolist() == plain.numbers.tolist() == list(range(2, 8))
@@ -285,8 +282,8 @@ def mutated_file(seed: int) -> list[list]:
 
 @pytest.mark.parametrize("seed", range(6))
 async def test_both_lanes_agree_on_randomly_damaged_files(settings, registry, token, regions, monkeypatch, seed):
-    if seed % 2:        # small batches: the columnar lane's plan is then checked in many chunks
-        monkeypatch.setattr(importer, "CHUNK_ROWS", 8)
+    if seed % 2:        # small batches: the column lane's plan is then checked in many chunks
+        monkeypatch.setattr(pipeline, "CHUNK_ROWS", 8)
     content = csv_bytes(mutated_file(seed))
     results = {}
     for lane in ("rows", "columns"):
@@ -307,7 +304,7 @@ async def test_a_household_without_a_number_never_takes_one_a_later_batch_brings
                                                                                  monkeypatch, lane):
     """Batches load two at a time: the household numbered by its village's counter must not get 0001 while the
     batch bringing household 0001 is still on its way (that batch would then be refused)."""
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 3)
     if lane == "rows":
         rows_only(monkeypatch)
     rows = family("第一户") + family(f"{VILLAGE}0001") + family(f"{VILLAGE}0003")
@@ -322,7 +319,7 @@ async def test_a_writer_stopped_mid_batch_never_hands_on_an_open_transaction(set
     """One writer fails while the other is inside its batch's transaction: that connection is closed, not pooled
     with the transaction open (the next import's batches would become savepoints of it, holding the village
     counters' locks, and wait forever)."""
-    monkeypatch.setattr(importer, "CHUNK_ROWS", 6)
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 6)
     rows = [r for i in range(40) for r in family(f"{VILLAGE}{i + 1:04d}")]
     copy = asyncpg.Connection.copy_records_to_table
     calls = 0
@@ -346,23 +343,23 @@ async def test_a_writer_stopped_mid_batch_never_hands_on_an_open_transaction(set
 
     monkeypatch.setattr(asyncpg.Connection, "copy_records_to_table", slow_then_crash)
     loaders: set = set()
-    write = importer.Writer.write
+    write = repository.Writer.write
 
     async def seen(self, conn, batch):
         loaders.add(conn)
         return await write(self, conn, batch)
 
-    monkeypatch.setattr(importer.Writer, "write", seen)
+    monkeypatch.setattr(repository.Writer, "write", seen)
     db = Database(settings, "registry")
     try:
         with pytest.raises(Crash):
             async with db.sessionmaker() as session:
-                await importer.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=SCOPE,
+                await pipeline.import_content(session, content=csv_bytes(rows), filename="x.csv", scope=SCOPE,
                                               cipher=pii.cipher(settings))
         monkeypatch.setattr(asyncpg.Connection, "copy_records_to_table", copy)
         assert len(loaders) == 2 and all(c.is_closed() for c in loaders)    # both writers stopped: none pooled
         async with db.sessionmaker() as session:          # the same pool
-            outcome = await asyncio.wait_for(importer.import_content(
+            outcome = await asyncio.wait_for(pipeline.import_content(
                 session, content=csv_bytes(rows), filename="x.csv", scope=SCOPE, cipher=pii.cipher(settings)), 30)
             await session.commit()
     finally:

@@ -6,7 +6,7 @@ from datetime import date
 import asyncpg
 import pytest
 
-from services.registry.bulk.importer import MEMBER_COLUMNS
+from services.registry.bulk.repository import MEMBER_COLUMNS
 from shared.db import asyncpg_dsn, database_name
 
 FK = "fk_member_household_id_household"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.registry.bulk.importer import CONNECTIONS, Outcome, Progress, import_content
+from services.registry.bulk.pipeline import CONNECTIONS, Outcome, Progress, import_content
 from services.registry.bulk.reader import FileRejected
 from services.registry.households.scope import Scope, bounds
 from shared import pii, regions

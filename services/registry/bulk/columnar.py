@@ -1,141 +1,36 @@
-"""The columnar lane of an import: a CSV's clean households checked a column at a time (pyarrow, numpy), the rest
-handed to the row-by-row checker (importer.Checker), which stays the one place that explains errors.
+"""The column lane of an import: clean households checked a column at a time (pyarrow, numpy), every other row
+handed to the row checker (checker.py), which stays the one place that explains errors. Both apply the same rule
+table (``columns.MEMBER_RULES``, ``columns.HOUSEHOLD_RULES``): here each distinct value of a column goes through the
+rule's converter once, and cells matching its ``as_written`` pattern are taken without a call.
 
 A household takes this lane only when nothing about it needs explaining: its 户编号 is a registry household number
-of its village (<村代码><4-5 digits>), every row repeats the same household cells, every cell converts without
-error (the same converters as the row checker: each distinct value of a column is converted once), its ID numbers
-are exact (18 characters, upper-case, real birth date, right check character) and appear nowhere else in the file,
-it has exactly one head and at most MAX_MEMBERS members, and its village is in the importer's region. Any doubt
-sends the whole household (every row of its key) to the row checker, and a file the columnar reader cannot take as
-it is (a malformed or ragged row, a long run of empty rows, too many rows or columns) is read row by row as
-before: this lane changes how fast, never what an import does.
+of its village (``columns.numbered``), every row repeats the same household cells, every cell converts without
+error, its ID numbers are exact (``shared.idnumber.exact``) and appear nowhere else in the file, it has exactly one
+head and at most MAX_MEMBERS members, and its village is in the importer's region. Any doubt sends the whole
+household (every row of its key) to the row checker: this lane changes how fast, never what an import does.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
 from services.registry.bulk import columns as col
-from services.registry.bulk.columns import HOUSEHOLD_FIELDS, CellError
-from services.registry.bulk.reader import (MAX_COLUMNS, MAX_DATA_ROWS, MAX_EMPTY_RUN, decode_csv, delimiter_of,
-                                          find_header)
+from services.registry.bulk.checker import SEX, Batch, HouseholdIn, MemberRow
+from services.registry.bulk.column_reader import Columns
+from services.registry.bulk.columns import HOUSEHOLD_FIELDS, HOUSEHOLD_RULES, MEMBER_RULES, CellError
 from services.registry.glossary import Relation
 from services.registry.households.schemas import MAX_MEMBERS
 from services.registry.households.scope import Scope
+from shared.idnumber import exact_column
+from shared.pii import PiiCipher
 
-_WEIGHTS = np.array((7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), dtype=np.int64)
-_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
-HEADER_CHARS = 1 << 16            # the header is looked for in the first rows, as the row reader does
-# text that ``col.plain`` returns as it is (up to MAX_TEXT characters): letters (Han included) and digits first and
-# last, only those, spaces and ·()（）#- between
-PLAIN_AS_WRITTEN = r"^[\p{Han}A-Za-z0-9](?:[\p{Han}A-Za-z0-9·()（）#\- ]*[\p{Han}A-Za-z0-9)）])?$"
-
-
-@dataclass
-class CsvColumns:
-    """A CSV's data rows as string columns (empty rows dropped), with their row numbers as a spreadsheet shows them."""
-    columns: dict[str, int]          # field → position in ``cells``
-    cells: list[pa.Array]            # one string array per header column
-    numbers: np.ndarray              # row number of each data row
-
-    @property
-    def total(self) -> int:
-        return len(self.numbers)
-
-    def rows(self, at: np.ndarray) -> list[tuple[int, list]]:
-        """The rows at positions ``at`` as the row reader gives them: (number, cells)."""
-        if not len(at):
-            return []
-        index = pa.array(at)
-        columns = [c.take(index).to_pylist() for c in self.cells]
-        return list(zip(self.numbers[at].tolist(), map(list, zip(*columns))))
-
-
-def read_csv(content: bytes) -> CsvColumns | None:
-    """The file's columns, or None when it must be read row by row (what the row reader then says, it says)."""
-    try:
-        return _read_csv(content)
-    except Exception:   # noqa: BLE001 - any doubt: the row reader reads it, and rejects it with its message
-        return None
-
-
-def _read_csv(content: bytes) -> CsvColumns | None:
-    if b"\x00" in content:
-        return None
-    try:                    # UTF-8 (the bytes go to pyarrow as they are, which checks the rest), else what the
-        #                     row reader decodes
-        text = codecs.getincrementaldecoder("utf-8-sig")().decode(content[:4 * HEADER_CHARS])
-        data = content[len(codecs.BOM_UTF8):] if content.startswith(codecs.BOM_UTF8) else content
-    except UnicodeDecodeError:
-        text = decode_csv(content)
-        data = text.encode()
-    delimiter = delimiter_of(text)
-    reader = csv.reader(io.StringIO(text[:HEADER_CHARS], newline=""), delimiter=delimiter)
-    found = find_header(((reader.line_num, cells) for cells in reader), "")
-    if found is None:
-        return None
-    columns = found[0]
-    header_line = reader.line_num
-    at = -1
-    for _ in range(header_line):
-        at = data.find(b"\n", at + 1)
-        if at < 0:
-            return None
-    header = data[data.rfind(b"\n", 0, at) + 1:at + 1].decode()
-    width = len(next(csv.reader(io.StringIO(header, newline=""), delimiter=delimiter)))
-    if width > MAX_COLUMNS:
-        return None
-    end = len(data)
-    while end > at + 1 and data[end - 1] in b"\r\n":       # line breaks after the last row (a blank last line)
-        end -= 1
-    if end == at + 1:
-        return None
-    body = pa.py_buffer(data)[at + 1:end]
-    names = [f"c{i}" for i in range(width)]
-    table = pcsv.read_csv(
-        pa.BufferReader(body),
-        read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 22),
-        parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False),
-        convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                            strings_can_be_null=False, quoted_strings_can_be_null=False))
-    lines = data.count(b"\n", at + 1, end) + 1
-    if table.num_rows != lines or table.num_rows > MAX_DATA_ROWS + MAX_EMPTY_RUN:
-        return None           # a line that is not one row (a quoted line break): the row reader's numbering
-    cells = [table.column(i).combine_chunks() for i in range(width)]
-    maybe = np.arange(table.num_rows)          # rows whose cells so far are all blank
-    for c in cells:
-        if not len(maybe):
-            break
-        rest = c if len(maybe) == len(c) else c.take(pa.array(maybe))
-        maybe = maybe[pc.equal(pc.utf8_trim_whitespace(rest), "").to_numpy(zero_copy_only=False)]
-    empty = np.zeros(table.num_rows, dtype=bool)
-    empty[maybe] = True
-    if empty.any():
-        run = np.diff(np.flatnonzero(np.concatenate(([True], ~empty, [True]))))
-        if run.max() - 1 >= MAX_EMPTY_RUN:
-            return None       # the row reader ends the table there
-    keep = np.flatnonzero(~empty)
-    if len(keep) > MAX_DATA_ROWS or not len(keep):
-        return None
-    numbers = keep + header_line + 1
-    if len(keep) < table.num_rows:
-        index = pa.array(keep)
-        cells = [c.take(index) for c in cells]
-    return CsvColumns(columns=columns, cells=cells, numbers=numbers)
-
-
-# --- checking ---------------------------------------------------------------------------------------------------
+_HEAD = Relation.head.value
 
 def _converted(array: pa.Array, convert: Callable[[Any], Any], *, kept: str | None = None,
                kept_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -165,33 +60,9 @@ def _converted(array: pa.Array, convert: Callable[[Any], Any], *, kept: str | No
     return ok[index], values[index]
 
 
-def _exact_ids(ids: pa.Array) -> np.ndarray:
-    """Which cells are an exact GB 11643 number (upper-case X, real birth date 1880..today): the row checker's fast
-    path, a column at a time."""
-    n = len(ids)
-    ok = pc.equal(pc.binary_length(ids), 18).to_numpy(zero_copy_only=False)
-    fixed = pc.if_else(pa.array(ok), ids, "000000188001010000").cast(pa.binary(18))
-    m = np.frombuffer(fixed.buffers()[1], dtype=np.uint8, count=18 * n, offset=18 * fixed.offset).reshape(n, 18)
-    d = m[:, :17].astype(np.int64) - 48
-    ok &= ((d >= 0) & (d <= 9)).all(axis=1)
-    d = np.where(ok[:, None], d, 0)
-    ok &= _CHECK[(d * _WEIGHTS).sum(axis=1) % 11] == m[:, 17]
-    year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
-    month = d[:, 10] * 10 + d[:, 11]
-    day = d[:, 12] * 10 + d[:, 13]
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    month_days = np.array((0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31))[np.clip(month, 0, 12)]
-    month_days = month_days + ((month == 2) & leap)
-    today = date.today()
-    ymd = year * 10000 + month * 100 + day
-    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days) & (year >= 1880)
-    ok &= ymd <= today.year * 10000 + today.month * 100 + today.day
-    return ok
-
-
 @dataclass
 class Clean:
-    """Households of the columnar lane, in order of first appearance, and their member rows (positions local to the
+    """Households of the column lane, in order of first appearance, and their member rows (positions local to the
     rows the check was given)."""
     order: np.ndarray                # member row positions, grouped by household (file order within and across)
     starts: np.ndarray               # each household's first position in ``order`` (and len(order) at the end)
@@ -248,13 +119,15 @@ def _absent(n: int) -> pa.Array:
     return pa.array([""] * n, type=pa.string())
 
 
-def plan(data: CsvColumns) -> Plan:
+def plan(data: Columns) -> Plan:
     n = data.total
     cols = data.columns
     raw_key = data.cells[cols["household_no"]] if "household_no" in cols else _absent(n)
     read, keys = _converted(raw_key, lambda v: col.plain(v, "household_no"), kept=r"^[0-9]{16,17}$")
     raw_keys = raw_key.to_numpy(zero_copy_only=False)
     ok = read & (keys == raw_keys)   # a key the row checker changes is the row checker's to read
+    if data.text is not None:
+        ok &= data.text               # a cell that is not text: its household the row way
     # households are the keys as the row checker reads them (stripped), numbered by first appearance
     read_as = raw_key if ok.all() else pa.array(np.where(read, keys, raw_keys), type=pa.string())
     group = read_as.dictionary_encode().indices.to_numpy()
@@ -282,7 +155,7 @@ def plan(data: CsvColumns) -> Plan:
     return Plan(keys=keys, ok=ok, group=group, by_household=by_household, starts=starts)
 
 
-def partition(data: CsvColumns, plan: Plan, g0: int, g1: int, *, villages: set[str], scope: Scope
+def partition(data: Columns, plan: Plan, g0: int, g1: int, *, villages: set[str], scope: Scope
               ) -> tuple[Clean, np.ndarray]:
     """Split the rows of households [g0, g1): the clean households, and the positions of every other row (for the
     row checker)."""
@@ -300,19 +173,14 @@ def partition(data: CsvColumns, plan: Plan, g0: int, g1: int, *, villages: set[s
     ok = plan.ok[at]
 
     values: dict[str, np.ndarray] = {}
-    good, values["name"] = _converted(cells("name"), lambda v: col.plain(v, "name"), kept=PLAIN_AS_WRITTEN,
-                                      kept_length=col.MAX_TEXT["name"])
-    ok &= good
-    member_convert = {
-        "relation": lambda v: col.code(v, "relation"),
-        "health": lambda v: col.code(v, "health"), "labor": lambda v: col.code(v, "labor"),
-        "education": lambda v: col.code(v, "education", optional=True), "in_school": col.flag,
-        "migrant_worker": col.flag}
-    for key, convert in member_convert.items():
-        good, values[key] = _converted(cells(key), convert)
+    for rule in MEMBER_RULES:
+        if rule.key == "id_number":       # all distinct: the exact ones a column at a time, the rest the row way
+            ids = cells("id_number")
+            ok &= exact_column(ids)
+            continue
+        good, values[rule.key] = _converted(cells(rule.key), rule.convert, kept=rule.as_written,
+                                            kept_length=col.MAX_TEXT.get(rule.key))
         ok &= good
-    ids = cells("id_number")
-    ok &= _exact_ids(ids)
     values["id_number"] = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
 
     # every row of a household repeats its household cells exactly; they are converted once, from its first row
@@ -321,24 +189,18 @@ def partition(data: CsvColumns, plan: Plan, g0: int, g1: int, *, villages: set[s
     ok &= cells_id == cells_id[firsts[group]]
     at_first = pa.array(firsts)
     household: dict[str, np.ndarray] = {"household_no": plan.keys[at[firsts]]}
-    household_convert = {
-        "village_code": lambda v: _village(v, villages, scope), "address": lambda v: col.plain(v, "address"),
-        "phone": col.phone, "attribute": lambda v: col.code(v, "attribute"),
-        "main_cause": lambda v: col.code(v, "cause"), "other_causes": col.causes, "identified_year": col.year}
     good_household = np.bincount(group, weights=~ok, minlength=households) == 0
-    for key, convert in household_convert.items():
-        kept = r"^1[3-9][0-9]{9}$" if key == "phone" else PLAIN_AS_WRITTEN if key == "address" else None
-        good, household[key] = _converted(cells(key).take(at_first), convert, kept=kept,
-                                          kept_length=col.MAX_TEXT.get(key))
+    for rule in HOUSEHOLD_RULES:
+        convert = (lambda v: _village(v, villages, scope)) if rule.key == "village_code" else rule.convert
+        good, household[rule.key] = _converted(cells(rule.key).take(at_first), convert, kept=rule.as_written,
+                                               kept_length=col.MAX_TEXT.get(rule.key))
         good_household &= good
 
-    heads = np.bincount(group, weights=(values["relation"] == Relation.head.value), minlength=households)
+    heads = np.bincount(group, weights=(values["relation"] == _HEAD), minlength=households)
     sizes = np.bincount(group, minlength=households)
     good_household &= (heads == 1) & (sizes <= MAX_MEMBERS)
     for h in np.flatnonzero(good_household).tolist():      # 户编号 must be the village's household number
-        no, village = household["household_no"][h], household["village_code"][h]
-        tail = no[len(village):]
-        if not (no.startswith(village) and len(tail) in (4, 5) and tail.isdecimal()):
+        if not col.numbered(household["household_no"][h], household["village_code"][h]):
             good_household[h] = False
     clean_row = good_household[group]
     clean_at = np.flatnonzero(clean_row)
@@ -363,7 +225,7 @@ def slices(clean: Clean, rows: int) -> list[tuple[int, int]]:
     return _ranges(clean.starts, rows)
 
 
-def numbered_keys(data: CsvColumns) -> tuple[list[tuple[str, int]], list[str]]:
+def numbered_keys(data: Columns) -> tuple[list[tuple[str, int]], list[str]]:
     """The distinct household keys: of those written as a number (16-17 digits), each village's highest as
     (village, number); the others as they are."""
     if "household_no" not in data.columns:
@@ -376,3 +238,71 @@ def numbered_keys(data: CsvColumns) -> tuple[list[tuple[str, int]], list[str]]:
     highest = table.group_by("village").aggregate([("number", "max")])
     return (list(zip(highest.column("village").to_pylist(), highest.column("number_max").to_pylist())),
             pc.filter(distinct, pc.invert(digits)).to_pylist())
+
+
+@dataclass
+class ColumnBatch:
+    """Clean households of the column lane, ready to be written: members encrypted and digested."""
+    numbers: list[str]                         # household numbers (each its village's), one per household
+    villages: list[str]
+    addresses: list[str]
+    phones: list[str | None]
+    phone_encs: list[bytes | None]
+    attributes: list[str]
+    main_causes: list[str]
+    other_causes: list[list[str]]
+    years: list[int]
+    head_names: list[str]
+    sizes: list[int]
+    member_of: Any                             # per member: its household's position in the batch (numpy array)
+    ids: list[str]                             # per member
+    row_numbers: list[int]                     # per member
+    member_columns: list[list]                 # the member row after household_id, a column at a time (as tails)
+    rows: int
+    sheet: str | None = None
+
+
+def column_batch(clean: Clean, a: int, b: int, cipher: PiiCipher, sheet: str | None = None) -> ColumnBatch:
+    """Households [a, b) of the column lane, encrypted and digested (while the previous batch is copied)."""
+    starts, v, hv = clean.starts, clean.values, clean.household
+    at = clean.order[starts[a]:starts[b]]
+    first = clean.group[a:b]
+    sizes = starts[a + 1:b + 1] - starts[a:b]
+    ids = v["id_number"][at].tolist()
+    names = v["name"][at].tolist()
+    relations = v["relation"][at]
+    birth = col.birth
+    member_columns = [names, cipher.digests(ids, field="id_number"), cipher.encrypt_many(ids, field="id_number"),
+                      [f"{i[:6]}********{i[14:]}" for i in ids], [SEX[i[16]] for i in ids], [birth(i) for i in ids],
+                      relations.tolist(), *(v[k][at].tolist() for k in ("health", "labor", "education", "in_school",
+                                                                        "migrant_worker"))]
+    phones = hv["phone"][first].tolist()
+    encrypted = iter(cipher.encrypt_many([p for p in phones if p], field="phone"))
+    return ColumnBatch(
+        numbers=hv["household_no"][first].tolist(), villages=hv["village_code"][first].tolist(),
+        addresses=hv["address"][first].tolist(), phones=phones,
+        phone_encs=[next(encrypted) if p else None for p in phones], attributes=hv["attribute"][first].tolist(),
+        main_causes=hv["main_cause"][first].tolist(), other_causes=hv["other_causes"][first].tolist(),
+        years=hv["identified_year"][first].tolist(),
+        head_names=[n for n, r in zip(names, relations.tolist(), strict=True) if r == _HEAD],
+        sizes=sizes.tolist(), member_of=np.repeat(np.arange(b - a), sizes), ids=ids,
+        row_numbers=clean.numbers[at].tolist(), member_columns=member_columns, rows=len(ids), sheet=sheet)
+
+
+def materialize(cb: ColumnBatch) -> Batch:
+    """A column batch as the row checker would have handed it on (for the row way's writer)."""
+    tails = dict(zip(cb.ids, zip(*cb.member_columns), strict=True))
+    households = [HouseholdIn(key=no, sheet=cb.sheet, village_code=village, given_no=no, phone_enc=enc, fields={
+        "village_code": village, "address": address, "phone": phone, "attribute": attribute, "main_cause": cause,
+        "other_causes": others, "identified_year": year})
+        for no, village, address, phone, enc, attribute, cause, others, year in zip(
+            cb.numbers, cb.villages, cb.addresses, cb.phones, cb.phone_encs, cb.attributes, cb.main_causes,
+            cb.other_causes, cb.years, strict=True)]
+    for i, idn, row in zip(cb.member_of.tolist(), cb.ids, cb.row_numbers, strict=True):
+        name, _, _, _, _, _, relation, health, labor, education, in_school, migrant = tails[idn]
+        h = households[i]
+        h.rows.append(row)
+        h.members.append(MemberRow(row, name, idn, relation, health, labor, education, in_school, migrant))
+    return Batch(households=households, hmacs=dict(zip(cb.ids, cb.member_columns[1], strict=True)), rows=cb.rows,
+                 tails=tails)
+

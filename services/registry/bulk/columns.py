@@ -7,6 +7,7 @@ the value or raises :class:`CellError` with a message for the row's error list. 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -46,8 +47,6 @@ COLUMNS = (
     Column("migrant_worker", "务工", False),
 )
 LABEL = {c.key: c.label for c in COLUMNS}
-HOUSEHOLD_FIELDS = ("village_code", "address", "phone", "attribute", "main_cause", "other_causes",
-                    "identified_year")
 _HEADER_ALIASES = {**{c.label: c.key for c in COLUMNS}, **{c.key: c.key for c in COLUMNS}}
 _HEADER_NOISE = re.compile(r"[\s*＊:：]|（.*?）|\(.*?\)")
 
@@ -268,3 +267,46 @@ def flag(value: Any) -> bool:
     if s in _FALSE:
         return False
     raise CellError(f"{s[:20]!r} is not 是 or 否")
+
+
+# --- the rule table: how each cell of an import is read, by the row checker and the column lane alike -----------
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    convert: Callable[[Any], Any]
+    # a pattern of cells that ``convert`` returns unchanged (up to MAX_TEXT characters): the column lane takes
+    # them as written, without a call each
+    as_written: str | None = None
+
+
+# text ``plain`` returns as it is: letters (Han included) and digits first and last, only those, spaces and
+# ·()（）#- between
+PLAIN_AS_WRITTEN = r"^[\p{Han}A-Za-z0-9](?:[\p{Han}A-Za-z0-9·()（）#\- ]*[\p{Han}A-Za-z0-9)）])?$"
+MEMBER_RULES = (
+    Rule("name", lambda v: plain(v, "name"), PLAIN_AS_WRITTEN),
+    Rule("id_number", id_number),
+    Rule("relation", lambda v: code(v, "relation")),
+    Rule("health", lambda v: code(v, "health")),
+    Rule("labor", lambda v: code(v, "labor")),
+    Rule("education", lambda v: code(v, "education", optional=True)),
+    Rule("in_school", flag),
+    Rule("migrant_worker", flag),
+)
+HOUSEHOLD_RULES = (
+    Rule("village_code", village),
+    Rule("address", lambda v: plain(v, "address"), PLAIN_AS_WRITTEN),
+    Rule("phone", phone, r"^1[3-9][0-9]{9}$"),
+    Rule("attribute", lambda v: code(v, "attribute")),
+    Rule("main_cause", lambda v: code(v, "cause")),
+    Rule("other_causes", causes),
+    Rule("identified_year", year),
+)
+HOUSEHOLD_FIELDS = tuple(r.key for r in HOUSEHOLD_RULES)
+REQUIRED_HOUSEHOLD = ("village_code", "address", "attribute", "main_cause", "identified_year")
+
+
+def numbered(key: str, village: str) -> bool:
+    """Whether a 户编号 is a household number of its village (<村代码><4-5 digits>): it then becomes the number."""
+    tail = key[len(village):]
+    return key.startswith(village) and len(tail) in (4, 5) and tail.isdecimal()     # isdecimal: what \d matches

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.bulk.importer import (
+from services.registry.bulk.pipeline import (
     CONNECTIONS,
     MAX_STORED_ERRORS,
     FileRejected,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.bulk import jobs
 from services.registry.bulk.columns import CellError
-from services.registry.bulk.importer import MAX_STORED_ERRORS, FileRejected, gc_paused
+from services.registry.bulk.pipeline import MAX_STORED_ERRORS, FileRejected, gc_paused
 from services.registry.bulk.reader import MAX_EMPTY_RUN, tables
 from services.registry.households.service import ID_FIELD
 from services.registry.monitoring.screenings import columns, repository
