@@ -24,7 +24,8 @@ import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 
 from bench._harness import BenchEnv, env_for, machine, write_section  # noqa: E402
-from bench.registry_import import COUNTY, csv_content, generate, import_path, seed_regions  # noqa: E402
+from bench._county import COUNTY, csv_content, generate, seed_regions  # noqa: E402
+from bench.registry_import import import_path  # noqa: E402
 from shared.db import asyncpg_dsn, database_name  # noqa: E402
 from shared.testing import make_token  # noqa: E402
 
