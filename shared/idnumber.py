@@ -15,25 +15,53 @@ def check_char(first17: str) -> str:
     return _CHECK[sum(int(c) * w for c, w in zip(first17, _WEIGHTS)) % 11]
 
 
+def _chunk_table(start: int, width: int) -> dict[str, int]:
+    """Weighted digit sums of every ``width``-digit string at ``start`` (the check sum in six look-ups)."""
+    return {f"{n:0{width}d}": sum(int(d) * w for d, w in zip(f"{n:0{width}d}", _WEIGHTS[start:start + width],
+                                                            strict=True)) for n in range(10 ** width)}
+
+
+_T0, _T1, _T2, _T3, _T4, _T5 = (_chunk_table(0, 3), _chunk_table(3, 3), _chunk_table(6, 3), _chunk_table(9, 3),
+                                _chunk_table(12, 3), _chunk_table(15, 2))
+_BORN: dict[str, date | None] = {}
+
+
+def born(id_number: str) -> date | None:
+    """The birth date of an 18-character ID number if it is a real one (1880 to today), else None (remembered)."""
+    key = id_number[6:14]
+    if key in _BORN:
+        return _BORN[key]
+    try:
+        day: date | None = date(int(key[:4]), int(key[4:6]), int(key[6:]))
+        if day.year < 1880 or day > date.today():
+            day = None
+    except ValueError:
+        day = None
+    if len(_BORN) < 100_000:
+        _BORN[key] = day
+    return day
+
+
 def normalize(raw: str) -> str:
     """Return the upper-case ID number or raise ValueError naming what is wrong."""
     if not isinstance(raw, str):
         raise ValueError("ID number must be a string")
     s = raw.strip().upper()
+    try:                        # a good number: six look-ups and a remembered birth date
+        if (len(s) == 18 and _CHECK[(_T0[s[:3]] + _T1[s[3:6]] + _T2[s[6:9]] + _T3[s[9:12]] + _T4[s[12:15]]
+                                     + _T5[s[15:17]]) % 11] == s[17] and born(s) is not None):
+            return s
+    except KeyError:            # not digits: the careful path says what is wrong
+        pass
     if len(s) != 18:
         raise ValueError("ID number must have 18 characters")
     if not s[:17].isascii() or not s[:17].isdigit() or not (s[17].isdigit() or s[17] == "X"):
         raise ValueError("ID number must be 17 digits and a digit or X")
-    try:
-        born = date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
-    except ValueError:
-        raise ValueError("ID number has no real birth date") from None
-    if born.year < 1880 or born > date.today():
+    if born(s) is None:
         raise ValueError("ID number has no real birth date")
     if check_char(s[:17]) != s[17]:
         raise ValueError("ID number check character is wrong")
     return s
-
 
 def exact_column(ids: Any) -> Any:
     """For each string of an Arrow array, whether it is an ID number exactly as :func:`normalize` returns it (so

@@ -201,51 +201,15 @@ def phone(value: Any) -> str | None:
     return s
 
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"
-_BORN: dict[str, date | None] = {}
-
-
-def _chunk_table(start: int, width: int) -> dict[str, int]:
-    """Weighted digit sums of every ``width``-digit string at ``start`` (the check sum in six look-ups)."""
-    return {f"{n:0{width}d}": sum(int(d) * w for d, w in zip(f"{n:0{width}d}", _WEIGHTS[start:start + width],
-                                                            strict=True)) for n in range(10 ** width)}
-
-
-_T0, _T1, _T2, _T3, _T4, _T5 = (_chunk_table(0, 3), _chunk_table(3, 3), _chunk_table(6, 3), _chunk_table(9, 3),
-                                _chunk_table(12, 3), _chunk_table(15, 2))
-
-
-def birth(id_number: str) -> date | None:
-    """The birth date of an 18-character ID number if it is a real one (1880 to today), else None (cached)."""
-    key = id_number[6:14]
-    if key in _BORN:
-        return _BORN[key]
-    try:
-        born: date | None = date(int(key[:4]), int(key[4:6]), int(key[6:]))
-        if born.year < 1880 or born > date.today():
-            born = None
-    except ValueError:
-        born = None
-    if len(_BORN) < 100_000:
-        _BORN[key] = born
-    return born
+birth = idnumber.born
 
 
 def id_number(value: Any) -> str:
-    """The normalized ID number (same rules as shared.idnumber.normalize, with a fast path for good ones)."""
-    if type(value) is str:
-        s = value.strip().upper()
-        try:
-            total = (_T0[s[:3]] + _T1[s[3:6]] + _T2[s[6:9]] + _T3[s[9:12]] + _T4[s[12:15]] + _T5[s[15:17]])
-        except KeyError:        # not digits: the careful path says what is wrong
-            total = -1
-        if len(s) == 18 and total >= 0 and _CHECK[total % 11] == s[17] and birth(s) is not None:
-            return s
+    """The normalized ID number (shared.idnumber.normalize); a number stored as a number has lost digits."""
     if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and value > 10**15):
         raise CellError("stored as a number, which loses digits: format the column as text")
-    s = text(value)
-    if s is None:
+    s = value if type(value) is str else text(value)
+    if not s or not s.strip():
         raise CellError("is empty")
     try:
         return idnumber.normalize(s)
