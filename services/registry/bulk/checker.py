@@ -75,7 +75,7 @@ class RawFile:
     """A file's data rows as read (pass one): every file-level problem has been found by now."""
     tables: list[RawTable]
     total: int
-    columns: Columns | None = None    # a single table read a column at a time too (for the column lane)
+    columns: Columns | None = None    # the file's one table a column at a time (its rows then not in tables)
 
 
 @dataclass

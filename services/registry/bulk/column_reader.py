@@ -36,6 +36,10 @@ class Columns:
     def total(self) -> int:
         return len(self.numbers)
 
+    @property
+    def sheet(self) -> str | None:
+        return self.table.sheet if self.table is not None else None
+
     def rest(self, at: np.ndarray) -> RawTable:
         """The rows at positions ``at`` for the row checker, as the row reader gives them."""
         if self.table is not None:

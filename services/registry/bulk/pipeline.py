@@ -149,7 +149,7 @@ async def import_content(session: AsyncSession, *, content: bytes, filename: str
 async def _import(session: AsyncSession, *, content: bytes, filename: str, scope: Scope, cipher: PiiCipher,
                   progress: Progress | None, audit_ref: str, raw: RawFile | None) -> Outcome:
     """Reading comes first, in a thread (a FileRejected, for the file as a whole, is raised before anything is
-    written). A CSV read a column at a time is then planned as a whole (each row's household, persons listed twice),
+    written). A table read a column at a time is then planned as a whole (each row's household, persons listed twice),
     and its households are checked a chunk at a time in a thread (numpy and pyarrow, mostly outside the GIL) while
     the chunk before is written. The other rows go to the row checker, which hands on households as soon as they
     are complete: it runs in slices on the event loop while it waits for PostgreSQL to load the last batch (a
@@ -171,7 +171,6 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
         checking = time.perf_counter() - t
     # the row checker's rows are known once the column lane has taken its households
     checker = Checker(raw if columns is None else RawFile([], raw.total), villages=villages, scope=scope, cipher=cipher)
-    sheet = columns.table.sheet if columns is not None and columns.table is not None else None
     writer = Writer(checker=checker, scope=scope, progress=progress)
     engine = (await session.connection()).engine
     batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=WRITERS)
@@ -194,7 +193,7 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
                     checking += time.perf_counter() - t
                 rest.append(left)
                 for a, b in columnar.slices(clean, CHUNK_ROWS):
-                    await batches.put(columnar.column_batch(clean, a, b, cipher, sheet))
+                    await batches.put(columnar.column_batch(clean, a, b, cipher, columns.sheet))
             at = np.sort(np.concatenate(rest)) if plan is not None else np.arange(columns.total)
             checker.raw = RawFile([columns.rest(at)], raw.total)
         for item in checker.steps(batch_rows=CHUNK_ROWS):
