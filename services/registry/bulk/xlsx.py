@@ -1,14 +1,15 @@
 """A streaming reader of .xlsx sheets: the cell values openpyxl's read-only mode gives (``values_only``), at C speed.
 
 openpyxl builds a Python cell object per cell and converts it in Python; a county's member list of 36,000 rows
-reads at about 6,000 rows/s that way. This reader walks each sheet's XML with lxml's ``iterparse`` (entities never
-resolved, no network), keeps no more than one row in memory, and ignores cells beyond ``max_col``: a hostile sheet
-with a million columns or a cell in XFD1048576 costs what its bytes cost. Values are as openpyxl gives them: shared
-and inline strings (rich text joined, phonetic runs left out), numbers as int or float, numbers in a date format as
-datetime (the workbook's 1900 or 1904 epoch), booleans, ISO dates, cached formula results, error codes as text.
-Rows come numbered from 1 with every row in between (empty ones as all None), each ``max_col`` cells long.
-The caller checks the zip first (``reader.check_zip``); any malformed part raises, and the caller says so.
-"""
+reads at about 6,000 rows/s that way. This reader feeds each sheet's XML to lxml 64 KB at a time (entities never
+resolved, no network), reads the rows each chunk completes and drops them; a row still open has its complete cells
+read and dropped, so memory holds about one chunk's elements however long a row is, and cells beyond ``max_col`` are
+skipped: a hostile sheet with a million columns or a cell in XFD1048576 costs what its bytes cost. Values are as
+openpyxl gives them: shared and inline strings (rich text joined, phonetic runs left out), numbers as int or float,
+numbers in a date format as datetime (the workbook's 1900 or 1904 epoch), booleans, ISO dates, cached formula
+results, error codes as text. Rows come numbered from 1 with every row in between (empty ones as all None), each
+``max_col`` cells long. The caller checks the zip first (``reader.check_zip``); any malformed part raises, and the
+caller says so."""
 
 from __future__ import annotations
 
@@ -27,10 +28,65 @@ REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 WORKSHEET = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
 ROW, CELL, VALUE, INLINE, TEXT, PHONETIC = (MAIN + t for t in ("row", "c", "v", "is", "t", "rPh"))
+SHEET_DATA, SST, SI = MAIN + "sheetData", MAIN + "sst", MAIN + "si"
+CHUNK = 1 << 16                     # bytes of XML parsed at a time
+MARK = b"<?jz-stream?>"             # see _chunks
+_ELEMENT = etree._Element           # not a comment, processing instruction or entity
 
 
 def _parse(part: IO[bytes]) -> etree._ElementTree:
     return etree.parse(part, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False))
+
+
+def _chunks(part: IO[bytes], tag: str) -> Iterator[tuple[Any, bool]]:
+    """Parses a part a chunk at a time, yielding after each (the element ``tag``, the root or its first such child,
+    once parsed; whether the part is parsed to its end). Between chunks only the last child of an open element may
+    be incomplete. Parse events for elements would call into Python for every element; a processing instruction put
+    before the root (its element a sibling of the root) gives the tree instead, or, for a part not in an ASCII
+    superset (UTF-16), an event at ``tag``."""
+    head = part.read(CHUNK)
+    at = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    if head.startswith(b"<?xml", at):
+        end = head.find(b"?>", at)
+        at = end + 2 if end > 0 else -1
+    elif not head.startswith(b"<", at):
+        at = -1
+    options = dict(resolve_entities=False, no_network=True, huge_tree=False, collect_ids=False)
+    if at >= 0:
+        head = head[:at] + MARK + head[at:]
+        parser = etree.XMLPullParser(events=("pi",), **options)
+    else:
+        parser = etree.XMLPullParser(events=("start",), tag=tag, **options)
+    mark = root = found = None
+    chunk = head
+    while True:
+        if chunk:
+            parser.feed(chunk)
+        else:
+            parser.close()
+        for event, el in parser.read_events():
+            if event == "start":
+                found = el if found is None else found
+            elif mark is None:
+                mark = el
+        if found is None and mark is not None:
+            if root is None:                     # past the prolog's comments and instructions
+                node = mark.getnext()
+                while node is not None and not isinstance(node.tag, str):
+                    mark, node = node, node.getnext()
+                root = node
+            if root is not None:
+                if root.tag == tag:
+                    found = root
+                else:
+                    for found in root.iterchildren(tag):
+                        break
+                    else:
+                        del root[:-1]            # what comes before it is not read
+        yield found, not chunk
+        if not chunk:
+            return
+        chunk = part.read(CHUNK)
 
 
 def _column(letters: str) -> int:
@@ -73,10 +129,16 @@ class Workbook:
                        for s in book.iter(MAIN + "sheet") if targets.get(s.get(REL + "id", "")) in names]
         self.strings: list[str] = []
         if "xl/sharedStrings.xml" in names:
-            for _, si in etree.iterparse(archive.open("xl/sharedStrings.xml"), tag=MAIN + "si",
-                                         resolve_entities=False, no_network=True):
-                self.strings.append(_text_of(si))
-                si.clear()
+            with archive.open("xl/sharedStrings.xml") as part:
+                for sst, done in _chunks(part, SST):
+                    if sst is None:
+                        continue
+                    items = sst[:] if done else sst[:-1]
+                    for si in items:
+                        if si.tag == SI:
+                            t = si[0] if len(si) == 1 else None          # one plain run: most strings
+                            self.strings.append(t.text or "" if t is not None and t.tag == TEXT else _text_of(si))
+                    del sst[:len(items)]
         self.dates: set[int] = set()
         if "xl/styles.xml" in names:
             styles = _parse(archive.open("xl/styles.xml")).getroot()
@@ -91,33 +153,86 @@ class Workbook:
     def rows(self, path: str, max_col: int) -> Iterator[tuple[int, tuple]]:
         """(row number, cells) of a sheet, from row 1, every row in between included."""
         empty = (None,) * max_col
-        cells: list[Any] = [None] * max_col
-        number, col, columns = 0, 0, _COLUMNS
-        value = self._value
-        for _, el in etree.iterparse(self.archive.open(path), events=("end",), tag=(ROW, CELL),
-                                     resolve_entities=False, no_network=True):
-            if el.tag == CELL:
-                ref = el.get("r")
-                col = columns.get(ref.rstrip(_DIGITS)) or _column(ref.rstrip(_DIGITS)) if ref else col + 1
-                if col <= max_col:
-                    cells[col - 1] = value(el)
-                else:                       # a hostile row's far cells: not kept, not even as empty elements
-                    el.clear()
-                    parent = el.getparent()
-                    while el.getprevious() is not None:
-                        del parent[0]
+        take = self._take
+        number, long_row, long_cells, long_col = 0, None, [], 0
+        with self.archive.open(path) as part:
+            for sheet, done in _chunks(part, SHEET_DATA):
+                if sheet is None:
+                    continue
+                complete = sheet[:] if done else sheet[:-1]
+                for row in complete:
+                    if row.tag != ROW:
+                        continue
+                    if row is long_row:
+                        cells, col, long_row = long_cells, long_col, None
+                    else:
+                        cells, col = [None] * max_col, 0
+                    take(cells, row, col, max_col)
+                    at = row.get("r")
+                    at_row = int(at) if at and at.isdigit() else number + 1
+                    while number + 1 < at_row:
+                        number += 1
+                        yield number, empty
+                    number += 1
+                    yield number, tuple(cells)
+                del sheet[:len(complete)]
+                if done or not len(sheet):
+                    continue
+                node = sheet[-1]                     # still open: its complete children read and dropped now
+                if node.tag == ROW:
+                    if len(node) > 1:
+                        if node is not long_row:
+                            long_row, long_cells, long_col = node, [None] * max_col, 0
+                        cells_done = node[:-1]
+                        long_col = take(long_cells, cells_done, long_col, max_col)
+                        del node[:len(cells_done)]
+                else:                                # not a row: nothing in it is read
+                    while len(node):
+                        del node[:-1]
+                        node = node[-1]
+
+    def _take(self, cells: list, children: Any, col: int, max_col: int) -> int:
+        """Reads a row's ``<c>`` children into ``cells``; returns the column of the last one."""
+        columns, strings, dates, value = _COLUMNS, self.strings, self.dates, self._value
+        for c in children:
+            ref = c.get("r")
+            if ref:
+                letters = ref.rstrip(_DIGITS)
+                col = columns.get(letters) or _column(letters)
+            elif c.tag == CELL:                 # comments and other elements in a row (no r) are not cells
+                col += 1
+            else:
                 continue
-            at = el.get("r")
-            at_row = int(at) if at and at.isdigit() else number + 1
-            while number + 1 < at_row:
-                number += 1
-                yield number, empty
-            number += 1
-            yield number, tuple(cells)
-            cells, col = [None] * max_col, 0
-            el.clear()
-            while el.getprevious() is not None:
-                del el.getparent()[0]
+            if col > max_col:                   # beyond the columns read
+                continue
+            if not len(c):
+                cells[col - 1] = None
+                continue
+            kind = c.get("t")
+            first = c[0]
+            if kind == "inlineStr":
+                # <is><t>text</t></is>, most inline strings: of a cell's children only <is> holds an element with
+                # no children of its own (<t>, or <phoneticPr> that has no text)
+                if len(first) == 1 and type(t := first[0]) is _ELEMENT and not len(t):
+                    cells[col - 1] = t.text or ""
+                    continue
+            elif first.tag == VALUE:
+                raw = first.text
+                if kind == "s":
+                    cells[col - 1] = None if raw is None else strings[int(raw)]
+                    continue
+                if kind is None or kind == "n":
+                    if raw is None:
+                        cells[col - 1] = None
+                        continue
+                    number: int | float = float(raw) if "." in raw or "e" in raw or "E" in raw else int(raw)
+                    if dates and (style := c.get("s")) is not None and style.isdigit() and int(style) in dates:
+                        cells[col - 1] = from_excel(number, self.epoch)
+                    else:
+                        cells[col - 1] = number
+                    continue
+            cells[col - 1] = value(c)
+        return col
 
     def _value(self, c: Any) -> Any:
         kind = c.get("t", "n")
