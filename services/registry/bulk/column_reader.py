@@ -61,11 +61,14 @@ def from_table(table: RawTable) -> Columns | None:
     text = np.ones(n, dtype=bool)
     cells = []
     fields = sorted(table.columns, key=table.columns.get)
+    width = max(table.columns.values()) + 1
+    short = (None,) * width
+    # one transposition at C speed (rows shorter than the columns read padded with blanks)
+    by_column = list(zip(*(c if len(c) >= width else (*c, *short[len(c):]) for _, c in rows)))
     for key in fields:
-        at = table.columns[key]
-        values = [c[at] if at < len(c) else None for _, c in rows]
-        kinds = set(map(type, values))
-        if kinds != {str}:
+        values = by_column[table.columns[key]]
+        if set(map(type, values)) != {str}:
+            values = list(values)
             whole = key != "id_number"        # the ID rule tells a number from its digits
             for i, v in enumerate(values):
                 kind = type(v)
