@@ -31,7 +31,7 @@ from services.registry.bulk import columns as col
 from services.registry.bulk.checker import Batch, Checker, RawFile, RawTable
 from services.registry.bulk.columns import CellError
 from services.registry.bulk.reader import MAX_EMPTY_RUN, FileRejected, kind_of, tables
-from services.registry.bulk.repository import _BUMP_GIVEN, Outcome, Progress, Writer, villages_in
+from services.registry.bulk.repository import Outcome, Progress, Writer, bump_given, villages_in
 from services.registry.households.scope import Scope
 from shared import audit
 from shared.db import driver
@@ -224,8 +224,7 @@ async def _import(session: AsyncSession, *, content: bytes, filename: str, scope
     highest = given_numbers(raw, villages)
     if highest:
         async with engine.connect() as own:
-            bump = (await own.get_raw_connection()).driver_connection
-            await bump.execute(_BUMP_GIVEN, sorted(highest), [highest[v] for v in sorted(highest)])
+            await bump_given((await own.get_raw_connection()).driver_connection, highest)
     tasks = [asyncio.create_task(produce()), *(asyncio.create_task(consume()) for _ in range(WRITERS))]
     try:
         for done in asyncio.as_completed(tasks):

@@ -102,6 +102,13 @@ UPDATE household SET member_count = household.member_count + t.n, version = hous
 FROM unnest($1::bigint[], $2::int[]) AS t(id, n) WHERE household.id = t.id"""
 
 
+async def bump_given(conn: asyncpg.Connection, highest: dict[str, int]) -> None:
+    """Each village's counter past the highest household number of it that the file gives (committed at once, before
+    anything is written: a number handed out to a household without one can never be one a later batch brings)."""
+    villages = sorted(highest)
+    await conn.execute(_BUMP_GIVEN, villages, [highest[v] for v in villages])
+
+
 async def villages_in(conn: asyncpg.Connection, scope: Scope) -> set[str]:
     """The villages of the registry in the importer's region."""
     rows = await conn.fetch("SELECT code FROM region WHERE level = 'village' AND code BETWEEN $1 AND $2",
