@@ -28,6 +28,7 @@ from services.registry.bulk.columns import HOUSEHOLD_RULES, LABEL, MEMBER_RULES,
 from services.registry.glossary import Relation
 from services.registry.households.schemas import MAX_MEMBERS
 from services.registry.households.scope import Scope
+from shared import idnumber
 from shared.pii import PiiCipher
 
 if TYPE_CHECKING:
@@ -339,14 +340,20 @@ def member_tails(households: list[HouseholdIn], cipher: PiiCipher) -> tuple[dict
     for h, enc in zip(phoned, cipher.encrypt_many([h.fields["phone"] for h in phoned], field="phone"), strict=True):
         h.phone_enc = enc
     members = [m for h in households for m in h.members]
-    ids = [m.id_number for m in members]
-    digests = cipher.digests(ids, field="id_number")
-    birth = col.birth
-    tails = {idn: (name, d, enc, f"{idn[:6]}********{idn[14:]}", SEX[idn[16]], birth(idn), relation, health, labor,
-                   education, in_school, migrant)
-             for (_, name, idn, relation, health, labor, education, in_school, migrant), d, enc
-             in zip(members, digests, cipher.encrypt_many(ids, field="id_number"), strict=True)}
-    return dict(zip(ids, digests, strict=True)), tails
+    if not members:
+        return {}, {}
+    _, names, ids, *rest = map(list, zip(*members))
+    columns = member_columns(cipher, ids, names, *rest)
+    return dict(zip(ids, columns[1], strict=True)), dict(zip(ids, zip(*columns), strict=True))
+
+
+def member_columns(cipher: PiiCipher, ids: list[str], names: list[str], *rest: list) -> list[list]:
+    """The stored member row after its household id, a column at a time (both lanes write these): name, ID digest,
+    ID encrypted, ID masked, sex, birth date, then ``rest`` (relation, health, labor, education, in_school,
+    migrant_worker)."""
+    born, mask = idnumber.born, idnumber.mask
+    return [names, cipher.digests(ids, field="id_number"), cipher.encrypt_many(ids, field="id_number"),
+            [mask(i) for i in ids], [SEX[i[16]] for i in ids], [born(i) for i in ids], *rest]
 
 
 SEX = {str(d): "male" if d % 2 else "female" for d in range(10)}

@@ -20,8 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from services.registry.bulk import checker
 from services.registry.bulk import columns as col
-from services.registry.bulk.checker import SEX, Batch, HouseholdIn, MemberRow
+from services.registry.bulk.checker import Batch, HouseholdIn, MemberRow
 from services.registry.bulk.column_reader import Columns
 from services.registry.bulk.columns import HOUSEHOLD_FIELDS, HOUSEHOLD_RULES, MEMBER_RULES, CellError
 from services.registry.glossary import Relation
@@ -271,11 +272,8 @@ def column_batch(clean: Clean, a: int, b: int, cipher: PiiCipher, sheet: str | N
     ids = v["id_number"][at].tolist()
     names = v["name"][at].tolist()
     relations = v["relation"][at]
-    birth = col.birth
-    member_columns = [names, cipher.digests(ids, field="id_number"), cipher.encrypt_many(ids, field="id_number"),
-                      [f"{i[:6]}********{i[14:]}" for i in ids], [SEX[i[16]] for i in ids], [birth(i) for i in ids],
-                      relations.tolist(), *(v[k][at].tolist() for k in ("health", "labor", "education", "in_school",
-                                                                        "migrant_worker"))]
+    member_columns = checker.member_columns(cipher, ids, names, relations.tolist(), *(
+        v[k][at].tolist() for k in ("health", "labor", "education", "in_school", "migrant_worker")))
     phones = hv["phone"][first].tolist()
     encrypted = iter(cipher.encrypt_many([p for p in phones if p], field="phone"))
     return ColumnBatch(

@@ -201,9 +201,6 @@ def phone(value: Any) -> str | None:
     return s
 
 
-birth = idnumber.born
-
-
 def id_number(value: Any) -> str:
     """The normalized ID number (shared.idnumber.normalize); a number stored as a number has lost digits."""
     if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and value > 10**15):
