@@ -290,8 +290,9 @@ def main() -> None:
             f"{outcome.timings['others_cpu']:.1f} s of other CPU (PostgreSQL) on 2 cores, so it cannot take less "
             f"than {(outcome.timings['python_cpu'] + outcome.timings['others_cpu']) / 2:.1f} s here. PostgreSQL's "
             "share is the bare COPY's work: five member indexes and five household indexes (two of them partial, "
-            "nearly empty). The .xlsx (one sheet, text in the shared strings as Excel saves it) is streamed a "
-            "row at a time (lxml), then its clean households take the column lane as the CSV's do.",
+            "nearly empty). The .xlsx (one sheet, text in the shared strings as Excel saves it) is streamed, its "
+            "rows and strings read by xlsx_scan's pattern, then its clean households take the column lane as the "
+            "CSV's do.",
         ]))
 
         async def shape() -> None:
