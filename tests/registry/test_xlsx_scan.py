@@ -69,9 +69,9 @@ def counting_pieces(monkeypatch) -> list[bytes]:
     seen: list[bytes] = []
     piece = xlsx.Workbook._piece
 
-    def counted(self, xml, max_col):
+    def counted(self, xml, max_col, parser):
         seen.append(xml)
-        return piece(self, xml, max_col)
+        return piece(self, xml, max_col, parser)
 
     monkeypatch.setattr(xlsx.Workbook, "_piece", counted)
     return seen
@@ -180,3 +180,16 @@ def test_a_malformed_table_of_strings_is_refused():
         sst = z.read("xl/sharedStrings.xml").replace(b"</sst>", b"")
     with pytest.raises(reader.FileRejected, match="not a readable"):
         list(reader.tables(replaced(content, "xl/sharedStrings.xml", sst), "x.xlsx"))
+
+
+def test_a_sheet_of_mostly_odd_rows_is_left_to_the_tree_after_a_few(monkeypatch):
+    """openpyxl writes every character outside ASCII as a reference (&#25143;): no row is the pattern's, so after
+    MOSTLY_ODD pieces the tree reads the rest of the sheet in one go, never a piece per row."""
+    rows = [f'<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>&#25143;{n}</t></is></c><c r="B{n}"><v>{n}</v></c></row>'
+            for n in range(1, 301)]
+    content = sheet(rows)
+    expected = tree_rows(content, monkeypatch)
+    pieces = counting_pieces(monkeypatch)
+    got = streamed_rows(content)["S"]
+    assert got == expected and len(got) == 300 and got[299][:2] == ("户300", 300)
+    assert len(pieces) == xlsx_scan.MOSTLY_ODD

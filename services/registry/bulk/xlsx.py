@@ -186,8 +186,10 @@ class Workbook:
         given = 0
         try:
             with self.archive.open(path) as part:
+                parser = etree.XMLParser(**_OPTIONS)
                 for number, cells in _numbered(xlsx_scan.rows(part, max_col, put=self._put,
-                                                              piece=lambda xml: self._piece(xml, max_col)), max_col):
+                                                              piece=lambda xml: self._piece(xml, max_col, parser)),
+                                               max_col):
                     given = number
                     yield number, cells
             return
@@ -231,9 +233,9 @@ class Workbook:
                     del node[:-1]
                     node = node[-1]
 
-    def _piece(self, xml: bytes, max_col: int) -> Iterator[tuple[str | None, list]]:
+    def _piece(self, xml: bytes, max_col: int, parser: etree.XMLParser) -> Iterator[tuple[str | None, list]]:
         """The rows of a <sheetData> document (what the pattern left to the tree)."""
-        for row in etree.fromstring(xml, etree.XMLParser(**_OPTIONS)):
+        for row in etree.fromstring(xml, parser):
             if row.tag == ROW:
                 cells = [None] * max_col
                 self._take(cells, row, 0, max_col)

@@ -8,7 +8,8 @@ so a row it matches means exactly what the tree reader would make of it. Anythin
 an entity, attributes in another order — is a piece the tree reader parses on its own (up to the next ``</row>``,
 inside a ``<sheetData>`` declaring the sheet's namespaces), and what the pattern cannot vouch for at all (no
 ``<sheetData>`` near the top, a DOCTYPE, an encoding other than UTF-8, a row longer than ``MAX_PIECE``, a piece
-the tree reader cannot parse alone) raises ``Unscannable``: the caller reads the sheet again with the tree reader
+the tree reader cannot parse alone, a sheet whose rows are mostly odd: openpyxl writes every non-ASCII
+character as a reference) raises ``Unscannable``: the caller reads the sheet again with the tree reader
 from the row after the last one given. Before the rows and after them the part is parsed by lxml as a whole, so a
 malformed part fails here as it fails there."""
 
@@ -26,6 +27,7 @@ NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 READ = 1 << 20                      # bytes read at a time
 MAX_HEAD = 4 << 20                  # where <sheetData> must begin
 MAX_PIECE = 1 << 20                 # the longest row (or odd piece) held whole
+MOSTLY_ODD = 32                     # past this many pieces, a sheet of more than one in four is the tree's
 
 _OPTIONS = dict(resolve_entities=False, no_network=True, huge_tree=False, collect_ids=False)
 _TEXT = "[^<>&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*"      # text that means what it says
@@ -137,9 +139,11 @@ def rows(part: IO[bytes], max_col: int, *, put: Callable[[list, list[tuple]], bo
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         text, pos, done = decoder.decode(body), 0, False
+        given = pieces = 0
         while True:
             m = match(text, pos)
             if m is not None:
+                given += 1
                 if m.group(2):                      # <row …/>
                     pos = m.end()
                     yield m.group(1), [None] * max_col
@@ -162,6 +166,9 @@ def rows(part: IO[bytes], max_col: int, *, put: Callable[[list, list[tuple]], bo
             if end - pos > MAX_PIECE:
                 raise Unscannable("an odd piece too long")
             if text[pos:end].strip():
+                pieces += 1
+                if pieces > MOSTLY_ODD and pieces * 4 > given:
+                    raise Unscannable("mostly rows the pattern does not read")
                 try:
                     yield from piece(wrapper + text[pos:end].encode() + b"</sheetData>")
                 except etree.XMLSyntaxError:
