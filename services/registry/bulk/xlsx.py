@@ -108,6 +108,8 @@ def _column(letters: str) -> int:
 
 
 _DIGITS = "0123456789"
+_COLUMNS = {letters: _column(letters) for letters in
+            [chr(65 + a) for a in range(26)] + [chr(65 + a) + chr(65 + b) for a in range(26) for b in range(26)]}
 _INDEX: dict[int, dict[str, int]] = {}  # per row width: letters → position, for the columns read
 
 
@@ -120,8 +122,6 @@ def _positions(width: int) -> dict[str, int]:
             letters = chr(65 + digit) + letters
         found[letters] = n - 1
     return found
-_COLUMNS = {letters: _column(letters) for letters in
-            [chr(65 + a) for a in range(26)] + [chr(65 + a) + chr(65 + b) for a in range(26) for b in range(26)]}
 
 
 def _text_of(si: Any) -> str:
