@@ -82,8 +82,8 @@ class BenchEnv:
         self.settings = bench_settings(self.servers, services)
         self.started: list[Server] = []
 
-    def start(self, app: str, env: dict[str, str]) -> Server:
-        server = Server(app, env)
+    def start(self, app: str, env: dict[str, str], *, workers: int = 1) -> Server:
+        server = Server(app, env, workers=workers)
         self.started.append(server)
         return server
 

@@ -1,8 +1,8 @@
 """Partner banks' loan events through the gateway at c=32 with 5% duplicates, against a bare FastAPI insert.
 
-    uv run python bench/loans_events.py [--seconds 10] [--connections 32] [--loans 500]
+    uv run python bench/loans_events.py [--seconds 10] [--connections 32] [--loans 500] [--funds-workers 1]
 
-Imports 200 households, starts registry, funds and gateway (uvicorn, one worker each) and the bare app
+Imports 200 households, starts registry, funds (``--funds-workers`` processes) and gateway (uvicorn) and the bare app
 (bench/loans_bare.py), opens ``--loans`` loans of one borrower with an ``issued`` event each, then loads
 ``POST /api/v1/bank/loan-events`` with wrk (bench/loans_events.lua): ``repaid`` events of 1.00 spread over the
 loans, each with a fresh ``Idempotency-Key``, 5% of them a duplicate ``event_id`` of an event already sent.
@@ -96,13 +96,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--loans", type=int, default=500)
+    ap.add_argument("--funds-workers", type=int, default=1, help="uvicorn worker processes of funds")
     args = ap.parse_args()
     bench = BenchEnv(["gateway", "registry", "funds"])
     settings = bench.settings
     try:
         id_number = asyncio.run(seed(settings))
         registry = bench.start("services.registry.app:create", env_for(settings))
-        funds = bench.start("services.funds.app:create", env_for(settings, registry_url=registry.url))
+        funds = bench.start("services.funds.app:create", env_for(settings, registry_url=registry.url),
+                            workers=args.funds_workers)
         gateway = bench.start("services.gateway.app:create",
                               env_for(settings, registry_url=registry.url, funds_url=funds.url))
         bare = bench.start("bench.loans_bare:create", env_for(settings) | {
@@ -146,9 +148,9 @@ def main() -> None:
             "## Bank loan events through the gateway, 5% duplicates",
             "",
             f"Command: `uv run python bench/loans_events.py --seconds {args.seconds} --connections "
-            f"{args.connections} --loans {args.loans}` ({machine()}; wrk -t2 -c{args.connections} with "
-            "bench/loans_events.lua; registry, funds, gateway one uvicorn worker each; PostgreSQL and Redis on the "
-            "same machine)",
+            f"{args.connections} --loans {args.loans} --funds-workers {args.funds_workers}` ({machine()}; wrk -t2 "
+            f"-c{args.connections} with bench/loans_events.lua; registry and gateway one uvicorn worker each, funds "
+            f"{args.funds_workers}; PostgreSQL and Redis on the same machine)",
             "",
             f"`POST /api/v1/bank/loan-events`: `repaid` events of 1.00 over {args.loans} open loans, each with a "
             "fresh Idempotency-Key, 5% a duplicate event_id of one already sent. Each event: JWT verified in the "
@@ -159,7 +161,8 @@ def main() -> None:
             "|---|---:|---:|---:|---:|---:|",
             f"| bare FastAPI + asyncpg, one INSERT … ON CONFLICT | {bare_load.rps:.0f} | {bare_load.p50_ms:.2f} | "
             f"{bare_load.p99_ms:.2f} | 1.00 | {bare_load.errors} |",
-            f"| gateway → funds | {load.rps:.0f} | {load.p50_ms:.2f} | {load.p99_ms:.2f} | {ratio:.2f} | "
+            f"| gateway → funds ({args.funds_workers} worker{'s' if args.funds_workers > 1 else ''}) | "
+            f"{load.rps:.0f} | {load.p50_ms:.2f} | {load.p99_ms:.2f} | {ratio:.2f} | "
             f"{load.errors} |",
             "",
             f"Duplicates: {counts['dups']:,} of {counts['uniques'] + counts['dups']:,} posts; answered 201 "
