@@ -1,8 +1,10 @@
 """Rows as spreadsheet programs write them are read by a pattern (xlsx_scan), everything else by the tree: either
-way a sheet reads exactly as the tree alone reads it, wherever the chunks end, and a malformed sheet is refused."""
+way a sheet reads exactly as the tree alone reads it, wherever the chunks end, and a malformed or damaged sheet is
+refused as the tree refuses it."""
 
 import io
 import zipfile
+from itertools import islice
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -110,6 +112,36 @@ def test_any_mix_of_rows_reads_as_the_tree_reads_it(monkeypatch, rows, read):
     monkeypatch.setattr(xlsx_scan, "READ", read)
     content = sheet(rows)
     assert streamed_rows(content)["S"] == tree_rows(content, monkeypatch)
+
+
+DAMAGE = ["<", ">", "&", '"', "/", " ", "\r", "\x01", "=", "户", "&amp;", "<!--", "-->", "</row>", '<row r="9">',
+          "</c>", '<c r="Z9">', "<v>", "</v>", 't="s"', "\ufffe", "]]>", "<![CDATA[x]]>"]
+
+
+def first_rows(content: bytes) -> list[tuple] | str:
+    """The first 50 rows (a damaged row number may stand for millions of empty rows), or that it cannot be read."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as z:
+            book = xlsx.Workbook(z)
+            return [cells for _, cells in islice(book.rows(book.sheets[0][1], reader.MAX_COLUMNS), 50)]
+    except Exception:   # noqa: BLE001 - what the import says of any failure: the sheet cannot be read
+        return "cannot be read"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(EXCEL_ROWS + ODD_ROWS), min_size=1, max_size=5),
+       st.lists(st.tuples(st.floats(0, 1), st.sampled_from(["insert", "delete", "cut"]), st.sampled_from(DAMAGE)),
+                min_size=1, max_size=3))
+def test_a_damaged_sheet_reads_or_fails_as_the_tree_does(monkeypatch, rows, damage):
+    xml = "".join(rows) + EXCEL_TAIL
+    for where, how, what in damage:
+        at = int(where * len(xml))
+        xml = {"insert": xml[:at] + what + xml[at:], "delete": xml[:at] + xml[at + 3:], "cut": xml[:at]}[how]
+    content = replaced(handmade("", strings=STRINGS), "xl/worksheets/sheet1.xml", (EXCEL_HEAD + xml).encode())
+    fast = first_rows(content)
+    with monkeypatch.context() as m:
+        m.setattr(xlsx_scan, "rows", lambda *a, **k: iter([refuse()]))
+        assert first_rows(content) == fast
 
 
 def test_a_row_too_long_to_hold_sends_the_rest_of_the_sheet_to_the_tree_without_a_row_twice(monkeypatch):
