@@ -159,6 +159,8 @@ def test_a_row_too_long_to_hold_sends_the_rest_of_the_sheet_to_the_tree_without_
     f"<x:worksheet xmlns:x=\"{xlsx_scan.NS}\"><x:sheetData></x:sheetData></x:worksheet>",
     f"<worksheet {MAIN}><sheetData/></worksheet>",
     f"<worksheet {MAIN}><!-- <sheetData> --><sheetData ></sheetData></worksheet>",
+    f'<worksheet {MAIN}><sheetData ><!-- <sheetData> --><row r="1"><c r="A1"><v>1</v></c></row></sheetData>'
+    "</worksheet>",                                               # the pattern would begin inside a comment
 ])
 def test_a_part_the_pattern_cannot_vouch_for_is_left_to_the_tree(part):
     with pytest.raises(xlsx_scan.Unscannable):
@@ -192,6 +194,7 @@ PLAIN = '<si><t>户主</t></si><si><t xml:space="preserve"> 马 </t></si><si><t>
     (PLAIN + "\n<si><t>换行之后</t></si>", False),
     (PLAIN + "<si/>", False),
     (" ", False),                       # no string at all
+    ("<!-- <si><t>注释里</t></si> -->", False),                  # the pattern would begin inside a comment
 ])
 def test_shared_strings_read_as_the_tree_reads_them(monkeypatch, items, plain):
     content = handmade('<row r="1"><c r="A1" t="s"><v>0</v></c></row>', strings=items)

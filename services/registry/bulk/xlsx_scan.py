@@ -1,4 +1,4 @@
-"""The rows of a sheet as Excel, WPS and openpyxl write them, read by regular expressions instead of an XML tree.
+"""The rows of a sheet as Excel, WPS and LibreOffice save them, read by regular expressions instead of an XML tree.
 
 A sheet saved by a spreadsheet program is a long run of rows in one shape (``<row r="2" spans="1:16"><c r="A2"
 t="s"><v>7</v></c>…</row>``): a strict pattern of that shape matches a row at C speed and gives its cells with no
@@ -60,26 +60,30 @@ class Unscannable(Exception):
     """The part is not one the pattern can read; the tree reader reads it."""
 
 
-def _outline(head: bytes, close: bytes) -> tuple[etree.XMLPullParser, dict[str, str], list[Any]]:
-    """A parser fed the part's head (up to where the pattern takes over) and ``close``, what the head's root
-    declares and the elements it has started; Unscannable unless it is UTF-8 in the main namespace, with no DOCTYPE."""
+def _outline(head: bytes, probe: bytes, tag: str) -> tuple[etree.XMLPullParser, dict[str, str], Any]:
+    """A parser fed the part's head (up to where the pattern takes over) and ``probe``, the end of an element
+    ``tag`` that must be the root's child and the last thing parsed (so the head does not stop inside a comment or
+    any other markup); what the root declares, and the root. Unscannable unless the part is UTF-8 in the main
+    namespace, with no DOCTYPE."""
     if b"<!DOCTYPE" in head or not _DECLARATION.match(head):
         raise Unscannable("a DOCTYPE, or not UTF-8")
-    outline = etree.XMLPullParser(events=("start", "start-ns"), **_OPTIONS)
+    outline = etree.XMLPullParser(events=("start", "end", "start-ns"), **_OPTIONS)
     try:
-        outline.feed(head + close)
+        outline.feed(head + probe)
     except etree.XMLSyntaxError:
         raise Unscannable("the part's head") from None
     spaces: dict[str, str] = {}                     # the root's namespaces: the ones in scope where the pattern reads
-    started = []
-    for event, value in outline.read_events():
-        if event == "start":
-            started.append(value)
-        elif not started:
-            spaces[value[0]] = value[1]
-    if not started or spaces.get("") != NS:
-        raise Unscannable("not in the main namespace")
-    return outline, spaces, started
+    events = list(outline.read_events())
+    for event, value in events:
+        if event != "start-ns":
+            break
+        spaces[value[0]] = value[1]
+    root = next((value for event, value in events if event == "start"), None)
+    last = events[-1] if events else None
+    if (root is None or spaces.get("") != NS or last is None or last[0] != "end" or last[1].tag != f"{{{NS}}}{tag}"
+            or last[1].getparent() is not root):
+        raise Unscannable("not where the pattern can begin")
+    return outline, spaces, root
 
 
 def strings(part: IO[bytes]) -> list[str]:
@@ -88,8 +92,8 @@ def strings(part: IO[bytes]) -> list[str]:
     head = part.read(READ)
     if (at := head.find(b"<si>")) < 0:
         raise Unscannable("no plain string near the top")
-    outline, _, started = _outline(head[:at], b"")
-    if len(started) != 1 or started[0].tag != f"{{{NS}}}sst":
+    outline, _, root = _outline(head[:at], b"<si/>", "si")
+    if root.tag != f"{{{NS}}}sst":
         raise Unscannable("not a table of strings")
     found: list[str] = []
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -129,9 +133,7 @@ def rows(part: IO[bytes], max_col: int, *, put: Callable[[list, list[tuple]], bo
             raise Unscannable("no <sheetData> near the top")
         head += more
     head, body = head[:at + len(b"<sheetData>")], head[at + len(b"<sheetData>"):]
-    outline, spaces, started = _outline(head, b"</sheetData>")
-    if len(started) < 2 or started[-1].tag != f"{{{NS}}}sheetData" or started[-1].getparent() is not started[0]:
-        raise Unscannable("no <sheetData> in the root")
+    outline, spaces, root = _outline(head, b"</sheetData>", "sheetData")
     wrapper = ("<sheetData" + "".join(f" xmlns{':' + p if p else ''}={quoteattr(u)}" for p, u in spaces.items())
                + ">").encode()
     match = _ROWS["x14ac" in spaces].match
@@ -179,7 +181,6 @@ def rows(part: IO[bytes], max_col: int, *, put: Callable[[list, list[tuple]], bo
     except UnicodeDecodeError:
         raise Unscannable("not UTF-8") from None
     tail = text[end_data + len("</sheetData>"):].encode() + decoder.getstate()[0]
-    root = started[0]
     while tail or (tail := part.read(READ)):         # the rest of the part, parsed and dropped
         outline.feed(tail)
         del root[:-1]
