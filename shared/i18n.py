@@ -166,6 +166,12 @@ def message_zh(en: str, vocabulary: Vocabulary | None = None) -> str | None:
     return None
 
 
+def localized(en: str) -> str:
+    """A message of the project's in the request's language: its Chinese unless English is asked for (or the
+    vocabulary has none)."""
+    return en if language.get() == EN else message_zh(en) or en
+
+
 def pydantic_zh(error: Mapping[str, Any], vocabulary: Vocabulary | None = None) -> str:
     """One pydantic error (``exc.errors()`` item) in Chinese."""
     kind = str(error.get("type", ""))

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from services.registry.assistance.router import router as assistance_router
+from services.registry.bulk import zh as import_zh
 from services.registry.bulk.jobs import COUNTERS as IMPORT_COUNTERS
 from services.registry.bulk.router import router as bulk_router
 from services.registry.households import read_pool
@@ -35,6 +36,10 @@ from shared.i18n import Vocabulary
 from shared.settings import Settings
 
 
+VOCABULARY = Vocabulary(glossary.FIELD_LABELS, {**glossary.MESSAGES_ZH, **import_zh.MESSAGES},
+                        (*glossary.PATTERNS_ZH, *import_zh.PATTERNS))
+
+
 def create(settings: Settings | None = None) -> FastAPI:
     return create_app(service="registry", title="Jingzhun registry 建档立卡", settings=settings,
                       routers=[regions_router, poverty_lines_router, households_router, lifecycle_router,
@@ -45,4 +50,4 @@ def create(settings: Settings | None = None) -> FastAPI:
                       on_startup=[read_pool.open_pool], on_shutdown=[read_pool.close_pool],
                       fast_paths=[Middleware(HouseholdReadPath)], counters=IMPORT_COUNTERS,
                       glossaries=[glossary, cases_glossary, reports_schemas, screenings_schemas, screenings_columns],
-                      vocabulary=Vocabulary(glossary.FIELD_LABELS, glossary.MESSAGES_ZH, glossary.PATTERNS_ZH))
+                      vocabulary=VOCABULARY)

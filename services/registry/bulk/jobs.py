@@ -34,6 +34,7 @@ from services.registry.bulk.pipeline import (
     import_content,
     read,
 )
+from services.registry.bulk.zh import KEPT
 from services.registry.households.scope import Scope, bounds
 from shared import outbox, pii, queue
 from shared.db import Database
@@ -49,7 +50,6 @@ IMPORTS_AT_ONCE = 2       # per worker process: an import keeps both cores busy,
 # the worker's counters behind /metrics (rows/s = rate of rows / rate of seconds)
 COUNTERS = {"import_rows": "household import rows processed", "import_seconds": "seconds spent running imports"}
 Count = Callable[[Mapping[str, float]], Awaitable[None]]
-KEPT = "households loaded before it are kept: import the same file again to complete it (nothing is created twice)"
 
 
 async def create(session: AsyncSession, *, scope: Scope, region_code: str, filename: str, content: bytes,
@@ -75,13 +75,16 @@ async def get(session: AsyncSession, job_id: uuid.UUID) -> Mapping[str, Any] | N
                                   {"id": job_id})).mappings().first()
 
 
-def body(job: Mapping[str, Any]) -> dict[str, Any]:
+def body(job: Mapping[str, Any], say: Callable[[str], str] = str) -> dict[str, Any]:
+    """The job as answered; ``say`` puts its messages (kept in English) in the reader's language."""
     def iso(v):
         return v.isoformat() if v is not None else None
+    said = functools.lru_cache(maxsize=None)(say)          # the same message on many rows: translated once
     return {"job_id": str(job["id"]), "kind": job["kind"], "status": job["status"], "total": job["total"],
-            "done": job["done"], "errors": job["errors"], "errors_total": job["errors_total"],
-            "errors_truncated": job["errors_total"] > len(job["errors"]), "summary": job["summary"],
-            "message": job["message"], "filename": job["filename"], "size": job["size"],
+            "done": job["done"], "errors": [{**e, "msg": said(e["msg"])} for e in job["errors"]],
+            "errors_total": job["errors_total"], "errors_truncated": job["errors_total"] > len(job["errors"]),
+            "summary": job["summary"], "message": said(job["message"]) if job["message"] else job["message"],
+            "filename": job["filename"], "size": job["size"],
             "region_code": job["region_code"].strip(), "created_by": job["created_by"],
             "created_at": iso(job["created_at"]), "started_at": iso(job["started_at"]),
             "finished_at": iso(job["finished_at"])}

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from services.registry.bulk import export, jobs
 from services.registry.bulk.reader import FileRejected, kind_of
 from services.registry.deps import CadreScope, CipherDep, EndpointDep, ReaderScope
-from shared import regions
+from shared import i18n, regions
 from shared.auth import PrincipalDep
 from shared.db import SessionDep
 from shared.problems import Forbidden, NotFound, PayloadTooLarge, Unprocessable, problem_responses
@@ -98,7 +98,7 @@ async def get_job(job_id: uuid.UUID, session: SessionDep, scope: ReaderScope, pr
     if job is None or not principal.covers(job["region_code"].strip()) or (
             scope.helper is not None and job["created_by"] != scope.actor):
         raise NotFound("No such job")
-    return FastJSONResponse(jobs.body(job))
+    return FastJSONResponse(jobs.body(job, i18n.localized))
 
 
 @router.get("/exports/households.xlsx", responses={
