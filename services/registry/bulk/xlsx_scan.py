@@ -26,6 +26,7 @@ from lxml import etree
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 READ = 1 << 20                      # bytes read at a time
 MAX_HEAD = 4 << 20                  # where <sheetData> must begin
+TAIL = 1 << 16                      # bytes of what follows the rows parsed at a time (as the tree reader does)
 MAX_PIECE = 1 << 20                 # the longest row (or odd piece) held whole
 MOSTLY_ODD = 32                     # past this many pieces, a sheet of more than one in four is the tree's
 
@@ -181,9 +182,12 @@ def rows(part: IO[bytes], max_col: int, *, put: Callable[[list, list[tuple]], bo
     except UnicodeDecodeError:
         raise Unscannable("not UTF-8") from None
     tail = text[end_data + len("</sheetData>"):].encode() + decoder.getstate()[0]
-    while tail or (tail := part.read(READ)):         # the rest of the part, parsed and dropped
-        outline.feed(tail)
-        del root[:-1]
+    while tail or (tail := part.read(TAIL)):         # the rest of the part, parsed and dropped (its events too)
+        for at in range(0, len(tail), TAIL):
+            outline.feed(tail[at:at + TAIL])
+            for _ in outline.read_events():
+                pass
+            del root[:-1]
         tail = b""
     outline.close()
 
