@@ -95,6 +95,8 @@ def _chunks(part: IO[bytes], tag: str) -> Iterator[tuple[Any, bool]]:
         yield found, not chunk
         if not chunk:
             return
+        if found is not None and (parent := found.getparent()) is not None:
+            del parent[parent.index(found) + 1:-1]      # what comes after it is not read either
         chunk = part.read(CHUNK)
 
 
