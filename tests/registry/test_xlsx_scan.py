@@ -63,7 +63,7 @@ def refuse(*args, **kwargs):
 
 def tree_rows(content: bytes, monkeypatch) -> list[tuple]:
     with monkeypatch.context() as m:
-        m.setattr(xlsx_scan, "rows", lambda *a, **k: iter([refuse()]))
+        m.setattr(xlsx_scan, "rows", refuse)
         return streamed_rows(content)["S"]
 
 
@@ -140,7 +140,7 @@ def test_a_damaged_sheet_reads_or_fails_as_the_tree_does(monkeypatch, rows, dama
     content = replaced(handmade("", strings=STRINGS), "xl/worksheets/sheet1.xml", (EXCEL_HEAD + xml).encode())
     fast = first_rows(content)
     with monkeypatch.context() as m:
-        m.setattr(xlsx_scan, "rows", lambda *a, **k: iter([refuse()]))
+        m.setattr(xlsx_scan, "rows", refuse)
         assert first_rows(content) == fast
 
 
@@ -179,7 +179,7 @@ def test_a_malformed_sheet_is_refused_as_the_tree_refuses_it(monkeypatch, broken
     content = replaced(handmade("", strings=STRINGS), "xl/worksheets/sheet1.xml", broken.encode())
     with pytest.raises(reader.FileRejected, match="cannot be read"):
         list(reader.tables(content, "x.xlsx"))
-    monkeypatch.setattr(xlsx_scan, "rows", lambda *a, **k: iter([refuse()]))
+    monkeypatch.setattr(xlsx_scan, "rows", refuse)
     with pytest.raises(reader.FileRejected, match="cannot be read"):
         list(reader.tables(content, "x.xlsx"))
 
@@ -247,7 +247,6 @@ content = replaced(handmade(""), "xl/worksheets/sheet1.xml", body)
 if "{way}" == "tree":
     def refuse(*args, **kwargs):
         raise xlsx_scan.Unscannable("the tree alone")
-        yield
     xlsx_scan.rows = refuse
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with zipfile.ZipFile(io.BytesIO(content)) as z:

@@ -40,11 +40,8 @@ MARK = b"<?jz-stream?>"             # see _chunks
 _ELEMENT = etree._Element           # not a comment, processing instruction or entity
 
 
-_OPTIONS = dict(resolve_entities=False, no_network=True, huge_tree=False)
-
-
 def _parse(part: IO[bytes]) -> etree._ElementTree:
-    return etree.parse(part, etree.XMLParser(**_OPTIONS))
+    return etree.parse(part, etree.XMLParser(**xlsx_scan.PARSER))
 
 
 def _chunks(part: IO[bytes], tag: str) -> Iterator[tuple[Any, bool]]:
@@ -60,12 +57,11 @@ def _chunks(part: IO[bytes], tag: str) -> Iterator[tuple[Any, bool]]:
         at = end + 2 if end > 0 else -1
     elif not head.startswith(b"<", at):
         at = -1
-    options = dict(resolve_entities=False, no_network=True, huge_tree=False, collect_ids=False)
     if at >= 0:
         head = head[:at] + MARK + head[at:]
-        parser = etree.XMLPullParser(events=("pi",), **options)
+        parser = etree.XMLPullParser(events=("pi",), **xlsx_scan.PARSER)
     else:
-        parser = etree.XMLPullParser(events=("start",), tag=tag, **options)
+        parser = etree.XMLPullParser(events=("start",), tag=tag, **xlsx_scan.PARSER)
     mark = root = found = None
     chunk = head
     while True:
@@ -156,7 +152,7 @@ class Workbook:
                 with archive.open("xl/sharedStrings.xml") as part:
                     self.strings = xlsx_scan.strings(part)
             except xlsx_scan.Unscannable:
-                self._tree_strings(archive)
+                self.strings = self._tree_strings(archive)
         self.dates: set[int] = set()
         if "xl/styles.xml" in names:
             styles = _parse(archive.open("xl/styles.xml")).getroot()
@@ -168,8 +164,9 @@ class Workbook:
                 if is_date_format(formats.get(int(xf.get("numFmtId", "0")), "")):
                     self.dates.add(n)
 
-    def _tree_strings(self, archive: zipfile.ZipFile) -> None:
-        self.strings = []
+    @staticmethod
+    def _tree_strings(archive: zipfile.ZipFile) -> list[str]:
+        found: list[str] = []
         with archive.open("xl/sharedStrings.xml") as part:
             for sst, done in _chunks(part, SST):
                 if sst is None:
@@ -178,8 +175,9 @@ class Workbook:
                 for si in items:
                     if si.tag == SI:
                         t = si[0] if len(si) == 1 else None          # one plain run: most strings
-                        self.strings.append(t.text or "" if t is not None and t.tag == TEXT else _text_of(si))
+                        found.append(t.text or "" if t is not None and t.tag == TEXT else _text_of(si))
                 del sst[:len(items)]
+        return found
 
     def rows(self, path: str, max_col: int) -> Iterator[tuple[int, tuple]]:
         """(row number, cells) of a sheet, from row 1, every row in between included: by the pattern of the rows
@@ -188,7 +186,7 @@ class Workbook:
         given = 0
         try:
             with self.archive.open(path) as part:
-                parser = etree.XMLParser(**_OPTIONS)
+                parser = etree.XMLParser(**xlsx_scan.PARSER)
                 for number, cells in _numbered(xlsx_scan.rows(part, max_col, put=self._put,
                                                               piece=lambda xml: self._piece(xml, max_col, parser)),
                                                max_col):

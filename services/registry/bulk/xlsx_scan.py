@@ -30,7 +30,7 @@ TAIL = 1 << 16                      # bytes of what follows the rows parsed at a
 MAX_PIECE = 1 << 20                 # the longest row (or odd piece) held whole
 MOSTLY_ODD = 32                     # past this many pieces, a sheet of more than one in four is the tree's
 
-_OPTIONS = dict(resolve_entities=False, no_network=True, huge_tree=False, collect_ids=False)
+PARSER = dict(resolve_entities=False, no_network=True, huge_tree=False, collect_ids=False)  # lxml, both ways
 _TEXT = "[^<>&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*"      # text that means what it says
 _VALUE = '"[^"<&\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*"'      # an attribute value not read
 
@@ -68,7 +68,7 @@ def _outline(head: bytes, probe: bytes, tag: str) -> tuple[etree.XMLPullParser, 
     namespace, with no DOCTYPE."""
     if b"<!DOCTYPE" in head or not _DECLARATION.match(head):
         raise Unscannable("a DOCTYPE, or not UTF-8")
-    outline = etree.XMLPullParser(events=("start", "end", "start-ns"), **_OPTIONS)
+    outline = etree.XMLPullParser(events=("start", "end", "start-ns"), **PARSER)
     try:
         outline.feed(head + probe)
     except etree.XMLSyntaxError:
