@@ -114,29 +114,35 @@ async def sweep_forever(engine: AsyncEngine, every: float = SWEEP_SECONDS) -> No
 
 
 class _Sealer:
-    """One per engine and process: runs :func:`sweep` after commits that wrote audit rows, coalescing the commits
-    that arrive meanwhile into one more round."""
+    """One per engine and process: runs :func:`sweep` in rounds after commits that wrote audit rows. A commit waits
+    for the first round that starts after it (the running one may have read the pending rows before the commit), and
+    every commit meanwhile shares that round; a commit never waits for the sealer to fall idle."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine, self.again, self.task = engine, False, None
+        self.engine = engine
+        self.running: asyncio.Task | None = None
+        self.next: asyncio.Task | None = None       # the round that starts when the running one ends
 
-    def kick(self) -> None:
-        self.again = True
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
+    def kick(self) -> asyncio.Task:
+        """The round that will chain the rows of a commit just made."""
+        if self.next is None:
+            before = self.running if self.running is not None and not self.running.done() else None
+            self.next = asyncio.get_running_loop().create_task(self._round(before))
+        return self.next
 
-    async def _run(self) -> None:
-        while self.again:
-            self.again = False
-            try:
-                await sweep(self.engine)
-            except Exception as exc:  # the rows stay pending: the next commit, read or sweep seals them
-                log.warning("audit sealing failed (%s); the rows stay pending", exc)
-                return
+    async def _round(self, before: asyncio.Task | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        self.running, self.next = asyncio.current_task(), None          # later commits wait for the next round
+        try:
+            await sweep(self.engine)
+        except Exception as exc:  # the rows stay pending: the next commit, read or sweep seals them
+            log.warning("audit sealing failed (%s); the rows stay pending", exc)
 
     async def settle(self) -> None:
-        while self.task is not None and not self.task.done():
-            await asyncio.shield(self.task)
+        for task in (self.next, self.running):
+            if task is not None and not task.done():
+                await asyncio.wait([task])
 
 
 _ENGINE = "jingzhun.audit.engine"
@@ -153,19 +159,17 @@ def _sealer(engine: Engine) -> _Sealer:
 @event.listens_for(Session, "after_commit")
 def _after_commit(sync_session: Session) -> None:
     if (engine := sync_session.info.pop(_ENGINE, None)) is not None:
-        sealer = _sealer(engine)
         try:
-            sealer.kick()
+            sync_session.info[_KICKED] = _sealer(engine).kick()
         except RuntimeError:  # no running loop (a synchronous caller): the next read or sweep seals
             return
-        sync_session.info[_KICKED] = sealer
 
 
 async def sealed(session: AsyncSession) -> None:
     """After a commit that wrote audit rows, wait until they are chained (a request answers only then, so whoever
     reads the chain after the answer finds the write in it). Other writes' rows are chained in the same round."""
-    if (sealer := session.sync_session.info.pop(_KICKED, None)) is not None:
-        await sealer.settle()
+    if (round_ := session.sync_session.info.pop(_KICKED, None)) is not None:
+        await asyncio.wait([round_])
 
 
 @event.listens_for(Session, "after_rollback")

@@ -145,3 +145,41 @@ async def test_a_rolled_back_write_leaves_nothing_to_seal(settings):
             assert (await audit.verify(session)).count == 0
     finally:
         await db.close()
+
+
+async def test_a_write_answers_once_its_row_is_chained_while_other_writes_keep_coming(settings):
+    """Under a steady stream of commits the sealer never falls idle: a writer still answers after one more round
+    (its row chained), not when the stream stops."""
+    db = Database(settings, "funds")
+    streaming = True
+
+    async def stream(k: int) -> int:
+        n = 0
+        while streaming and n < 2_000:
+            async with db.sessionmaker() as session:
+                await audit.record(session, actor=f"s{k}", action="test.stream", entity="thing", entity_id=n)
+                await session.commit()          # kicks the sealer, does not wait for it
+            n += 1
+        return n
+
+    try:
+        streams = [asyncio.create_task(stream(k)) for k in range(3)]
+        await asyncio.sleep(0.3)
+        async with db.sessionmaker() as session:
+            await audit.record(session, actor="u1", action="test.write", entity="thing", entity_id="mine")
+            await session.commit()
+            await asyncio.wait_for(audit.sealed(session), 30)
+        still_streaming = not any(t.done() for t in streams)
+        conn = await asyncpg.connect(asyncpg_dsn(settings, database_name(settings, "funds")))
+        try:
+            chained = await conn.fetchval("SELECT count(*) FROM audit_log WHERE entity_id = 'mine'")
+        finally:
+            await conn.close()
+        streaming = False
+        sent = sum(await asyncio.gather(*streams))
+        async with db.sessionmaker() as session:
+            report = await audit.verify(session)
+    finally:
+        await db.close()
+    assert chained == 1 and still_streaming
+    assert report.ok and report.count == sent + 1
