@@ -38,14 +38,16 @@ def _digest(seq: int, at: datetime, actor: str, action: str, entity: str, entity
     return hashlib.sha256(rfc8785.dumps(content)).hexdigest()
 
 
+PENDING = ("INSERT INTO audit_pending (at, actor, action, entity, entity_id, diff) "
+           "VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)")
+
+
 async def record(session: AsyncSession, *, actor: str, action: str, entity: str, entity_id: Any,
                  diff: Any = None) -> None:
     """Append one audit row in the caller's transaction. It takes no lock: once the transaction commits, the
     sealer links it into the chain (in this process at once, else at the next read or sweep)."""
     await (await driver(session)).execute(
-        "INSERT INTO audit_pending (at, actor, action, entity, entity_id, diff) "
-        "VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)",
-        datetime.now(UTC), actor, action, entity, str(entity_id), to_json(diff if diff is not None else {}))
+        PENDING, datetime.now(UTC), actor, action, entity, str(entity_id), to_json(diff if diff is not None else {}))
     bind = session.sync_session.get_bind()
     session.sync_session.info[_ENGINE] = getattr(bind, "engine", bind)      # the sync Engine behind the session
 

@@ -40,6 +40,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 REPLAYED = {"Idempotent-Replayed": "true"}
+CLAIM = ("INSERT INTO idempotency_keys (owner, key, request_hash) VALUES ($1, $2, $3) "
+         "ON CONFLICT DO NOTHING RETURNING true")
+ANSWER = "UPDATE idempotency_keys SET status_code = $3, response = $4::text::jsonb WHERE owner = $1 AND key = $2"
 
 
 def id_only(answer: Response) -> dict[str, Any]:
@@ -69,9 +72,8 @@ class Idempotency:
             return JSONResponse(kept_answer, status_code=prior["status_code"], headers=REPLAYED)
         answer = await act()
         status = status_code() if callable(status_code) else status_code
-        await (await driver(session)).execute(
-            "UPDATE idempotency_keys SET status_code = $3, response = $4::text::jsonb WHERE owner = $1 AND key = $2",
-            owner, self.key, status, to_json(kept(answer) if kept else answer))
+        await (await driver(session)).execute(ANSWER, owner, self.key, status,
+                                              to_json(kept(answer) if kept else answer))
         return answer
 
     async def _claim(self, session: AsyncSession, *, owner: str, body: Any) -> Any:
@@ -81,8 +83,7 @@ class Idempotency:
             rfc8785.dumps(_json_safe(body.model_dump(mode="json") if isinstance(body, BaseModel)
                                      else jsonable_encoder(body)))).hexdigest()
         conn = await driver(session)
-        if await conn.fetchval("INSERT INTO idempotency_keys (owner, key, request_hash) VALUES ($1, $2, $3) "
-                               "ON CONFLICT DO NOTHING RETURNING true", owner, self.key, request_hash):
+        if await conn.fetchval(CLAIM, owner, self.key, request_hash):
             return None
         prior = await conn.fetchrow("SELECT request_hash, status_code, response::text AS response "
                                     "FROM idempotency_keys WHERE owner = $1 AND key = $2", owner, self.key)

@@ -78,6 +78,8 @@ class StoredEvent:
 
 
 EVENT_COLUMNS = ", ".join(f.name for f in fields(StoredEvent))
+LOCK_LOAN = f"SELECT {LOAN_COLUMNS} FROM loan WHERE loan_no = $1 FOR UPDATE"
+LOAN_EVENTS = f"SELECT {EVENT_COLUMNS} FROM loan_event WHERE loan_no = $1"
 
 
 def _loan(row: Mapping[str, Any]) -> Loan:
@@ -87,8 +89,7 @@ def _loan(row: Mapping[str, Any]) -> Loan:
 async def lock_for_bank(session: AsyncSession, principal: Principal, loan_no: str) -> tuple[Loan, bool] | None:
     """The loan locked for this transaction, and whether it is the calling bank's (loan numbers are one namespace:
     another bank's loan is locked too, so that the caller can answer it as not found)."""
-    row = await (await driver(session)).fetchrow(
-        f"SELECT {LOAN_COLUMNS} FROM loan WHERE loan_no = $1 FOR UPDATE", loan_no)
+    row = await (await driver(session)).fetchrow(LOCK_LOAN, loan_no)
     if row is None:
         return None
     loan = _loan(dict(row))
@@ -96,7 +97,7 @@ async def lock_for_bank(session: AsyncSession, principal: Principal, loan_no: st
 
 
 async def events_of_loan(session: AsyncSession, loan_no: str) -> list[StoredEvent]:
-    rows = await (await driver(session)).fetch(f"SELECT {EVENT_COLUMNS} FROM loan_event WHERE loan_no = $1", loan_no)
+    rows = await (await driver(session)).fetch(LOAN_EVENTS, loan_no)
     return [StoredEvent(*r) for r in rows]
 
 
