@@ -30,6 +30,7 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, Retry, Worker, func
 from redis import exceptions as redis_errors
 
+from shared.problems import ServiceUnavailable
 from shared.settings import Settings
 
 __all__ = ["EVENTS_JOB", "EVENT_JOB", "QUEUE_DOWN", "QueueWorker", "Retry", "add_counts", "connect", "counters_key",
@@ -312,10 +313,31 @@ def every(function: Any, *, seconds: int, timeout: int = 300) -> CronJob:
     return cron(function, second=set(range(0, 60, seconds)), run_at_startup=True, max_tries=1, timeout=timeout)
 
 
+PATIENCE = (2, 4, 8, 16, 32)     # seconds between tries: a worker started before the service it asks, or its restart
+
+
+def _patient(function: Any) -> Any:
+    """A periodic job whose upstream service is unreachable tries again after 2, 4 … 32 s, in the same run (arq
+    keeps a cron tick's lock for 60 s, so a ``Retry`` would wait that long), then fails until its next tick. A
+    worker that starts before the registry is the usual case."""
+
+    @functools.wraps(function)
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        for delay in PATIENCE:
+            try:
+                return await function(ctx, *args, **kwargs)
+            except ServiceUnavailable as exc:
+                log.warning("%s: %s; trying again in %d s", function.__name__, exc.detail, delay)
+            await asyncio.sleep(delay)
+        return await function(ctx, *args, **kwargs)
+
+    return run
+
+
 def hourly(function: Any, *, minute: int = 0, timeout: int = 300) -> CronJob:
     """A job run at ``minute`` past every hour and when a worker starts, once per tick across all workers (for
     daily work that must not wait a day after a restart: the job itself keeps to once a day)."""
-    return cron(function, minute={minute}, second={0}, run_at_startup=True, max_tries=1, timeout=timeout)
+    return cron(_patient(function), minute={minute}, second={0}, run_at_startup=True, max_tries=1, timeout=timeout)
 
 
 def worker_settings(settings: Settings, service: str, *, functions: list[Any], on_startup=None,
@@ -342,5 +364,5 @@ def worker_settings(settings: Settings, service: str, *, functions: list[Any], o
 
 def daily(function: Any, *, hour: int, minute: int = 0, timeout: int = 600) -> CronJob:
     """A job once a day at ``hour:minute`` UTC (and when a worker starts, to catch up), once across all workers."""
-    return cron(function, hour={hour}, minute={minute}, second={0}, run_at_startup=True, max_tries=1,
-                timeout=timeout)
+    return cron(_patient(function), hour={hour}, minute={minute}, second={0}, run_at_startup=True,
+                max_tries=1, timeout=timeout)
