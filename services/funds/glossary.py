@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from shared.i18n import Vocabulary, message_zh
+
 
 class FundLevel(StrEnum):
     central = "central"
@@ -254,10 +256,28 @@ MESSAGES_ZH = {
     "a period is at most a year": "期间最长一年", "item refs must be unique within a notice": "公示条目编号不能重复",
 }
 
+# why a loan's history makes an event impossible (loans/state.py: impossible)
+WHY_ZH = (
+    (r"^the loan was already issued \(event (\S+)\)$", "该贷款已发放（事件 {0}）"),
+    (r"^repays ([\d.]+) but only ([\d.]+) was outstanding then$", "还款 {0} 元，但当时未还本金只有 {1} 元"),
+    (r"^the loan was repaid in full on (\S+)$", "该贷款已于 {0} 还清"),
+    (r"^the loan was (\w+) on (\S+)$", lambda k, d: f"该贷款已于 {d} {LOAN_EVENT_LABELS.get(k, k)}"),
+    (r"^it is before the loan was issued \((\S+)\)$", "早于贷款发放日（{0}）"),
+)
+
+
+_WHY = Vocabulary(patterns=WHY_ZH)
+
+
+def _why_zh(why: str) -> str:
+    return message_zh(why, _WHY) or why
+
+
 PATTERNS_ZH = (
     (r"^event (\S+) was stored with other content$", "事件 {0} 已以不同内容报送过"),
     (r"^loan (\S+) belongs to another borrower$", "贷款 {0} 属于另一位借款人"),
-    (r"^(\w+) event (\S+) cannot be: (.*)$", lambda k, e, why: f"{LOAN_EVENT_LABELS.get(k, k)}事件 {e} 不能接受：{why}"),
+    (r"^(\w+) event (\S+) cannot be: (.*)$",
+     lambda k, e, why: f"{LOAN_EVENT_LABELS.get(k, k)}事件 {e} 不能接受：{_why_zh(why)}"),
     (r"^a (\w+) event needs (.*)$", "{0} 事件须填写 {1}"),
     (r"^household (\d+) is listed twice", "户 {0} 填了两次，每批次每户最多发放一次"),
     (r"^Statement (.+) was received before with other content", "对账单 {0} 已以不同内容报送过"),

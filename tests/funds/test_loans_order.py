@@ -176,3 +176,27 @@ def _fixed_history() -> list[Ev]:
             Ev("e2", "repaid", BASE + timedelta(days=90), amount=200_000),
             Ev("e3", "repaid", BASE + timedelta(days=90), amount=200_000),
             Ev("e4", "overdue", t), Ev("e5", "extended", t, term_months=24)]
+
+
+def test_every_reason_an_event_is_impossible_reads_in_chinese():
+    """A bank's developer reading Chinese problems gets the reason in Chinese too, not half in English."""
+    from services.funds.glossary import MESSAGES_ZH, PATTERNS_ZH
+    from shared.i18n import Vocabulary, message_zh
+    day = timedelta(days=1)
+    issued = Ev("i1", "issued", BASE, amount=100_000, rate=Decimal("0.0435"), term_months=12)
+    histories = [
+        [issued, Ev("i2", "issued", BASE + day, amount=5)],                                 # issued twice
+        [issued, Ev("r1", "repaid", BASE + day, amount=200_000)],                           # repays too much
+        [issued, Ev("r1", "repaid", BASE + day, amount=100_000), Ev("x", "overdue", BASE + 2 * day)],  # repaid
+        [issued, Ev("s", "defaulted", BASE + day), Ev("x", "repaid", BASE + 2 * day, amount=1)],  # ended
+        [issued, Ev("early", "repaid", BASE - day, amount=1)],                              # before the issue
+    ]
+    vocabulary = Vocabulary(messages=MESSAGES_ZH, patterns=PATTERNS_ZH)
+    reasons = [next(iter(st.impossible(h).items())) for h in histories]
+    assert [why.split(" (")[0].split(" on ")[0] for _, why in reasons] == [
+        "the loan was already issued", "repays 2000.00 but only 1000.00 was outstanding then",
+        "the loan was repaid in full", "the loan was defaulted", "it is before the loan was issued"]
+    for event_id, why in reasons:
+        zh = message_zh(f"repaid event {event_id} cannot be: {why}", vocabulary)
+        assert zh is not None and zh.startswith(f"还款事件 {event_id} 不能接受："), zh
+        assert not any(w.isascii() and w.isalpha() for w in zh.replace(event_id, "").split()), zh
